@@ -1,0 +1,23 @@
+#pragma once
+// Lets one header of kernel math compile for the host compiler and for nvcc.
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define SF_HD __host__ __device__ __forceinline__
+#else
+#define SF_HD inline
+#endif
+
+#include <cstdint>
+#include <cmath>
+#include <type_traits>
+
+namespace stegafast {
+
+// Accumulation type: half types widen to float so that integer-valued 8-bit
+// images stay exact; int32 widens to int64 so lifting sums cannot overflow.
+template <typename T> struct AccType { using type = float; };
+template <> struct AccType<double> { using type = double; };
+template <> struct AccType<int32_t> { using type = int64_t; };
+template <typename T> using acc_t = typename AccType<T>::type;
+
+}  // namespace stegafast

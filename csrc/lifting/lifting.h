@@ -1,0 +1,229 @@
+#pragma once
+// LeGall 5/3 integer lifting (JPEG 2000 Part 1, Annex F), shared by the CPU and
+// CUDA kernels.
+//
+// A length-n signal is first extended by one whole-sample symmetric sample when n
+// is odd (x[n] = x[n-2]): the whole batch shares that rule, so every subband has
+// k = ceil(n/2) samples. The padded signal (length m = 2k) is then lifted with
+// whole-sample symmetric extension at both ends:
+//     d[i] = x[2i+1] - P(x[2i], x[2i+2])        P(a, b) = floor((a + b) / 2)
+//     s[i] = x[2i]   + U(d[i-1], d[i])          U(a, b) = floor((a + b + 2) / 4)
+// Without rounding P and U are the linear (a + b) / 2 and (a + b) / 4.
+//
+// The extension makes d[-1] = d[0] and x[m] = x[m-2]; the functions below apply
+// it through index arithmetic, so no padded copy of the input is ever made.
+//
+// The gradients treat the floors as identities (straight-through), so the
+// backward of either transform is the adjoint of its linear version; the
+// `*_adjoint_at` functions compute those adjoints as gathers (no atomics).
+//
+// Every function works on one output position so that CPU loops and CUDA
+// threads call exactly the same arithmetic.
+
+#include "../common/hostdevice.h"
+
+namespace stegafast {
+namespace lifting {
+
+template <typename A>
+struct Pair {
+  A lo;  // even / low-pass / s
+  A hi;  // odd / high-pass / d
+};
+
+SF_HD int64_t half_len(int64_t n) { return (n + 1) / 2; }
+
+// Physical index of logical sample p (-2 <= p <= 2*half_len(n)) of a length-n
+// signal under the shared padding and whole-sample symmetric extension.
+SF_HD int64_t ext(int64_t p, int64_t n) {
+  const int64_t m = n + (n & 1);
+  if (p < 0) p = -p;
+  if (p > m - 1) p = 2 * (m - 1) - p;
+  if (p == n) p = n - 2;  // the shared padding sample, only when n is odd
+  return p;
+}
+
+SF_HD float floor_of(float v) { return floorf(v); }
+SF_HD double floor_of(double v) { return floor(v); }
+
+template <bool Round, typename A>
+SF_HD A predict(A a, A b) {
+  if constexpr (std::is_integral<A>::value) {
+    return (a + b) >> 1;  // arithmetic shift: floor division for negatives too
+  } else if constexpr (Round) {
+    return floor_of((a + b) * A(0.5));
+  } else {
+    return (a + b) * A(0.5);
+  }
+}
+
+template <bool Round, typename A>
+SF_HD A update(A a, A b) {
+  if constexpr (std::is_integral<A>::value) {
+    return (a + b + 2) >> 2;
+  } else if constexpr (Round) {
+    return floor_of((a + b + A(2)) * A(0.25));
+  } else {
+    return (a + b) * A(0.25);
+  }
+}
+
+// Forward lifting of pair i from the five samples x[2i-2] .. x[2i+2].
+template <bool Round, typename A>
+SF_HD Pair<A> lift5(A x0, A x1, A x2, A x3, A x4) {
+  const A d_prev = x1 - predict<Round>(x0, x2);
+  const A d = x3 - predict<Round>(x2, x4);
+  return {x2 + update<Round>(d_prev, d), d};
+}
+
+// Forward lifting of pair i of a length-n signal; g(q) reads physical sample q.
+template <bool Round, typename A, typename G>
+SF_HD Pair<A> lift_at(const G& g, int64_t i, int64_t n) {
+  return lift5<Round, A>(g(ext(2 * i - 2, n)), g(ext(2 * i - 1, n)), g(ext(2 * i, n)),
+                         g(ext(2 * i + 1, n)), g(ext(2 * i + 2, n)));
+}
+
+// Inverse lifting of pair i from k low (gs) and k high (gd) coefficients:
+// returns the padded signal's samples 2i and 2i+1.
+template <bool Round, typename A, typename GS, typename GD>
+SF_HD Pair<A> unlift_at(const GS& gs, const GD& gd, int64_t i, int64_t k) {
+  const A d = gd(i);
+  const A d_prev = i > 0 ? A(gd(i - 1)) : d;
+  const A even = A(gs(i)) - update<Round>(d_prev, d);
+  A even_next = even;  // x[m] = x[m-2] at the right end
+  if (i + 1 < k) even_next = A(gs(i + 1)) - update<Round>(d, A(gd(i + 1)));
+  return {even, d + predict<Round>(even, even_next)};
+}
+
+// Adjoint of the linear forward lifting, pair i: from the gradients of the k low
+// (gs) and k high (gd) coefficients, the gradients of the physical samples 2i and
+// 2i+1 of a length-n signal. For odd n the padding sample x[n] = x[n-2] sends its
+// gradient back to sample n-2, i.e. to the odd sample of pair k-2.
+template <typename A, typename GS, typename GD>
+SF_HD Pair<A> lift_adjoint_at(const GS& gs, const GD& gd, int64_t i, int64_t k, int64_t n) {
+  // gradient reaching d[q]: its own plus U^T of the low-pass gradient
+  auto d_total = [&](int64_t q) -> A {
+    A u = gs(q);
+    if (q + 1 < k) u += A(gs(q + 1));
+    if (q == 0) u += A(gs(0));
+    return A(gd(q)) + u * A(0.25);
+  };
+  const A dt = d_total(i);
+  A p = dt;  // P^T of the d gradients, at i
+  if (i >= 1) p += d_total(i - 1);
+  if (i == k - 1) p += dt;
+  A odd = dt;
+  if ((n & 1) && i == k - 2) odd += d_total(k - 1);
+  return {A(gs(i)) - p * A(0.5), odd};
+}
+
+// Adjoint of the linear inverse lifting, pair i: from the gradients of the
+// length-n reconstructed signal (gx, physical indices), the gradients of
+// coefficients s[i] and d[i]. The padding sample cropped away for odd n has zero
+// gradient.
+template <typename A, typename GX>
+SF_HD Pair<A> unlift_adjoint_at(const GX& gx, int64_t i, int64_t k, int64_t n) {
+  auto x = [&](int64_t q) -> A { return q < n ? A(gx(q)) : A(0); };
+  // gradient reaching the even sample q: its own plus P^T of the odd gradients
+  auto even_total = [&](int64_t q) -> A {
+    A p = x(2 * q + 1);
+    if (q >= 1) p += x(2 * q - 1);
+    if (q == k - 1) p += x(2 * q + 1);
+    return x(2 * q) + p * A(0.5);
+  };
+  const A et = even_total(i);
+  A u = et;  // U^T of the even gradients, at i
+  if (i + 1 < k) u += even_total(i + 1);
+  if (i == 0) u += et;
+  return {et, x(2 * i + 1) - u * A(0.25)};
+}
+
+// ---------------------------------------------------------------------------
+// 2-D transforms, one 2x2 output quad (i, j) at a time: the form the CUDA
+// kernels use (one thread per quad, neighbours served from cache). Subbands are
+// LL, HL (high along W), LH (high along H), HH, each kh x kw.
+
+template <typename T>
+struct Bands {
+  const T* ll;
+  const T* hl;
+  const T* lh;
+  const T* hh;
+  int64_t kw;
+};
+
+// Forward: vertical pass (along H) first, then horizontal. out = {LL, HL, LH, HH}.
+template <bool Round, typename A, typename T>
+SF_HD void forward_quad(const T* x, int64_t h, int64_t w, int64_t i, int64_t j, A out[4]) {
+  Pair<A> v[5];
+  for (int t = 0; t < 5; ++t) {
+    const int64_t c = ext(2 * j - 2 + t, w);
+    v[t] = lift_at<Round, A>([&](int64_t r) { return A(x[r * w + c]); }, i, h);
+  }
+  const Pair<A> lo = lift5<Round, A>(v[0].lo, v[1].lo, v[2].lo, v[3].lo, v[4].lo);
+  const Pair<A> hi = lift5<Round, A>(v[0].hi, v[1].hi, v[2].hi, v[3].hi, v[4].hi);
+  out[0] = lo.lo;
+  out[1] = lo.hi;
+  out[2] = hi.lo;
+  out[3] = hi.hi;
+}
+
+// Inverse: undo the horizontal pass, then the vertical one. out = x at
+// (2i, 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1) of the padded image.
+template <bool Round, typename A, typename T>
+SF_HD void inverse_quad(const Bands<T>& b, int64_t kh, int64_t i, int64_t j, A out[4]) {
+  const int64_t kw = b.kw;
+  auto row = [&](const T* lo, const T* hi, int64_t r) {
+    return unlift_at<Round, A>([&](int64_t q) { return A(lo[r * kw + q]); },
+                               [&](int64_t q) { return A(hi[r * kw + q]); }, j, kw);
+  };
+  for (int parity = 0; parity < 2; ++parity) {
+    auto col = [&](const Pair<A>& p) { return parity ? p.hi : p.lo; };
+    const Pair<A> y = unlift_at<Round, A>(
+        [&](int64_t r) { return col(row(b.ll, b.hl, r)); },
+        [&](int64_t r) { return col(row(b.lh, b.hh, r)); }, i, kh);
+    out[parity] = y.lo;
+    out[2 + parity] = y.hi;
+  }
+}
+
+// Gradient of the forward transform: adjoint of the horizontal pass, then of the
+// vertical one. out as in inverse_quad, for the unpadded (h, w) image.
+template <typename A, typename T>
+SF_HD void forward_adjoint_quad(const Bands<T>& g, int64_t kh, int64_t h, int64_t w, int64_t i,
+                                int64_t j, A out[4]) {
+  const int64_t kw = g.kw;
+  auto row = [&](const T* lo, const T* hi, int64_t r) {
+    return lift_adjoint_at<A>([&](int64_t q) { return A(lo[r * kw + q]); },
+                              [&](int64_t q) { return A(hi[r * kw + q]); }, j, kw, w);
+  };
+  for (int parity = 0; parity < 2; ++parity) {
+    auto col = [&](const Pair<A>& p) { return parity ? p.hi : p.lo; };
+    const Pair<A> y = lift_adjoint_at<A>(
+        [&](int64_t r) { return col(row(g.ll, g.hl, r)); },
+        [&](int64_t r) { return col(row(g.lh, g.hh, r)); }, i, kh, h);
+    out[parity] = y.lo;
+    out[2 + parity] = y.hi;
+  }
+}
+
+// Gradient of the inverse transform: adjoint of the vertical inverse pass, then
+// of the horizontal one. out = {LL, HL, LH, HH} gradients at (i, j).
+template <typename A, typename T>
+SF_HD void inverse_adjoint_quad(const T* gx, int64_t h, int64_t w, int64_t i, int64_t j,
+                                A out[4]) {
+  const int64_t kh = half_len(h);
+  const int64_t kw = half_len(w);
+  auto column = [&](int64_t c) {
+    return unlift_adjoint_at<A>([&](int64_t r) { return A(gx[r * w + c]); }, i, kh, h);
+  };
+  const Pair<A> lo = unlift_adjoint_at<A>([&](int64_t c) { return column(c).lo; }, j, kw, w);
+  const Pair<A> hi = unlift_adjoint_at<A>([&](int64_t c) { return column(c).hi; }, j, kw, w);
+  out[0] = lo.lo;
+  out[1] = lo.hi;
+  out[2] = hi.lo;
+  out[3] = hi.hi;
+}
+
+}  // namespace lifting
+}  // namespace stegafast

@@ -1,0 +1,28 @@
+// The Python module stegafast._C. Loading it runs the static operator
+// registrations; it carries no tensor functions of its own (those are reached
+// through torch.ops.stegafast), only the facts needed to check the build.
+#include <Python.h>
+
+#ifndef STEGAFAST_TORCH_VERSION
+#define STEGAFAST_TORCH_VERSION "unknown"
+#endif
+
+static struct PyModuleDef stegafast_module = {
+    PyModuleDef_HEAD_INIT, "_C", "stegafast native kernels (registered as torch.ops.stegafast)",
+    -1, nullptr};
+
+PyMODINIT_FUNC PyInit__C(void) {
+  PyObject* module = PyModule_Create(&stegafast_module);
+  if (module == nullptr) return nullptr;
+  if (PyModule_AddStringConstant(module, "torch_version", STEGAFAST_TORCH_VERSION) < 0 ||
+#ifdef STEGAFAST_WITH_CUDA
+      PyModule_AddIntConstant(module, "with_cuda", 1) < 0
+#else
+      PyModule_AddIntConstant(module, "with_cuda", 0) < 0
+#endif
+  ) {
+    Py_DECREF(module);
+    return nullptr;
+  }
+  return module;
+}

@@ -1,12 +1,11 @@
 // Every stegafast operator schema, in one table. Implementations register
 // themselves per dispatch key next to their kernels (csrc/<kernel>/); the fake
 // (meta) implementations, autograd formulas and autocast policies live in
-// Python (stegafast/ops/), which set_python_module lets torch import on demand.
+// Python, one module per kernel (stegafast/ops/<kernel>.py); the library is only
+// ever loaded by `import stegafast`, which imports them all.
 #include <torch/library.h>
 
 TORCH_LIBRARY(stegafast, m) {
-  m.set_python_module("stegafast.ops");
-
   // Batched LeGall 5/3 lifting wavelet with shared padding (csrc/lifting/).
   m.def("ilwt53_forward(Tensor x, bool rounding=True) -> Tensor");
   m.def("ilwt53_inverse(Tensor y, SymInt[2] out_size, bool rounding=True) -> Tensor");

@@ -21,13 +21,6 @@ def check_tensor(op: str, name: str, value, dtypes: Sequence[torch.dtype], ndim:
         raise TypeError(f"{op}: {name} has dtype {value.dtype}; supported: {_dtype_names(dtypes)}")
 
 
-def check_same_device(op: str, **tensors: torch.Tensor) -> None:
-    devices = {name: t.device for name, t in tensors.items()}
-    if len(set(devices.values())) > 1:
-        listed = ", ".join(f"{name} on {dev}" for name, dev in devices.items())
-        raise ValueError(f"{op}: all tensors must be on one device, got {listed}")
-
-
 def check_size_pair(op: str, name: str, value) -> tuple[int, int]:
     """A (H, W) pair of Python ints (or SymInts under torch.compile)."""
     if isinstance(value, torch.Size):

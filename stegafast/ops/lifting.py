@@ -25,7 +25,7 @@ import torch
 from .. import _native
 from ..backend import use_native
 from ..reference import lifting as reference
-from . import _autocast
+from . import _registry
 from ._validate import check_size_pair, check_tensor
 
 __all__ = ["ilwt53_forward", "ilwt53_inverse"]
@@ -148,6 +148,6 @@ def _register() -> None:
 
 
 for _op in ("ilwt53_forward", "ilwt53_inverse", "ilwt53_forward_backward", "ilwt53_inverse_backward"):
-    _autocast.declare(_op, "keep")
+    _registry.declare(_op, kernel="lifting", autocast="keep")
 if _native.status().loaded:
     _register()

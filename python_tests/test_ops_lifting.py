@@ -1,0 +1,360 @@
+"""The batched 5/3 lifting wavelet: native kernels against the reference, the
+reference against the JPEG 2000 formulas, exactness, gradients, operator
+registration, compile, autocast and bad input."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch.autograd import gradcheck, gradgradcheck
+
+import stegafast
+from stegafast import ops, reference, use_backend
+
+from conftest import requires_native
+
+
+def _shapes(count, seed):
+    """Random (B, C, H, W) with H, W in 2..70 (odd and even), B in 1..16."""
+    rng = random.Random(seed)
+    fixed = [(1, 1, 2, 2), (1, 1, 2, 3), (1, 1, 3, 2), (1, 2, 3, 3), (1, 3, 5, 4), (16, 1, 7, 9)]
+    return fixed + [
+        (rng.randint(1, 16), rng.choice([1, 3, 6]), rng.randint(2, 70), rng.randint(2, 70))
+        for _ in range(count)
+    ]
+
+
+SHAPES = _shapes(18, seed=1)
+ids = ["x".join(map(str, s)) for s in SHAPES]
+
+
+def _image(shape, dtype=torch.float32, low=0, high=256):
+    return torch.randint(low, high, shape, dtype=torch.int32).to(dtype)
+
+
+def _native(fn, *args, **kwargs):
+    with use_backend("native"):
+        return fn(*args, **kwargs)
+
+
+def _ref(fn, *args, **kwargs):
+    with use_backend("reference"):
+        return fn(*args, **kwargs)
+
+
+# --- an independent oracle: the JPEG 2000 formulas, literally ----------------
+
+
+def _spec_lift_1d(x):
+    """JPEG 2000 reversible 5/3 lifting of a list of ints, with the shared padding."""
+    x = list(x)
+    if len(x) % 2:
+        x.append(x[-2])  # x[N] = x[N-2]
+    m = len(x)
+
+    def sample(i):  # whole-sample symmetric extension of the padded signal
+        i = -i if i < 0 else i
+        return x[2 * (m - 1) - i] if i > m - 1 else x[i]
+
+    def d(k):
+        return sample(2 * k + 1) - (sample(2 * k) + sample(2 * k + 2)) // 2
+
+    low = [sample(2 * k) + (d(k - 1) + d(k) + 2) // 4 for k in range(m // 2)]
+    return low, [d(k) for k in range(m // 2)]
+
+
+def _spec_forward(img):
+    """(H, W) int array -> LL, HL, LH, HH arrays: along H first, then W."""
+    cols = [_spec_lift_1d(img[:, c]) for c in range(img.shape[1])]
+    low = np.array([c[0] for c in cols]).T
+    high = np.array([c[1] for c in cols]).T
+
+    def rows(a):
+        parts = [_spec_lift_1d(r) for r in a]
+        return np.array([p[0] for p in parts]), np.array([p[1] for p in parts])
+
+    ll, hl = rows(low)
+    lh, hh = rows(high)
+    return ll, hl, lh, hh
+
+
+@pytest.mark.parametrize("h,w", [(2, 2), (2, 5), (3, 3), (4, 7), (9, 6), (11, 13)])
+def test_reference_follows_the_jpeg2000_formulas(h, w):
+    img = np.random.default_rng(h * 31 + w).integers(-300, 300, size=(h, w))
+    expected = np.concatenate(_spec_forward(img), 0)
+    got = reference.ilwt53_forward(torch.from_numpy(img).int()[None, None])
+    assert np.array_equal(got[0].reshape(-1, got.shape[-1]).numpy(), expected)
+
+
+def test_known_values_of_a_short_signal():
+    # x = [10, 20, 30, 25]: d0 = 20 - 20 = 0, d1 = 25 - 30 = -5 (x[4] = x[2]);
+    # s0 = 10 + floor((0 + 0 + 2) / 4) = 10, s1 = 30 + floor((0 - 5 + 2) / 4) = 29
+    x = torch.tensor([[10, 20, 30, 25]] * 2, dtype=torch.int32)[None, None]
+    y = ops.ilwt53_forward(x)
+    assert y[0, 1, 0].tolist() == [0, -5]  # HL: high along W, low along H
+    assert y[0, 0, 0].tolist() == [10, 29]
+    assert y[0, 2:].abs().sum() == 0  # constant along H: no high-pass along H
+
+
+# --- native against reference ----------------------------------------------
+
+
+@requires_native
+@pytest.mark.parametrize("shape", SHAPES, ids=ids)
+@pytest.mark.parametrize("dtype", [torch.int32, torch.float32, torch.float64, torch.float16])
+def test_native_is_bit_exact_on_integer_images(shape, dtype):
+    x = _image(shape, dtype)
+    y = _native(ops.ilwt53_forward, x)
+    assert y.dtype == dtype and y.shape == (shape[0], 4 * shape[1], (shape[2] + 1) // 2, (shape[3] + 1) // 2)
+    assert torch.equal(y, _ref(ops.ilwt53_forward, x))
+    back = _native(ops.ilwt53_inverse, y, shape[2:])
+    assert torch.equal(back, x)
+    assert torch.equal(back, _ref(ops.ilwt53_inverse, y, shape[2:]))
+
+
+@requires_native
+@pytest.mark.parametrize("shape", SHAPES[::3], ids=ids[::3])
+def test_native_matches_reference_in_bfloat16(shape):
+    x = _image(shape, torch.bfloat16)
+    y = _native(ops.ilwt53_forward, x)
+    assert torch.equal(y, _ref(ops.ilwt53_forward, x))
+    assert torch.equal(_native(ops.ilwt53_inverse, y, shape[2:]), _ref(ops.ilwt53_inverse, y, shape[2:]))
+
+
+@requires_native
+def test_integer_transform_is_exact_beyond_8_bits():
+    x = _image((2, 2, 33, 18), torch.int32, low=-(2**20), high=2**20)
+    y = _native(ops.ilwt53_forward, x)
+    assert torch.equal(y, _ref(ops.ilwt53_forward, x))
+    assert torch.equal(_native(ops.ilwt53_inverse, y, (33, 18)), x)
+
+
+@requires_native
+@pytest.mark.parametrize("shape", SHAPES[::2], ids=ids[::2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_linear_lifting_matches_reference_and_inverts(shape, dtype):
+    x = torch.randn(shape, dtype=dtype)
+    tol = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-12, rtol=1e-12)
+    y = _native(ops.ilwt53_forward, x, rounding=False)
+    torch.testing.assert_close(y, _ref(ops.ilwt53_forward, x, rounding=False), **tol)
+    back = _native(ops.ilwt53_inverse, y, shape[2:], rounding=False)
+    torch.testing.assert_close(back, _ref(ops.ilwt53_inverse, y, shape[2:], rounding=False), **tol)
+    torch.testing.assert_close(back, x, **tol)
+
+
+@pytest.mark.parametrize("shape", SHAPES[:8], ids=ids[:8])
+def test_reference_round_trip_is_exact(shape):
+    x = _image(shape, torch.int32, low=-1000, high=1000)
+    assert torch.equal(reference.ilwt53_inverse(reference.ilwt53_forward(x), shape[2:]), x)
+
+
+@requires_native
+def test_non_contiguous_and_channels_last_inputs():
+    base = _image((3, 4, 20, 15))
+    for x in [
+        base.transpose(2, 3),
+        base[:, ::2],
+        base[..., 1:, :-2],
+        base.contiguous(memory_format=torch.channels_last),
+    ]:
+        y = _native(ops.ilwt53_forward, x)
+        assert torch.equal(y, _ref(ops.ilwt53_forward, x.contiguous()))
+        y_cl = y.contiguous(memory_format=torch.channels_last)
+        assert torch.equal(_native(ops.ilwt53_inverse, y_cl, x.shape[2:]), x)
+
+
+# --- gradients ---------------------------------------------------------------
+
+GRAD_SHAPES = [(1, 1, 2, 2), (1, 1, 3, 2), (2, 1, 5, 4), (1, 2, 4, 7), (2, 2, 7, 9)]
+
+
+@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("shape", GRAD_SHAPES, ids=["x".join(map(str, s)) for s in GRAD_SHAPES])
+def test_gradcheck_float64(backend, shape):
+    if backend == "native" and not stegafast.native_available():
+        pytest.skip("stegafast._C is not loaded")
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    y = ops.ilwt53_forward(x.detach(), rounding=False).requires_grad_()
+    with use_backend(backend):
+        assert gradcheck(lambda t: ops.ilwt53_forward(t, rounding=False), (x,))
+        assert gradcheck(lambda t: ops.ilwt53_inverse(t, shape[2:], rounding=False), (y,))
+        assert gradgradcheck(lambda t: ops.ilwt53_forward(t, rounding=False), (x,))
+        assert gradgradcheck(lambda t: ops.ilwt53_inverse(t, shape[2:], rounding=False), (y,))
+
+
+def _grads(fn, inp, cotangent):
+    inp = inp.detach().requires_grad_()
+    (grad,) = torch.autograd.grad(fn(inp), inp, cotangent)
+    return grad
+
+
+@requires_native
+@pytest.mark.parametrize("shape", SHAPES[::2], ids=ids[::2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_native_gradients_match_reference(shape, dtype):
+    x = _image(shape, dtype)
+    y = ops.ilwt53_forward(x)
+    gy, gx = torch.randn(y.shape).to(dtype), torch.randn(x.shape).to(dtype)
+    tol = {} if dtype == torch.float32 else dict(atol=0.05, rtol=0.02)
+    for rounding in (True, False):
+        fwd = lambda t: ops.ilwt53_forward(t, rounding=rounding)  # noqa: E731
+        inv = lambda t: ops.ilwt53_inverse(t, shape[2:], rounding=rounding)  # noqa: E731
+        torch.testing.assert_close(_native(_grads, fwd, x, gy), _ref(_grads, fwd, x, gy), **tol)
+        torch.testing.assert_close(_native(_grads, inv, y, gx), _ref(_grads, inv, y, gx), **tol)
+
+
+@pytest.mark.parametrize("backend", ["native", "reference"])
+def test_rounding_passes_gradients_straight_through(backend):
+    if backend == "native" and not stegafast.native_available():
+        pytest.skip("stegafast._C is not loaded")
+    x = torch.rand(2, 3, 9, 12, dtype=torch.float64) * 255
+    cot = torch.randn(2, 12, 5, 6, dtype=torch.float64)
+    with use_backend(backend):
+        rounded = _grads(lambda t: ops.ilwt53_forward(t, rounding=True), x, cot)
+        linear = _grads(lambda t: ops.ilwt53_forward(t, rounding=False), x, cot)
+    torch.testing.assert_close(rounded, linear, atol=1e-12, rtol=0)
+
+
+# --- operator registration ----------------------------------------------------
+
+
+def _opcheck_samples():
+    samples = []
+    for shape in [(1, 1, 2, 2), (2, 3, 5, 4), (3, 2, 7, 9)]:
+        for dtype in (torch.float32, torch.float64):
+            x = torch.randn(shape, dtype=dtype, requires_grad=True)
+            y = torch.randn(shape[0], 4 * shape[1], (shape[2] + 1) // 2, (shape[3] + 1) // 2,
+                            dtype=dtype, requires_grad=True)
+            samples.append((x, y, list(shape[2:])))
+    return samples
+
+
+@requires_native
+@pytest.mark.parametrize("sample", range(6))
+def test_opcheck(sample):
+    x, y, size = _opcheck_samples()[sample]
+    op = torch.ops.stegafast
+    torch.library.opcheck(op.ilwt53_forward, (x, False))
+    torch.library.opcheck(op.ilwt53_inverse, (y, size, False))
+    torch.library.opcheck(op.ilwt53_forward_backward, (y, size))
+    torch.library.opcheck(op.ilwt53_inverse_backward, (x,))
+    xi = (x.detach() * 100).round().requires_grad_()
+    torch.library.opcheck(op.ilwt53_forward, (xi, True))
+    torch.library.opcheck(op.ilwt53_forward, (xi.detach().int(), True))
+
+
+@requires_native
+def test_torch_compile_fullgraph():
+    def round_trip(t):
+        bands = ops.ilwt53_forward(t)
+        return ops.ilwt53_inverse(bands * 1, t.shape[2:]), bands
+
+    compiled = torch.compile(round_trip, fullgraph=True)
+    x = _image((2, 3, 11, 8)).requires_grad_()
+    back, bands = compiled(x)
+    assert torch.equal(back, x.detach())
+    assert torch.equal(bands, ops.ilwt53_forward(x.detach()))
+    (bands.sum() + back.sum()).backward()
+    expected = _grads(lambda t: ops.ilwt53_forward(t).sum() + t.sum(), x, None)
+    torch.testing.assert_close(x.grad, expected)
+
+
+@requires_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_autocast_keeps_the_input_dtype(dtype):
+    x = _image((2, 3, 9, 10), dtype)
+    plain = ops.ilwt53_forward(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = ops.ilwt53_forward(x)
+        back = ops.ilwt53_inverse(y, (9, 10))
+    assert y.dtype == dtype and torch.equal(y, plain)
+    assert back.dtype == dtype and torch.equal(back, x)
+
+
+# --- bad input ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args,error,message",
+    [
+        (([[1.0, 2.0]],), TypeError, "must be a torch.Tensor"),
+        ((torch.zeros(4, 4),), ValueError, "must have 4 dims"),
+        ((torch.zeros(1, 1, 1, 8),), ValueError, "H >= 2 and W >= 2"),
+        ((torch.zeros(1, 1, 8, 1),), ValueError, "H >= 2 and W >= 2"),
+        ((torch.zeros(1, 1, 4, 4, dtype=torch.uint8),), TypeError, "dtype torch.uint8"),
+        ((torch.zeros(1, 1, 4, 4, dtype=torch.int64),), TypeError, "supported: int32"),
+        ((torch.zeros(1, 1, 4, 4, dtype=torch.int32), False), ValueError, "needs a floating tensor"),
+        ((torch.zeros(1, 1, 4, 4), 1), TypeError, "rounding must be True or False"),
+    ],
+)
+def test_forward_rejects_bad_input(args, error, message):
+    with pytest.raises(error, match=message):
+        ops.ilwt53_forward(*args)
+
+
+@pytest.mark.parametrize(
+    "y,size,message",
+    [
+        (torch.zeros(1, 4, 2, 2), (5, 4), "needs subbands of 3x2"),
+        (torch.zeros(1, 4, 2, 2), (2, 2), "needs subbands of 1x1"),
+        (torch.zeros(1, 6, 2, 2), (4, 4), "4\\*C channels"),
+        (torch.zeros(1, 4, 1, 1), (1, 2), "H >= 2 and W >= 2"),
+        (torch.zeros(1, 4, 2, 2), (4,), "must be a pair"),
+        (torch.zeros(1, 4, 2, 2), (4.0, 4), "must hold ints"),
+        (torch.zeros(4, 2, 2), (4, 4), "must have 4 dims"),
+    ],
+)
+def test_inverse_rejects_bad_input(y, size, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        ops.ilwt53_inverse(y, size)
+
+
+@requires_native
+def test_direct_native_call_checks_shapes_too():
+    with pytest.raises(RuntimeError, match="cannot come from"):
+        torch.ops.stegafast.ilwt53_inverse(torch.zeros(1, 4, 2, 2), [9, 4], True)
+
+
+# --- CUDA ---------------------------------------------------------------------
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", SHAPES, ids=ids)
+@pytest.mark.parametrize("dtype", [torch.int32, torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_cuda_matches_cpu_reference(shape, dtype):
+    x = _image(shape, dtype)
+    y_ref = _ref(ops.ilwt53_forward, x)
+    y = _native(ops.ilwt53_forward, x.cuda())
+    assert torch.equal(y.cpu(), y_ref)
+    back = _native(ops.ilwt53_inverse, y, shape[2:])
+    assert torch.equal(back.cpu(), _ref(ops.ilwt53_inverse, y_ref, shape[2:]))
+    if dtype != torch.bfloat16:
+        assert torch.equal(back.cpu(), x)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", SHAPES[::2], ids=ids[::2])
+def test_cuda_gradients_match_reference(shape):
+    x = torch.randn(shape, dtype=torch.float64)
+    y = ops.ilwt53_forward(x, rounding=False)
+    gy, gx = torch.randn(y.shape, dtype=torch.float64), torch.randn(shape, dtype=torch.float64)
+    for rounding in (True, False):
+        fwd = lambda t: ops.ilwt53_forward(t, rounding=rounding)  # noqa: E731
+        inv = lambda t: ops.ilwt53_inverse(t, shape[2:], rounding=rounding)  # noqa: E731
+        torch.testing.assert_close(_native(_grads, fwd, x.cuda(), gy.cuda()).cpu(), _ref(_grads, fwd, x, gy))
+        torch.testing.assert_close(_native(_grads, inv, y.cuda(), gx.cuda()).cpu(), _ref(_grads, inv, y, gx))
+
+
+@pytest.mark.cuda
+def test_cuda_gradcheck_and_opcheck():
+    x = torch.randn(2, 2, 7, 5, dtype=torch.float64, device="cuda", requires_grad=True)
+    y = torch.randn(2, 8, 4, 3, dtype=torch.float64, device="cuda", requires_grad=True)
+    with use_backend("native"):
+        assert gradcheck(lambda t: ops.ilwt53_forward(t, rounding=False), (x,))
+        assert gradcheck(lambda t: ops.ilwt53_inverse(t, (7, 5), rounding=False), (y,))
+    op = torch.ops.stegafast
+    torch.library.opcheck(op.ilwt53_forward, (x, False))
+    torch.library.opcheck(op.ilwt53_inverse, (y, [7, 5], False))
+    torch.library.opcheck(op.ilwt53_forward_backward, (y, [7, 5]))
+    torch.library.opcheck(op.ilwt53_inverse_backward, (x,))

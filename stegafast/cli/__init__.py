@@ -1,0 +1,36 @@
+"""The `stegafast` command: `stegafast <command> ...`.
+
+Each command module adds its sub-parser and a `run(args)` function. A user
+mistake raises UserError, which becomes one error line and exit status 2,
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import demo, info
+from .common import UserError
+
+COMMANDS = (info, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stegafast", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except UserError as exc:
+        print(f"stegafast: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stegafast: interrupted", file=sys.stderr)
+        return 130

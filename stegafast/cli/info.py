@@ -1,0 +1,77 @@
+"""`stegafast info`: version, torch, build, backend, and which kernels are native."""
+
+from __future__ import annotations
+
+import json
+import platform
+
+import torch
+
+from .. import _native, backend
+from .._version import __version__
+from ..ops import _registry
+
+DEVICES = ("cpu", "cuda")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("info", help="show the build and which kernels run natively")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(run=run)
+
+
+def collect() -> dict:
+    status = _native.status()
+    ops = {}
+    for op in _registry.ops():
+        ops[op.name] = {
+            "kernel": op.kernel,
+            "autocast": op.autocast,
+            "devices": {d: _native.unavailable_reason(op.name, d) or "native" for d in DEVICES},
+        }
+    return {
+        "stegafast": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "native_loaded": status.loaded,
+        "native_reason": status.reason,
+        "build": status.build_info,
+        "backend": backend.get_backend(),
+        "ops": ops,
+    }
+
+
+def _print_text(facts: dict) -> None:
+    print(f"stegafast {facts['stegafast']}  (python {facts['python']}, torch {facts['torch']}, "
+          f"torch CUDA {facts['torch_cuda'] or 'none'})")
+    print(f"GPU: {facts['gpu'] or 'none visible'}")
+    if facts["native_loaded"]:
+        print("native library: loaded")
+    else:
+        print(f"native library: NOT loaded ({facts['native_reason']}); every op runs its reference")
+    build = facts["build"]
+    if build:
+        cuda = ", ".join(build["cuda_kernels"]) or f"none ({build.get('cuda_skipped_reason')})"
+        print(f"build: torch {build['torch_version']}, built {build['built_at']}")
+        print(f"  CPU kernels: {', '.join(build['cpu_kernels'])}")
+        print(f"  CUDA kernels: {cuda}")
+        if build.get("cuda_version"):
+            print(f"  CUDA {build['cuda_version']}, arch list {build['cuda_arch_list']}, {build['nvcc']}")
+    print(f"backend: {facts['backend']} (STEGAFAST_BACKEND=auto|native|reference)")
+    print("operators:")
+    width = max((len(n) for n in facts["ops"]), default=0)
+    for name, op in facts["ops"].items():
+        where = "; ".join(f"{d}: {state}" for d, state in op["devices"].items())
+        print(f"  {name:<{width}}  [{op['kernel']}, autocast {op['autocast']}]  {where}")
+
+
+def run(args) -> int:
+    facts = collect()
+    if args.json:
+        print(json.dumps(facts, indent=2))
+    else:
+        _print_text(facts)
+    return 0

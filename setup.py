@@ -75,7 +75,7 @@ def extension():
     sources = rel(glob.glob(os.path.join(ROOT, "csrc", "*.cpp")))
     sources += rel(glob.glob(os.path.join(ROOT, "csrc", "*", "*_cpu.cpp")))
     defines = [("STEGAFAST_TORCH_VERSION", f'"{torch.__version__}"')]
-    cxx = ["-O3", "-std=c++20", "-fno-math-errno"]
+    cxx = ["-O3", "-std=c++20", "-fno-math-errno", "-fno-trapping-math"]
     nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]
     info = {
         "version": read_version(),

@@ -3,6 +3,10 @@
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define SF_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+// Forced: GCC otherwise keeps the larger helpers out of line and, in a shared
+// library, calls them through the PLT, which also stops the loops vectorising.
+#define SF_HD inline __attribute__((always_inline))
 #else
 #define SF_HD inline
 #endif

@@ -43,8 +43,26 @@ SF_HD int64_t ext(int64_t p, int64_t n) {
   return p;
 }
 
+#if defined(__CUDA_ARCH__)
 SF_HD float floor_of(float v) { return floorf(v); }
 SF_HD double floor_of(double v) { return floor(v); }
+#else
+// Without SSE4.1 the library floor is a function call per sample and the loop
+// cannot vectorise; truncation through an integer vectorises with SSE2. Values
+// of magnitude >= 2^23 (2^52) are integers already, and inf/NaN pass through.
+template <typename F, typename I>
+SF_HD F floor_by_truncation(F v, F integral_from) {
+  const bool small = std::fabs(v) < integral_from;  // false for NaN
+  const F safe = small ? v : F(0);  // keeps the integer conversion in range
+  const F t = F(I(safe));
+  const F down = t > safe ? t - F(1) : t;
+  return small ? down : v;
+}
+SF_HD float floor_of(float v) { return floor_by_truncation<float, int32_t>(v, 8388608.0f); }
+SF_HD double floor_of(double v) {
+  return floor_by_truncation<double, int64_t>(v, 4503599627370496.0);
+}
+#endif
 
 template <bool Round, typename A>
 SF_HD A predict(A a, A b) {
@@ -83,16 +101,22 @@ SF_HD Pair<A> lift_at(const G& g, int64_t i, int64_t n) {
                          g(ext(2 * i + 1, n)), g(ext(2 * i + 2, n)));
 }
 
-// Inverse lifting of pair i from k low (gs) and k high (gd) coefficients:
-// returns the padded signal's samples 2i and 2i+1.
+// Inverse lifting of pair i from s[i], s[i+1], d[i-1], d[i], d[i+1]: returns the
+// padded signal's samples 2i and 2i+1. `last` marks i = k-1, where the extension
+// makes the next even sample equal this one (s_next and d_next are unused).
+template <bool Round, typename A>
+SF_HD Pair<A> unlift5(A s, A s_next, A d_prev, A d, A d_next, bool last) {
+  const A even = s - update<Round>(d_prev, d);
+  const A even_next = last ? even : s_next - update<Round>(d, d_next);
+  return {even, d + predict<Round>(even, even_next)};
+}
+
+// Inverse lifting of pair i from k low (gs) and k high (gd) coefficients.
 template <bool Round, typename A, typename GS, typename GD>
 SF_HD Pair<A> unlift_at(const GS& gs, const GD& gd, int64_t i, int64_t k) {
-  const A d = gd(i);
-  const A d_prev = i > 0 ? A(gd(i - 1)) : d;
-  const A even = A(gs(i)) - update<Round>(d_prev, d);
-  A even_next = even;  // x[m] = x[m-2] at the right end
-  if (i + 1 < k) even_next = A(gs(i + 1)) - update<Round>(d, A(gd(i + 1)));
-  return {even, d + predict<Round>(even, even_next)};
+  const int64_t prev = i > 0 ? i - 1 : 0;  // d[-1] = d[0]
+  const int64_t next = i + 1 < k ? i + 1 : i;
+  return unlift5<Round, A>(A(gs(i)), A(gs(next)), A(gd(prev)), A(gd(i)), A(gd(next)), i + 1 == k);
 }
 
 // Adjoint of the linear forward lifting, pair i: from the gradients of the k low

@@ -1,7 +1,8 @@
 // CUDA kernels of the batched 5/3 lifting wavelet: one thread per 2x2 output
-// quad (plane, i, j), each calling the quad functions of lifting.h. A quad reads
-// a small neighbourhood that its neighbours read too, so the overlap is served
-// from cache and no shared-memory tiling or second pass is needed. Checks, dtype
+// quad (plane, i, j), each calling the quad functions of lifting.h, so CPU and GPU
+// share one piece of arithmetic. Neighbouring quads read overlapping
+// neighbourhoods; the overlap is left to L1/L2 rather than shared-memory tiles,
+// which keeps each kernel a single pass with no synchronisation. Checks, dtype
 // dispatch and output layout mirror lifting_cpu.cpp.
 #include <ATen/core/Tensor.h>
 #include <c10/cuda/CUDAException.h>
@@ -19,8 +20,8 @@ namespace lifting {
 namespace {
 
 constexpr int kThreads = 256;
-// The grid-stride loops cover any size; more blocks than this only adds
-// scheduling overhead.
+// Grid cap, far below gridDim.x's limit: 2^20 blocks of 256 threads fill any
+// current GPU many times over, and the grid-stride loops cover the rest.
 constexpr int64_t kMaxBlocks = int64_t(1) << 20;
 
 struct Quad {

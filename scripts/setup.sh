@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what stegafast needs into the active Python and builds the extension
+# in place (editable). Safe to run again: it skips what is already there.
+#
+#   PYTHON=python3           the interpreter to install into
+#   STEGAFAST_TORCH=2.13.0   the torch to install when none is installed; an
+#                            installed torch is kept and built against
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+TORCH_PIN=${STEGAFAST_TORCH:-2.13.0}
+pip=("$PYTHON" -m pip --disable-pip-version-check)
+
+installed_torch=$("$PYTHON" -c "import torch; print(torch.__version__.split('+')[0])" 2>/dev/null || true)
+if [ -z "$installed_torch" ]; then
+  echo "== installing torch==$TORCH_PIN"
+  "${pip[@]}" install -q "torch==$TORCH_PIN"
+  installed_torch=$TORCH_PIN
+else
+  echo "== using the installed torch $installed_torch"
+fi
+
+# Pin torch to what is installed so no dependency can pull in another build
+# (a newer torch from the registry drags in gigabytes of CUDA libraries).
+constraints=$(mktemp)
+trap 'rm -f "$constraints"' EXIT
+echo "torch==$installed_torch" >"$constraints"
+echo "== installing build and test dependencies"
+"${pip[@]}" install -q -c "$constraints" setuptools wheel ninja pybind11 numpy pillow scikit-image pytest
+
+echo "== building stegafast._C (no build isolation: compile against this torch)"
+MAX_JOBS=${MAX_JOBS:-2} "${pip[@]}" install -q -c "$constraints" --no-build-isolation --no-deps -e .

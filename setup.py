@@ -73,7 +73,7 @@ def extension():
 
     rel = lambda paths: sorted(os.path.relpath(p, ROOT) for p in paths)  # noqa: E731
     sources = rel(glob.glob(os.path.join(ROOT, "csrc", "*.cpp")))
-    sources += rel(glob.glob(os.path.join(ROOT, "csrc", "*", "*_cpu.cpp")))
+    sources += rel(glob.glob(os.path.join(ROOT, "csrc", "*", "*.cpp")))
     defines = [("STEGAFAST_TORCH_VERSION", f'"{torch.__version__}"')]
     cxx = ["-O3", "-std=c++20", "-fno-math-errno", "-fno-trapping-math"]
     nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]

@@ -3,13 +3,24 @@
 // through torch.ops.stegafast), only the facts needed to check the build.
 #include <Python.h>
 
+#include "common/cpu_variants.h"
+
 #ifndef STEGAFAST_TORCH_VERSION
 #define STEGAFAST_TORCH_VERSION "unknown"
 #endif
 
+// Which build of the CPU kernels runs on this machine: "avx2" or "baseline".
+static PyObject* cpu_variant(PyObject*, PyObject*) {
+  return PyUnicode_FromString(stegafast::cpu::has_avx2_fma() ? "avx2" : "baseline");
+}
+
+static PyMethodDef stegafast_methods[] = {
+    {"cpu_variant", cpu_variant, METH_NOARGS, "The build of the CPU kernels in use."},
+    {nullptr, nullptr, 0, nullptr}};
+
 static struct PyModuleDef stegafast_module = {
     PyModuleDef_HEAD_INIT, "_C", "stegafast native kernels (registered as torch.ops.stegafast)",
-    -1, nullptr};
+    -1, stegafast_methods};
 
 PyMODINIT_FUNC PyInit__C(void) {
   PyObject* module = PyModule_Create(&stegafast_module);

@@ -358,3 +358,50 @@ def test_cuda_gradcheck_and_opcheck():
     torch.library.opcheck(op.ilwt53_inverse, (y, [7, 5], False))
     torch.library.opcheck(op.ilwt53_forward_backward, (y, [7, 5]))
     torch.library.opcheck(op.ilwt53_inverse_backward, (x,))
+
+
+# --- the baseline CPU build (the AVX2 one runs wherever the CPU has it) -------
+
+BASELINE_CHECK = """
+import torch, stegafast
+from stegafast import ops, use_backend, _native
+assert _native.status().cpu_variant == "baseline", _native.status().cpu_variant
+torch.manual_seed(0)
+for shape in [(1, 1, 2, 2), (2, 3, 7, 9), (3, 2, 33, 18), (1, 1, 64, 65)]:
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randint(-300, 300, shape).to(dtype)
+        for rounding in (True, False):
+            if not rounding:
+                x = torch.randn(shape, dtype=dtype)
+            with use_backend("reference"):
+                y_ref = ops.ilwt53_forward(x, rounding)
+                x_ref = ops.ilwt53_inverse(y_ref, shape[2:], rounding)
+            with use_backend("native"):
+                y = ops.ilwt53_forward(x, rounding)
+                back = ops.ilwt53_inverse(y_ref, shape[2:], rounding)
+                gx = torch.ops.stegafast.ilwt53_forward_backward(y_ref, list(shape[2:]))
+                gy = torch.ops.stegafast.ilwt53_inverse_backward(x)
+            tol = dict(rtol=0, atol=0) if rounding else dict(rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(y, y_ref, **tol)
+            torch.testing.assert_close(back, x_ref, **tol)
+            xr = x.clone().requires_grad_()
+            yr = stegafast.reference.ilwt53_forward(xr, False)
+            (g_ref,) = torch.autograd.grad(yr, xr, y_ref)
+            torch.testing.assert_close(gx, g_ref, rtol=1e-4, atol=1e-3)
+            yq = y_ref.clone().requires_grad_()
+            (gy_ref,) = torch.autograd.grad(stegafast.reference.ilwt53_inverse(yq, shape[2:], False), yq, x)
+            torch.testing.assert_close(gy, gy_ref, rtol=1e-4, atol=1e-3)
+print("baseline ok")
+"""
+
+
+@requires_native
+def test_baseline_cpu_build_matches_the_reference():
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", BASELINE_CHECK], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "STEGAFAST_CPU_VARIANT": "baseline"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "baseline ok" in out.stdout

@@ -27,6 +27,7 @@ class NativeStatus:
     loaded: bool
     reason: str | None  # why the library is not loaded; None when it is
     build_info: dict = field(default_factory=dict)
+    cpu_variant: str | None = None  # "avx2" or "baseline": the CPU kernel build in use
 
 
 def _read_build_info() -> dict:
@@ -62,7 +63,7 @@ def _load() -> NativeStatus:
             f"{torch.__version__} is installed; rebuild with `pip install --no-build-isolation .`",
             info,
         )
-    return NativeStatus(True, None, info)
+    return NativeStatus(True, None, info, module.cpu_variant())
 
 
 _STATUS = _load()

@@ -1,14 +1,20 @@
 #pragma once
 // Lets one header of kernel math compile for the host compiler and for nvcc.
 
+// SF_LAMBDA goes after a lambda's parameter list to force it inline likewise.
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define SF_HD __host__ __device__ __forceinline__
+#define SF_LAMBDA
 #elif defined(__GNUC__)
 // Forced: GCC otherwise keeps the larger helpers out of line and, in a shared
-// library, calls them through the PLT, which also stops the loops vectorising.
+// library, calls them through the PLT, which also stops the loops vectorising;
+// and a helper compiled for the baseline target cannot take in a reader compiled
+// for AVX2 (common/cpu_variants.h), so it must itself be inlined into the kernel.
 #define SF_HD inline __attribute__((always_inline))
+#define SF_LAMBDA __attribute__((always_inline))
 #else
 #define SF_HD inline
+#define SF_LAMBDA
 #endif
 
 #include <cstdint>

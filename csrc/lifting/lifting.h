@@ -43,55 +43,66 @@ SF_HD int64_t ext(int64_t p, int64_t n) {
   return p;
 }
 
+// Two ways to take a floor. The library floor is one instruction on GPUs and on
+// CPUs with SSE4.1, but a function call per sample on the x86-64 baseline, where
+// it also stops loops from vectorising; truncation through an integer vectorises
+// there with SSE2. The CPU kernels pick one per build (lifting_cpu_kernels.h).
+struct LibraryFloor {
+  SF_HD float operator()(float v) const { return floorf(v); }
+  SF_HD double operator()(double v) const { return floor(v); }
+};
+
+struct TruncationFloor {
+  // Values of magnitude >= 2^23 (2^52) are integers already; inf/NaN pass through.
+  template <typename F, typename I>
+  SF_HD static F floor_of(F v, F integral_from) {
+    const F magnitude = v < F(0) ? -v : v;
+    const bool small = magnitude < integral_from;  // false for NaN
+    const F safe = small ? v : F(0);  // keeps the integer conversion in range
+    const F t = F(I(safe));
+    const F down = t > safe ? t - F(1) : t;
+    return small ? down : v;
+  }
+  SF_HD float operator()(float v) const { return floor_of<float, int32_t>(v, 8388608.0f); }
+  SF_HD double operator()(double v) const {
+    return floor_of<double, int64_t>(v, 4503599627370496.0);
+  }
+};
+
 #if defined(__CUDA_ARCH__)
-SF_HD float floor_of(float v) { return floorf(v); }
-SF_HD double floor_of(double v) { return floor(v); }
+using DefaultFloor = LibraryFloor;
 #else
-// Without SSE4.1 the library floor is a function call per sample and the loop
-// cannot vectorise; truncation through an integer vectorises with SSE2. Values
-// of magnitude >= 2^23 (2^52) are integers already, and inf/NaN pass through.
-template <typename F, typename I>
-SF_HD F floor_by_truncation(F v, F integral_from) {
-  const bool small = std::fabs(v) < integral_from;  // false for NaN
-  const F safe = small ? v : F(0);  // keeps the integer conversion in range
-  const F t = F(I(safe));
-  const F down = t > safe ? t - F(1) : t;
-  return small ? down : v;
-}
-SF_HD float floor_of(float v) { return floor_by_truncation<float, int32_t>(v, 8388608.0f); }
-SF_HD double floor_of(double v) {
-  return floor_by_truncation<double, int64_t>(v, 4503599627370496.0);
-}
+using DefaultFloor = TruncationFloor;
 #endif
 
-template <bool Round, typename A>
+template <bool Round, typename A, typename Floor = DefaultFloor>
 SF_HD A predict(A a, A b) {
   if constexpr (std::is_integral<A>::value) {
     return (a + b) >> 1;  // arithmetic shift: floor division for negatives too
   } else if constexpr (Round) {
-    return floor_of((a + b) * A(0.5));
+    return Floor()((a + b) * A(0.5));
   } else {
     return (a + b) * A(0.5);
   }
 }
 
-template <bool Round, typename A>
+template <bool Round, typename A, typename Floor = DefaultFloor>
 SF_HD A update(A a, A b) {
   if constexpr (std::is_integral<A>::value) {
     return (a + b + 2) >> 2;
   } else if constexpr (Round) {
-    return floor_of((a + b + A(2)) * A(0.25));
+    return Floor()((a + b + A(2)) * A(0.25));
   } else {
     return (a + b) * A(0.25);
   }
 }
 
 // Forward lifting of pair i from the five samples x[2i-2] .. x[2i+2].
-template <bool Round, typename A>
+template <bool Round, typename A, typename Floor = DefaultFloor>
 SF_HD Pair<A> lift5(A x0, A x1, A x2, A x3, A x4) {
-  const A d_prev = x1 - predict<Round>(x0, x2);
-  const A d = x3 - predict<Round>(x2, x4);
-  return {x2 + update<Round>(d_prev, d), d};
+  const A d_prev = x1 - predict<Round, A, Floor>(x0, x2);
+  const A d = x3 - predict<Round, A, Floor>(x2, x4);
+  return {x2 + update<Round, A, Floor>(d_prev, d), d};
 }
 
 // Forward lifting of pair i of a length-n signal; g(q) reads physical sample q.
@@ -104,11 +115,11 @@ SF_HD Pair<A> lift_at(const G& g, int64_t i, int64_t n) {
 // Inverse lifting of pair i from s[i], s[i+1], d[i-1], d[i], d[i+1]: returns the
 // padded signal's samples 2i and 2i+1. `last` marks i = k-1, where the extension
 // makes the next even sample equal this one (s_next and d_next are unused).
-template <bool Round, typename A>
+template <bool Round, typename A, typename Floor = DefaultFloor>
 SF_HD Pair<A> unlift5(A s, A s_next, A d_prev, A d, A d_next, bool last) {
-  const A even = s - update<Round>(d_prev, d);
-  const A even_next = last ? even : s_next - update<Round>(d, d_next);
-  return {even, d + predict<Round>(even, even_next)};
+  const A even = s - update<Round, A, Floor>(d_prev, d);
+  const A even_next = last ? even : s_next - update<Round, A, Floor>(d, d_next);
+  return {even, d + predict<Round, A, Floor>(even, even_next)};
 }
 
 // Inverse lifting of pair i from k low (gs) and k high (gd) coefficients.
@@ -126,7 +137,7 @@ SF_HD Pair<A> unlift_at(const GS& gs, const GD& gd, int64_t i, int64_t k) {
 template <typename A, typename GS, typename GD>
 SF_HD Pair<A> lift_adjoint_at(const GS& gs, const GD& gd, int64_t i, int64_t k, int64_t n) {
   // gradient reaching d[q]: its own plus U^T of the low-pass gradient
-  auto d_total = [&](int64_t q) -> A {
+  auto d_total = [&](int64_t q) SF_LAMBDA -> A {
     A u = gs(q);
     if (q + 1 < k) u += A(gs(q + 1));
     if (q == 0) u += A(gs(0));
@@ -147,9 +158,9 @@ SF_HD Pair<A> lift_adjoint_at(const GS& gs, const GD& gd, int64_t i, int64_t k, 
 // gradient.
 template <typename A, typename GX>
 SF_HD Pair<A> unlift_adjoint_at(const GX& gx, int64_t i, int64_t k, int64_t n) {
-  auto x = [&](int64_t q) -> A { return q < n ? A(gx(q)) : A(0); };
+  auto x = [&](int64_t q) SF_LAMBDA -> A { return q < n ? A(gx(q)) : A(0); };
   // gradient reaching the even sample q: its own plus P^T of the odd gradients
-  auto even_total = [&](int64_t q) -> A {
+  auto even_total = [&](int64_t q) SF_LAMBDA -> A {
     A p = x(2 * q + 1);
     if (q >= 1) p += x(2 * q - 1);
     if (q == k - 1) p += x(2 * q + 1);
@@ -167,6 +178,21 @@ SF_HD Pair<A> unlift_adjoint_at(const GX& gx, int64_t i, int64_t k, int64_t n) {
 // kernels use (one thread per quad, neighbours served from cache). Subbands are
 // LL, HL (high along W), LH (high along H), HH, each kh x kw.
 
+// A batch of B x C image planes of h x w and its subbands of kh x kw.
+struct Geometry {
+  int64_t batch, channels, h, w, kh, kw;
+};
+
+// Offset of subband s (0..3: LL, HL, LH, HH) of image plane p = b * C + c in a
+// contiguous (B, 4C, kh, kw) band tensor.
+SF_HD int64_t band_offset(const Geometry& g, int64_t p, int64_t s) {
+  const int64_t b = p / g.channels, c = p % g.channels;
+  return ((b * 4 + s) * g.channels + c) * g.kh * g.kw;
+}
+
+// Distance between subband s and s+1 of the same plane.
+SF_HD int64_t band_stride(const Geometry& g) { return g.channels * g.kh * g.kw; }
+
 template <typename T>
 struct Bands {
   const T* ll;
@@ -175,6 +201,13 @@ struct Bands {
   const T* hh;
   int64_t kw;
 };
+
+template <typename T>
+SF_HD Bands<T> bands_of(const T* y, const Geometry& g, int64_t p) {
+  const T* ll = y + band_offset(g, p, 0);
+  const int64_t stride = band_stride(g);
+  return {ll, ll + stride, ll + 2 * stride, ll + 3 * stride, g.kw};
+}
 
 // Forward: vertical pass (along H) first, then horizontal. out = {LL, HL, LH, HH}.
 template <bool Round, typename A, typename T>

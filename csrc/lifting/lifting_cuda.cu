@@ -35,20 +35,6 @@ __device__ __forceinline__ Quad quad_at(int64_t k, const Geometry& g) {
   return {k / g.kh, k % g.kh, j};
 }
 
-// band_plane/bands_of of lifting_shapes.h are host functions; this is their
-// arithmetic for the device: subband s of plane p = b * C + c sits at
-// ((b * 4 + s) * C + c) * kh * kw.
-__device__ __forceinline__ int64_t band_offset(const Geometry& g, int64_t p, int64_t s) {
-  const int64_t b = p / g.channels, c = p % g.channels;
-  return ((b * 4 + s) * g.channels + c) * g.kh * g.kw;
-}
-
-template <typename T>
-__device__ __forceinline__ Bands<T> device_bands(const T* y, const Geometry& g, int64_t p) {
-  return {y + band_offset(g, p, 0), y + band_offset(g, p, 1), y + band_offset(g, p, 2),
-          y + band_offset(g, p, 3), g.kw};
-}
-
 template <typename T, typename A>
 __device__ __forceinline__ void store_bands(T* y, const Geometry& g, const Quad& q,
                                             const A out[4]) {
@@ -96,7 +82,7 @@ __global__ void inverse_kernel(const T* __restrict__ y, T* __restrict__ x, Geome
   SF_FOR_EACH_QUAD(k, quads) {
     const Quad q = quad_at(k, g);
     A out[4];
-    inverse_quad<Round, A>(device_bands(y, g, q.p), g.kh, q.i, q.j, out);
+    inverse_quad<Round, A>(bands_of(y, g, q.p), g.kh, q.i, q.j, out);
     store_quad(x, g, q, out);
   }
 }
@@ -108,7 +94,7 @@ __global__ void forward_adjoint_kernel(const T* __restrict__ gy, T* __restrict__
   SF_FOR_EACH_QUAD(k, quads) {
     const Quad q = quad_at(k, g);
     A out[4];
-    forward_adjoint_quad<A>(device_bands(gy, g, q.p), g.kh, g.h, g.w, q.i, q.j, out);
+    forward_adjoint_quad<A>(bands_of(gy, g, q.p), g.kh, g.h, g.w, q.i, q.j, out);
     store_quad(gx, g, q, out);
   }
 }

@@ -10,10 +10,6 @@
 namespace stegafast {
 namespace lifting {
 
-struct Geometry {
-  int64_t batch, channels, h, w, kh, kw;
-};
-
 // Geometry of a (B, C, H, W) image batch.
 inline Geometry image_geometry(const at::Tensor& x, const char* name) {
   check_image_batch(x, name);
@@ -45,20 +41,6 @@ inline at::Tensor empty_bands(const at::Tensor& like, const Geometry& g) {
 
 inline at::Tensor empty_image(const at::Tensor& like, const Geometry& g) {
   return at::empty({g.batch, g.channels, g.h, g.w}, like.options());
-}
-
-// Subband s (0..3: LL, HL, LH, HH) of image plane p = b * C + c in a contiguous
-// (B, 4C, kh, kw) tensor.
-template <typename T>
-inline T* band_plane(T* y, const Geometry& g, int64_t p, int64_t s) {
-  const int64_t b = p / g.channels, c = p % g.channels;
-  return y + ((b * 4 + s) * g.channels + c) * g.kh * g.kw;
-}
-
-template <typename T>
-inline Bands<T> bands_of(const T* y, const Geometry& g, int64_t p) {
-  return {band_plane(y, g, p, 0), band_plane(y, g, p, 1), band_plane(y, g, p, 2),
-          band_plane(y, g, p, 3), g.kw};
 }
 
 }  // namespace lifting

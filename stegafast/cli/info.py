@@ -38,6 +38,7 @@ def collect() -> dict:
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "native_loaded": status.loaded,
         "native_reason": status.reason,
+        "cpu_variant": status.cpu_variant,
         "build": status.build_info,
         "backend": backend.get_backend(),
         "ops": ops,
@@ -56,7 +57,9 @@ def _print_text(facts: dict) -> None:
     if build:
         cuda = ", ".join(build["cuda_kernels"]) or f"none ({build.get('cuda_skipped_reason')})"
         print(f"build: torch {build['torch_version']}, built {build['built_at']}")
-        print(f"  CPU kernels: {', '.join(build['cpu_kernels'])}")
+        variant = facts["cpu_variant"] or "not loaded"
+        print(f"  CPU kernels: {', '.join(build['cpu_kernels'])} (running the {variant} build; "
+              "STEGAFAST_CPU_VARIANT=baseline forces the baseline)")
         print(f"  CUDA kernels: {cuda}")
         if build.get("cuda_version"):
             print(f"  CUDA {build['cuda_version']}, arch list {build['cuda_arch_list']}, {build['nvcc']}")

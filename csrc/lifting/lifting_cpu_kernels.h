@@ -1,0 +1,331 @@
+// CPU kernels of the batched 5/3 lifting wavelet, compiled once per CPU variant
+// (see common/cpu_variants.h): the including file defines SF_CPU_VARIANT, the
+// namespace the code lands in, and includes no torch header.
+//
+// Both 2-D transforms and both adjoints are separable: one 1-D pass along H and
+// one along W, built from the functions of lifting.h. Work is spread over
+// (plane, row) pairs so one large image uses every thread as well as a large
+// batch does. No include guard on purpose: each variant includes it once.
+#ifndef SF_CPU_VARIANT
+#error "define SF_CPU_VARIANT before including lifting_cpu_kernels.h"
+#endif
+
+#include <cstdlib>
+#include <new>
+
+#include "../common/cpu_variants.h"
+#include "lifting.h"
+
+namespace stegafast {
+namespace lifting {
+namespace SF_CPU_VARIANT {
+
+// The floor this build vectorises best (see lifting.h).
+#ifdef SF_CPU_HAS_SSE41
+using Floor = LibraryFloor;
+#else
+using Floor = TruncationFloor;
+#endif
+
+// A heap buffer of n elements. No std::vector: its inline code compiled for a
+// variant could leak to baseline callers (see cpu_variants.h).
+template <typename A>
+struct Buffer {
+  A* data = nullptr;
+  int64_t size = 0;
+  Buffer() = default;
+  explicit Buffer(int64_t n) { reserve(n); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { std::free(data); }
+  A* reserve(int64_t n) {
+    if (n > size) {
+      std::free(data);
+      data = static_cast<A*>(std::malloc(sizeof(A) * n));
+      if (data == nullptr) throw std::bad_alloc();
+      size = n;
+    }
+    return data;
+  }
+};
+
+// Per-thread scratch rows, fetched once per range of rows: thread_local access
+// costs a call in a shared library, too much to pay per row of a narrow image.
+template <typename A, typename T>
+struct Scratch {
+  A* lo;     // a full-width low row
+  A* hi;     // a full-width high row
+  A* a;      // work rows for lift_row / unlift_row
+  A* b;
+  A* c;
+  T* spill;  // receives rows that fall outside an odd-height image
+
+  static Scratch get(int64_t width) {
+    thread_local Buffer<A> rows[5];
+    thread_local Buffer<T> spill_row;
+    const int64_t n = width + 4;
+    return {rows[0].reserve(n), rows[1].reserve(n), rows[2].reserve(n),
+            rows[3].reserve(n), rows[4].reserve(n), spill_row.reserve(n)};
+  }
+};
+
+// Runs body(plane, row, scratch) for rows [0, rows) of planes [0, planes).
+template <typename A, typename T, typename F>
+void for_each_row(cpu::ParallelFor parallel, int64_t planes, int64_t rows, int64_t width,
+                  const F& body) {
+  struct Context {
+    const F& body;
+    int64_t rows, width;
+  } ctx{body, rows, width};
+  const int64_t grain = 1 + 32768 / (width > 0 ? width : 1);
+  parallel(planes * rows, grain, &ctx, [](void* raw, int64_t begin, int64_t end) {
+    const Context& c = *static_cast<const Context*>(raw);
+    const Scratch<A, T> s = Scratch<A, T>::get(c.width);
+    int64_t p = begin / c.rows, i = begin % c.rows;
+    for (int64_t k = begin; k < end; ++k) {
+      c.body(p, i, s);
+      if (++i == c.rows) {
+        i = 0;
+        ++p;
+      }
+    }
+  });
+}
+
+// One row of length n lifted into k lows and k highs. The samples are first
+// split into contiguous even and odd arrays (extension included), so that both
+// lifting steps run as plain vectorisable loops, each d computed once.
+template <bool Round, typename A, typename T, typename S>
+void lift_row(const A* x, int64_t n, T* __restrict lo, T* __restrict hi, const S& s) {
+  const int64_t k = half_len(n);
+  A* __restrict even = s.a;  // even[m + 1] = x(2m),      m = -1 .. k
+  A* __restrict odd = s.b;   // odd[m + 1]  = x(2m + 1),  m = -1 .. k-1
+  A* __restrict d = s.c;     // d[m + 1]    = d(m),       m = -1 .. k-1
+  // interior samples copy straight across; only the ends go through ext()
+  even[0] = x[ext(-2, n)];
+  for (int64_t m = 0; m < k; ++m) even[m + 1] = x[2 * m];
+  even[k + 1] = x[ext(2 * k, n)];
+  odd[0] = x[ext(-1, n)];
+  for (int64_t m = 0; m < n / 2; ++m) odd[m + 1] = x[2 * m + 1];
+  if (n & 1) odd[k] = x[ext(2 * k - 1, n)];
+  for (int64_t m = 0; m <= k; ++m) d[m] = odd[m] - predict<Round, A, Floor>(even[m], even[m + 1]);
+  for (int64_t j = 0; j < k; ++j) {
+    lo[j] = T(even[j + 1] + update<Round, A, Floor>(d[j], d[j + 1]));
+    hi[j] = T(d[j + 1]);
+  }
+}
+
+// Inverse of lift_row: k lows and k highs back to the n samples of a row.
+template <bool Round, typename A, typename T, typename S>
+void unlift_row(const T* lo, const T* hi, int64_t n, A* __restrict out, const S& s) {
+  const int64_t k = half_len(n);
+  A* __restrict d = s.a;     // d[j + 1] = d(j), d[0] = d(0): the extension
+  A* __restrict even = s.b;  // even[k] = even[k - 1]: the extension
+  d[0] = A(hi[0]);
+  for (int64_t j = 0; j < k; ++j) d[j + 1] = A(hi[j]);
+  for (int64_t j = 0; j < k; ++j) even[j] = A(lo[j]) - update<Round, A, Floor>(d[j], d[j + 1]);
+  even[k] = even[k - 1];
+  for (int64_t j = 0; j < n / 2; ++j) {
+    out[2 * j] = even[j];
+    out[2 * j + 1] = d[j + 1] + predict<Round, A, Floor>(even[j], even[j + 1]);
+  }
+  if (n & 1) out[n - 1] = even[k - 1];
+}
+
+// Column and row readers over a row-major plane.
+template <typename A, typename T>
+struct Column {
+  const T* plane;
+  int64_t stride, c;
+  A operator()(int64_t r) const { return A(plane[r * stride + c]); }
+};
+template <typename A, typename T>
+struct Row {
+  const T* row;
+  A operator()(int64_t q) const { return A(row[q]); }
+};
+
+// Image -> subbands. For row pair i of each plane, ops.split_rows fills the
+// full-width low and high rows (vertical pass), then ops.split_row splits each
+// of them along W (horizontal pass). Forward transform and adjoint of the inverse.
+template <typename A, typename T, typename Ops>
+void image_to_bands(const T* x, T* y, const Geometry& g, const Ops& ops, cpu::ParallelFor par) {
+  const int64_t plane = g.h * g.w, stride = band_stride(g);
+  for_each_row<A, T>(par, g.batch * g.channels, g.kh, g.w,
+                     [&](int64_t p, int64_t i, const Scratch<A, T>& s) {
+                       ops.split_rows(x + p * plane, i, s.lo, s.hi);
+                       T* ll = y + band_offset(g, p, 0) + i * g.kw;
+                       ops.split_row(s.lo, ll, ll + stride, s);
+                       ops.split_row(s.hi, ll + 2 * stride, ll + 3 * stride, s);
+                     });
+}
+
+// Subbands -> image. ops.merge_row rebuilds every full-width low and high row
+// from its two subband rows (horizontal pass, kept in the accumulation type),
+// then ops.merge_rows rebuilds image rows 2i and 2i+1 (vertical pass). Inverse
+// transform and adjoint of the forward.
+template <typename A, typename T, typename Ops>
+void bands_to_image(const T* y, T* x, const Geometry& g, const Ops& ops, cpu::ParallelFor par) {
+  const int64_t planes = g.batch * g.channels;
+  const int64_t half_plane = g.kh * g.w, stride = band_stride(g);
+  Buffer<A> lo_rows(planes * half_plane), hi_rows(planes * half_plane);
+  for_each_row<A, T>(par, planes, g.kh, g.w, [&](int64_t p, int64_t r, const Scratch<A, T>& s) {
+    const T* ll = y + band_offset(g, p, 0) + r * g.kw;
+    const int64_t at = p * half_plane + r * g.w;
+    ops.merge_row(ll, ll + stride, lo_rows.data + at, s);
+    ops.merge_row(ll + 2 * stride, ll + 3 * stride, hi_rows.data + at, s);
+  });
+  const int64_t plane = g.h * g.w;
+  for_each_row<A, T>(par, planes, g.kh, g.w, [&](int64_t p, int64_t i, const Scratch<A, T>& s) {
+    T* even = x + p * plane + 2 * i * g.w;
+    // the odd row past an odd-height image is computed into scratch and dropped
+    T* odd = 2 * i + 1 < g.h ? even + g.w : s.spill;
+    ops.merge_rows(lo_rows.data + p * half_plane, hi_rows.data + p * half_plane, i, even, odd);
+  });
+}
+
+// Writes pair j of a split row: low to lo[j], high to hi[j].
+template <typename T, typename A>
+inline void store_pair(const Pair<A>& v, T* lo, T* hi, int64_t j) {
+  lo[j] = T(v.lo);
+  hi[j] = T(v.hi);
+}
+
+// Writes pair j of a merged row of length n: samples 2j and (if inside) 2j+1.
+template <typename T, typename A>
+inline void store_samples(const Pair<A>& v, T* out, int64_t j, int64_t n) {
+  out[2 * j] = T(v.lo);
+  if (2 * j + 1 < n) out[2 * j + 1] = T(v.hi);
+}
+
+template <bool Round, typename T>
+struct ForwardOps {
+  using A = acc_t<T>;
+  const Geometry g;
+
+  void split_rows(const T* x, int64_t i, A* __restrict lo, A* __restrict hi) const {
+    const int64_t w = g.w;  // a local: stores through lo/hi cannot change it
+    const T* r[5];
+    for (int t = 0; t < 5; ++t) r[t] = x + ext(2 * i - 2 + t, g.h) * w;
+    for (int64_t c = 0; c < w; ++c) {
+      const Pair<A> v = lift5<Round, A, Floor>(A(r[0][c]), A(r[1][c]), A(r[2][c]), A(r[3][c]), A(r[4][c]));
+      lo[c] = v.lo;
+      hi[c] = v.hi;
+    }
+  }
+
+  template <typename S>
+  void split_row(const A* row, T* lo, T* hi, const S& s) const {
+    lift_row<Round, A>(row, g.w, lo, hi, s);
+  }
+};
+
+template <bool Round, typename T>
+struct InverseOps {
+  using A = acc_t<T>;
+  const Geometry g;
+
+  template <typename S>
+  void merge_row(const T* lo, const T* hi, A* out, const S& s) const {
+    unlift_row<Round, A>(lo, hi, g.w, out, s);
+  }
+
+  void merge_rows(const A* lo, const A* hi, int64_t i, T* even, T* odd) const {
+    const int64_t w = g.w;
+    const A* d0 = hi + i * w;
+    const A* dm = i > 0 ? d0 - w : d0;  // d[-1] = d[0]
+    if (i + 1 == g.kh) {
+      merge_rows_at<true>(lo + i * w, lo + i * w, dm, d0, d0, even, odd);
+    } else {
+      merge_rows_at<false>(lo + i * w, lo + (i + 1) * w, dm, d0, d0 + w, even, odd);
+    }
+  }
+
+  // `Last` as a compile-time constant keeps the loop free of selects, so it vectorises.
+  template <bool Last>
+  void merge_rows_at(const A* s0, const A* s1, const A* dm, const A* d0, const A* d1,
+                     T* __restrict even, T* __restrict odd) const {
+    const int64_t w = g.w;
+    for (int64_t c = 0; c < w; ++c) {
+      const Pair<A> v = unlift5<Round, A, Floor>(s0[c], s1[c], dm[c], d0[c], d1[c], Last);
+      even[c] = T(v.lo);
+      odd[c] = T(v.hi);
+    }
+  }
+};
+
+template <typename T>
+struct ForwardAdjointOps {
+  using A = acc_t<T>;
+  const Geometry g;
+
+  template <typename S>
+  void merge_row(const T* lo, const T* hi, A* __restrict out, const S&) const {
+    const int64_t kw = g.kw, w = g.w;
+    for (int64_t j = 0; j < kw; ++j)
+      store_samples(lift_adjoint_at<A>(Row<A, T>{lo}, Row<A, T>{hi}, j, kw, w), out, j, w);
+  }
+
+  void merge_rows(const A* lo, const A* hi, int64_t i, T* __restrict even, T* __restrict odd) const {
+    const int64_t kh = g.kh, h = g.h, w = g.w;
+    for (int64_t c = 0; c < w; ++c) {
+      const Pair<A> v = lift_adjoint_at<A>(Column<A, A>{lo, w, c}, Column<A, A>{hi, w, c}, i, kh, h);
+      even[c] = T(v.lo);
+      odd[c] = T(v.hi);
+    }
+  }
+};
+
+template <typename T>
+struct InverseAdjointOps {
+  using A = acc_t<T>;
+  const Geometry g;
+
+  void split_rows(const T* gx, int64_t i, A* __restrict lo, A* __restrict hi) const {
+    const int64_t kh = g.kh, h = g.h, w = g.w;
+    for (int64_t c = 0; c < w; ++c) {
+      const Pair<A> v = unlift_adjoint_at<A>(Column<A, T>{gx, w, c}, i, kh, h);
+      lo[c] = v.lo;
+      hi[c] = v.hi;
+    }
+  }
+
+  template <typename S>
+  void split_row(const A* row, T* __restrict lo, T* __restrict hi, const S&) const {
+    const int64_t kw = g.kw, w = g.w;
+    for (int64_t j = 0; j < kw; ++j) store_pair(unlift_adjoint_at<A>(Row<A, A>{row}, j, kw, w), lo, hi, j);
+  }
+};
+
+// The four operations of one variant, on contiguous tensors' data.
+template <typename T>
+void run_forward(const T* x, T* y, const Geometry& g, bool rounding, cpu::ParallelFor par) {
+  if (rounding) {
+    image_to_bands<acc_t<T>>(x, y, g, ForwardOps<true, T>{g}, par);
+  } else {
+    image_to_bands<acc_t<T>>(x, y, g, ForwardOps<false, T>{g}, par);
+  }
+}
+
+template <typename T>
+void run_inverse(const T* y, T* x, const Geometry& g, bool rounding, cpu::ParallelFor par) {
+  if (rounding) {
+    bands_to_image<acc_t<T>>(y, x, g, InverseOps<true, T>{g}, par);
+  } else {
+    bands_to_image<acc_t<T>>(y, x, g, InverseOps<false, T>{g}, par);
+  }
+}
+
+template <typename T>
+void run_forward_adjoint(const T* gy, T* gx, const Geometry& g, cpu::ParallelFor par) {
+  bands_to_image<acc_t<T>>(gy, gx, g, ForwardAdjointOps<T>{g}, par);
+}
+
+template <typename T>
+void run_inverse_adjoint(const T* gx, T* gy, const Geometry& g, cpu::ParallelFor par) {
+  image_to_bands<acc_t<T>>(gx, gy, g, InverseAdjointOps<T>{g}, par);
+}
+
+}  // namespace SF_CPU_VARIANT
+}  // namespace lifting
+}  // namespace stegafast

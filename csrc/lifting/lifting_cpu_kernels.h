@@ -254,24 +254,68 @@ struct InverseOps {
   }
 };
 
+// The adjoints below run their interior pairs as plain loops over contiguous
+// data (which vectorise) and only the pairs near the two ends, where the
+// extension rules add terms, through the general *_adjoint_at functions. The
+// interior formulas are those functions with every boundary term dropped, in the
+// same order of operations.
+
+// Runs edge(i) for i in [0, k) outside [first, last] and inner(first, last) once.
+template <typename Edge, typename Inner>
+inline void split_pairs(int64_t k, int64_t first, int64_t last, const Edge& edge, const Inner& inner) {
+  if (last < first) {
+    for (int64_t i = 0; i < k; ++i) edge(i);
+    return;
+  }
+  for (int64_t i = 0; i < first; ++i) edge(i);
+  inner(first, last);
+  for (int64_t i = last + 1; i < k; ++i) edge(i);
+}
+
 template <typename T>
 struct ForwardAdjointOps {
   using A = acc_t<T>;
   const Geometry g;
 
+  // interior pairs: 2 <= j <= k-3 (no U^T term at 0, no P^T term at k-1, no fold)
   template <typename S>
-  void merge_row(const T* lo, const T* hi, A* __restrict out, const S&) const {
-    const int64_t kw = g.kw, w = g.w;
-    for (int64_t j = 0; j < kw; ++j)
-      store_samples(lift_adjoint_at<A>(Row<A, T>{lo}, Row<A, T>{hi}, j, kw, w), out, j, w);
+  void merge_row(const T* gs, const T* gd, A* __restrict out, const S&) const {
+    const int64_t k = g.kw, n = g.w;
+    auto edge = [&](int64_t j) {
+      store_samples(lift_adjoint_at<A>(Row<A, T>{gs}, Row<A, T>{gd}, j, k, n), out, j, n);
+    };
+    split_pairs(k, 2, k - 3, edge, [&](int64_t first, int64_t last) {
+      for (int64_t j = first; j <= last; ++j) {
+        const A d = A(gd[j]) + (A(gs[j]) + A(gs[j + 1])) * A(0.25);
+        const A d_prev = A(gd[j - 1]) + (A(gs[j - 1]) + A(gs[j])) * A(0.25);
+        out[2 * j] = A(gs[j]) - (d + d_prev) * A(0.5);
+        out[2 * j + 1] = d;
+      }
+    });
   }
 
-  void merge_rows(const A* lo, const A* hi, int64_t i, T* __restrict even, T* __restrict odd) const {
-    const int64_t kh = g.kh, h = g.h, w = g.w;
+  void merge_rows(const A* gs, const A* gd, int64_t i, T* even, T* odd) const {
+    const int64_t k = g.kh, w = g.w;
+    if (i >= 2 && i <= k - 3) {
+      merge_inner_rows(gs + (i - 1) * w, gs + i * w, gs + (i + 1) * w, gd + (i - 1) * w, gd + i * w,
+                       even, odd);
+      return;
+    }
     for (int64_t c = 0; c < w; ++c) {
-      const Pair<A> v = lift_adjoint_at<A>(Column<A, A>{lo, w, c}, Column<A, A>{hi, w, c}, i, kh, h);
+      const Pair<A> v = lift_adjoint_at<A>(Column<A, A>{gs, w, c}, Column<A, A>{gd, w, c}, i, k, g.h);
       even[c] = T(v.lo);
       odd[c] = T(v.hi);
+    }
+  }
+
+  void merge_inner_rows(const A* gs_prev, const A* gs0, const A* gs_next, const A* gd_prev,
+                        const A* gd0, T* __restrict even, T* __restrict odd) const {
+    const int64_t w = g.w;
+    for (int64_t c = 0; c < w; ++c) {
+      const A d = gd0[c] + (gs0[c] + gs_next[c]) * A(0.25);
+      const A d_prev = gd_prev[c] + (gs_prev[c] + gs0[c]) * A(0.25);
+      even[c] = T(gs0[c] - (d + d_prev) * A(0.5));
+      odd[c] = T(d);
     }
   }
 };
@@ -281,19 +325,44 @@ struct InverseAdjointOps {
   using A = acc_t<T>;
   const Geometry g;
 
-  void split_rows(const T* gx, int64_t i, A* __restrict lo, A* __restrict hi) const {
-    const int64_t kh = g.kh, h = g.h, w = g.w;
+  // interior pairs: 1 <= i <= k-3 (no boundary term, and x(2i+3) is inside)
+  void split_rows(const T* gx, int64_t i, A* lo, A* hi) const {
+    const int64_t k = g.kh, w = g.w;
+    if (i >= 1 && i <= k - 3) {
+      const T* r = gx + (2 * i - 1) * w;  // rows 2i-1 .. 2i+3
+      split_inner_rows(r, r + w, r + 2 * w, r + 3 * w, r + 4 * w, lo, hi);
+      return;
+    }
     for (int64_t c = 0; c < w; ++c) {
-      const Pair<A> v = unlift_adjoint_at<A>(Column<A, T>{gx, w, c}, i, kh, h);
+      const Pair<A> v = unlift_adjoint_at<A>(Column<A, T>{gx, w, c}, i, k, g.h);
       lo[c] = v.lo;
       hi[c] = v.hi;
     }
   }
 
+  void split_inner_rows(const T* xm1, const T* x0, const T* x1, const T* x2, const T* x3,
+                        A* __restrict lo, A* __restrict hi) const {
+    const int64_t w = g.w;
+    for (int64_t c = 0; c < w; ++c) {
+      const A even = A(x0[c]) + (A(x1[c]) + A(xm1[c])) * A(0.5);
+      const A even_next = A(x2[c]) + (A(x3[c]) + A(x1[c])) * A(0.5);
+      lo[c] = even;
+      hi[c] = A(x1[c]) - (even + even_next) * A(0.25);
+    }
+  }
+
   template <typename S>
-  void split_row(const A* row, T* __restrict lo, T* __restrict hi, const S&) const {
-    const int64_t kw = g.kw, w = g.w;
-    for (int64_t j = 0; j < kw; ++j) store_pair(unlift_adjoint_at<A>(Row<A, A>{row}, j, kw, w), lo, hi, j);
+  void split_row(const A* x, T* __restrict lo, T* __restrict hi, const S&) const {
+    const int64_t k = g.kw, n = g.w;
+    auto edge = [&](int64_t j) { store_pair(unlift_adjoint_at<A>(Row<A, A>{x}, j, k, n), lo, hi, j); };
+    split_pairs(k, 1, k - 3, edge, [&](int64_t first, int64_t last) {
+      for (int64_t j = first; j <= last; ++j) {
+        const A even = x[2 * j] + (x[2 * j + 1] + x[2 * j - 1]) * A(0.5);
+        const A even_next = x[2 * j + 2] + (x[2 * j + 3] + x[2 * j + 1]) * A(0.5);
+        lo[j] = T(even);
+        hi[j] = T(x[2 * j + 1] - (even + even_next) * A(0.25));
+      }
+    });
   }
 };
 

@@ -53,19 +53,27 @@ struct Buffer {
 // costs a call in a shared library, too much to pay per row of a narrow image.
 template <typename A, typename T>
 struct Scratch {
-  A* lo;     // a full-width low row
-  A* hi;     // a full-width high row
-  A* a;      // work rows for lift_row / unlift_row
+  A* lo;          // a full-width low row
+  A* hi;          // a full-width high row
+  A* a;           // work rows for lift_row / unlift_row
   A* b;
   A* c;
-  T* spill;  // receives rows that fall outside an odd-height image
+  T* spill;       // receives rows that fall outside an odd-height image
+  A* window[6];   // merged low rows (slots 0-2) and high rows (3-5), see bands_to_image
+  int64_t* tags;  // which (plane, row) each window slot holds; -1: none
 
   static Scratch get(int64_t width) {
-    thread_local Buffer<A> rows[5];
+    thread_local Buffer<A> rows[11];
     thread_local Buffer<T> spill_row;
+    thread_local int64_t window_tags[6];
     const int64_t n = width + 4;
-    return {rows[0].reserve(n), rows[1].reserve(n), rows[2].reserve(n),
-            rows[3].reserve(n), rows[4].reserve(n), spill_row.reserve(n)};
+    Scratch s{rows[0].reserve(n), rows[1].reserve(n), rows[2].reserve(n), rows[3].reserve(n),
+              rows[4].reserve(n), spill_row.reserve(n), {}, window_tags};
+    for (int t = 0; t < 6; ++t) {
+      s.window[t] = rows[5 + t].reserve(n);
+      s.tags[t] = -1;  // the buffers may have been resized: forget what they held
+    }
+    return s;
   }
 };
 
@@ -160,27 +168,52 @@ void image_to_bands(const T* x, T* y, const Geometry& g, const Ops& ops, cpu::Pa
                      });
 }
 
-// Subbands -> image. ops.merge_row rebuilds every full-width low and high row
-// from its two subband rows (horizontal pass, kept in the accumulation type),
-// then ops.merge_rows rebuilds image rows 2i and 2i+1 (vertical pass). Inverse
-// transform and adjoint of the forward.
+// Three consecutive merged rows, i-1 .. i+1, as the vertical pass of row pair i
+// sees them: row(r) for r in that range (clamped to the k rows that exist).
+template <typename A>
+struct Window {
+  const A* rows[3];
+  int64_t first;  // i - 1
+  const A* row(int64_t r) const { return rows[r - first]; }
+};
+
+template <typename A>
+struct WindowColumn {
+  const Window<A>& window;
+  int64_t c;
+  A operator()(int64_t r) const { return window.row(r)[c]; }
+};
+
+// Subbands -> image. ops.merge_row rebuilds a full-width low or high row from
+// its two subband rows (horizontal pass, in the accumulation type), then
+// ops.merge_rows rebuilds image rows 2i and 2i+1 from merged rows i-1 .. i+1
+// (vertical pass). Merged rows live in a per-thread window of three low and
+// three high rows, each computed once while a thread walks down a plane, so no
+// image-sized temporary is needed. Inverse transform and adjoint of the forward.
 template <typename A, typename T, typename Ops>
 void bands_to_image(const T* y, T* x, const Geometry& g, const Ops& ops, cpu::ParallelFor par) {
-  const int64_t planes = g.batch * g.channels;
-  const int64_t half_plane = g.kh * g.w, stride = band_stride(g);
-  Buffer<A> lo_rows(planes * half_plane), hi_rows(planes * half_plane);
-  for_each_row<A, T>(par, planes, g.kh, g.w, [&](int64_t p, int64_t r, const Scratch<A, T>& s) {
-    const T* ll = y + band_offset(g, p, 0) + r * g.kw;
-    const int64_t at = p * half_plane + r * g.w;
-    ops.merge_row(ll, ll + stride, lo_rows.data + at, s);
-    ops.merge_row(ll + 2 * stride, ll + 3 * stride, hi_rows.data + at, s);
-  });
-  const int64_t plane = g.h * g.w;
-  for_each_row<A, T>(par, planes, g.kh, g.w, [&](int64_t p, int64_t i, const Scratch<A, T>& s) {
+  const int64_t stride = band_stride(g), plane = g.h * g.w;
+  // merged low (high = 1) row r of plane p, from the window or computed into it
+  auto merged = [&](const Scratch<A, T>& s, int high, int64_t p, int64_t r) -> const A* {
+    const int slot = 3 * high + static_cast<int>(r % 3);
+    const int64_t tag = p * g.kh + r;
+    if (s.tags[slot] != tag) {
+      const T* band = y + band_offset(g, p, 2 * high) + r * g.kw;
+      ops.merge_row(band, band + stride, s.window[slot], s);
+      s.tags[slot] = tag;
+    }
+    return s.window[slot];
+  };
+  for_each_row<A, T>(par, g.batch * g.channels, g.kh, g.w, [&](int64_t p, int64_t i, const Scratch<A, T>& s) {
+    Window<A> lo{{nullptr, nullptr, nullptr}, i - 1}, hi{{nullptr, nullptr, nullptr}, i - 1};
+    for (int64_t r = i > 0 ? i - 1 : 0; r <= i + 1 && r < g.kh; ++r) {
+      lo.rows[r - (i - 1)] = merged(s, 0, p, r);
+      hi.rows[r - (i - 1)] = merged(s, 1, p, r);
+    }
     T* even = x + p * plane + 2 * i * g.w;
     // the odd row past an odd-height image is computed into scratch and dropped
     T* odd = 2 * i + 1 < g.h ? even + g.w : s.spill;
-    ops.merge_rows(lo_rows.data + p * half_plane, hi_rows.data + p * half_plane, i, even, odd);
+    ops.merge_rows(lo, hi, i, even, odd);
   });
 }
 
@@ -230,14 +263,13 @@ struct InverseOps {
     unlift_row<Round, A>(lo, hi, g.w, out, s);
   }
 
-  void merge_rows(const A* lo, const A* hi, int64_t i, T* even, T* odd) const {
-    const int64_t w = g.w;
-    const A* d0 = hi + i * w;
-    const A* dm = i > 0 ? d0 - w : d0;  // d[-1] = d[0]
+  void merge_rows(const Window<A>& lo, const Window<A>& hi, int64_t i, T* even, T* odd) const {
+    const A* d0 = hi.row(i);
+    const A* dm = i > 0 ? hi.row(i - 1) : d0;  // d[-1] = d[0]
     if (i + 1 == g.kh) {
-      merge_rows_at<true>(lo + i * w, lo + i * w, dm, d0, d0, even, odd);
+      merge_rows_at<true>(lo.row(i), lo.row(i), dm, d0, d0, even, odd);
     } else {
-      merge_rows_at<false>(lo + i * w, lo + (i + 1) * w, dm, d0, d0 + w, even, odd);
+      merge_rows_at<false>(lo.row(i), lo.row(i + 1), dm, d0, hi.row(i + 1), even, odd);
     }
   }
 
@@ -294,15 +326,15 @@ struct ForwardAdjointOps {
     });
   }
 
-  void merge_rows(const A* gs, const A* gd, int64_t i, T* even, T* odd) const {
+  void merge_rows(const Window<A>& gs, const Window<A>& gd, int64_t i, T* even, T* odd) const {
     const int64_t k = g.kh, w = g.w;
     if (i >= 2 && i <= k - 3) {
-      merge_inner_rows(gs + (i - 1) * w, gs + i * w, gs + (i + 1) * w, gd + (i - 1) * w, gd + i * w,
-                       even, odd);
+      merge_inner_rows(gs.row(i - 1), gs.row(i), gs.row(i + 1), gd.row(i - 1), gd.row(i), even, odd);
       return;
     }
     for (int64_t c = 0; c < w; ++c) {
-      const Pair<A> v = lift_adjoint_at<A>(Column<A, A>{gs, w, c}, Column<A, A>{gd, w, c}, i, k, g.h);
+      const Pair<A> v =
+          lift_adjoint_at<A>(WindowColumn<A>{gs, c}, WindowColumn<A>{gd, c}, i, k, g.h);
       even[c] = T(v.lo);
       odd[c] = T(v.hi);
     }

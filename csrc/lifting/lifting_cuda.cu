@@ -3,7 +3,7 @@
 // share one piece of arithmetic. Neighbouring quads read overlapping
 // neighbourhoods; the overlap is left to L1/L2 rather than shared-memory tiles,
 // which keeps each kernel a single pass with no synchronisation. Checks, dtype
-// dispatch and output layout mirror lifting_cpu.cpp.
+// dispatch and output allocation are lifting_ops.h's, shared with the CPU.
 #include <ATen/core/Tensor.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -12,8 +12,7 @@
 
 #include <algorithm>
 
-#include "../common/dispatch.h"
-#include "lifting_shapes.h"
+#include "lifting_ops.h"
 
 namespace stegafast {
 namespace lifting {
@@ -125,74 +124,40 @@ void launch(Kernel kernel, const In* in, Out* out, const Geometry& g) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-at::Tensor ilwt53_forward_cuda(const at::Tensor& x_in, bool rounding) {
-  const Geometry g = image_geometry(x_in, "ilwt53_forward input");
-  check_rounding(x_in, rounding);
-  const c10::cuda::CUDAGuard guard(x_in.device());
-  const at::Tensor x = x_in.contiguous();
-  at::Tensor y = empty_bands(x, g);
-  SF_DISPATCH_FLOAT_AND_INT(x.scalar_type(), "ilwt53_forward_cuda", [&] {
-    const auto* in = x.const_data_ptr<scalar_t>();
-    auto* out = y.mutable_data_ptr<scalar_t>();
+struct CudaKernels {
+  using Guard = c10::cuda::CUDAGuard;
+
+  template <typename T>
+  static void forward(const T* x, T* y, const Geometry& g, bool rounding) {
     if (rounding) {
-      launch(forward_kernel<true, scalar_t>, in, out, g);
+      launch(forward_kernel<true, T>, x, y, g);
     } else {
-      launch(forward_kernel<false, scalar_t>, in, out, g);
+      launch(forward_kernel<false, T>, x, y, g);
     }
-  });
-  return y;
-}
+  }
 
-at::Tensor ilwt53_inverse_cuda(const at::Tensor& y_in, c10::IntArrayRef out_size, bool rounding) {
-  const Geometry g = band_geometry(y_in, out_size, "ilwt53_inverse input");
-  check_rounding(y_in, rounding);
-  const c10::cuda::CUDAGuard guard(y_in.device());
-  const at::Tensor y = y_in.contiguous();
-  at::Tensor x = empty_image(y, g);
-  SF_DISPATCH_FLOAT_AND_INT(y.scalar_type(), "ilwt53_inverse_cuda", [&] {
-    const auto* in = y.const_data_ptr<scalar_t>();
-    auto* out = x.mutable_data_ptr<scalar_t>();
+  template <typename T>
+  static void inverse(const T* y, T* x, const Geometry& g, bool rounding) {
     if (rounding) {
-      launch(inverse_kernel<true, scalar_t>, in, out, g);
+      launch(inverse_kernel<true, T>, y, x, g);
     } else {
-      launch(inverse_kernel<false, scalar_t>, in, out, g);
+      launch(inverse_kernel<false, T>, y, x, g);
     }
-  });
-  return x;
-}
+  }
 
-at::Tensor ilwt53_forward_backward_cuda(const at::Tensor& gy_in, c10::IntArrayRef in_size) {
-  const Geometry g = band_geometry(gy_in, in_size, "ilwt53_forward_backward grad");
-  const c10::cuda::CUDAGuard guard(gy_in.device());
-  const at::Tensor gy = gy_in.contiguous();
-  at::Tensor gx = empty_image(gy, g);
-  SF_DISPATCH_FLOAT(gy.scalar_type(), "ilwt53_forward_backward_cuda", [&] {
-    launch(forward_adjoint_kernel<scalar_t>, gy.const_data_ptr<scalar_t>(),
-           gx.mutable_data_ptr<scalar_t>(), g);
-  });
-  return gx;
-}
+  template <typename T>
+  static void forward_adjoint(const T* gy, T* gx, const Geometry& g) {
+    launch(forward_adjoint_kernel<T>, gy, gx, g);
+  }
 
-at::Tensor ilwt53_inverse_backward_cuda(const at::Tensor& gx_in) {
-  const Geometry g = image_geometry(gx_in, "ilwt53_inverse_backward grad");
-  const c10::cuda::CUDAGuard guard(gx_in.device());
-  const at::Tensor gx = gx_in.contiguous();
-  at::Tensor gy = empty_bands(gx, g);
-  SF_DISPATCH_FLOAT(gx.scalar_type(), "ilwt53_inverse_backward_cuda", [&] {
-    launch(inverse_adjoint_kernel<scalar_t>, gx.const_data_ptr<scalar_t>(),
-           gy.mutable_data_ptr<scalar_t>(), g);
-  });
-  return gy;
-}
+  template <typename T>
+  static void inverse_adjoint(const T* gx, T* gy, const Geometry& g) {
+    launch(inverse_adjoint_kernel<T>, gx, gy, g);
+  }
+};
 
 }  // namespace
 }  // namespace lifting
 }  // namespace stegafast
 
-TORCH_LIBRARY_IMPL(stegafast, CUDA, m) {
-  using namespace stegafast::lifting;
-  m.impl("ilwt53_forward", &ilwt53_forward_cuda);
-  m.impl("ilwt53_inverse", &ilwt53_inverse_cuda);
-  m.impl("ilwt53_forward_backward", &ilwt53_forward_backward_cuda);
-  m.impl("ilwt53_inverse_backward", &ilwt53_inverse_backward_cuda);
-}
+TORCH_LIBRARY_IMPL(stegafast, CUDA, m) { SF_REGISTER_LIFTING_OPS(m, stegafast::lifting::CudaKernels); }

@@ -164,6 +164,17 @@ def test_non_contiguous_and_channels_last_inputs():
         assert torch.equal(_native(ops.ilwt53_inverse, y_cl, x.shape[2:]), x)
 
 
+@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("shape", [(0, 3, 8, 7), (2, 0, 8, 7)])
+def test_empty_batches(backend, shape):
+    if backend == "native" and not stegafast.native_available():
+        pytest.skip("stegafast._C is not loaded")
+    with use_backend(backend):
+        y = ops.ilwt53_forward(torch.zeros(shape))
+        x = ops.ilwt53_inverse(y, shape[2:])
+    assert y.shape == (shape[0], 4 * shape[1], 4, 4) and x.shape == shape
+
+
 # --- gradients ---------------------------------------------------------------
 
 GRAD_SHAPES = [(1, 1, 2, 2), (1, 1, 3, 2), (2, 1, 5, 4), (1, 2, 4, 7), (2, 2, 7, 9)]

@@ -1,5 +1,31 @@
-"""Datasets and image I/O."""
+"""Datasets and image I/O.
 
-from .bundled import BUNDLED_PHOTOS, load_bundled_photo
+* ``ImageFolder``: crops of the PNG/JPEG images under a folder.
+* ``BundledPhotos``: the default data, scikit-image's bundled photographs with a
+  fixed train/validation split (``BUNDLED_SPLITS``).
+* ``PairedImages``: (cover, secret) pairs of different images for steganography.
+* ``load_image`` / ``save_image``: one image file <-> float (C, H, W) in [0, 1].
+* ``DataError``: every problem with the user's files (one-line message).
+"""
 
-__all__ = ["BUNDLED_PHOTOS", "load_bundled_photo"]
+from .bundled import BUNDLED_PHOTOS, BUNDLED_SPLITS, BundledPhotos, load_bundled_photo
+from .crops import ImageCrops
+from .errors import DataError
+from .folder import ImageFolder
+from .image_io import IMAGE_EXTENSIONS, find_images, load_image, save_image
+from .paired import PairedImages
+
+__all__ = [
+    "BUNDLED_PHOTOS",
+    "BUNDLED_SPLITS",
+    "BundledPhotos",
+    "DataError",
+    "IMAGE_EXTENSIONS",
+    "ImageCrops",
+    "ImageFolder",
+    "PairedImages",
+    "find_images",
+    "load_bundled_photo",
+    "load_image",
+    "save_image",
+]

@@ -1,0 +1,34 @@
+"""Peak signal-to-noise ratio."""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_data_range, check_image_pair, check_reduction, reduce
+
+__all__ = ["psnr"]
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0, reduction: str = "mean") -> torch.Tensor:
+    """PSNR in dB of each image in a batch: ``10 log10(data_range^2 / MSE)``, the
+    mean squared error taken over one image's channels and pixels.
+
+    a, b: (N, C, H, W) floating tensors of one shape. ``reduction="none"`` gives
+    the (N,) per-image values, ``"mean"`` (default) their mean as a 0-dim tensor.
+    Half types are computed in float32 and the result is float32.
+
+    Identical images have MSE 0 and a PSNR of ``+inf`` (a perfect reconstruction,
+    e.g. the lossless recovery of an invertible network); the mean over a batch
+    holding one is then also ``+inf``. Nothing returns NaN, so use
+    ``torch.isfinite`` or ``reduction="none"`` to count or drop exact recoveries.
+    Differentiable wherever the images differ.
+    """
+    check_image_pair("psnr", a, b)
+    peak = check_data_range("psnr", data_range)
+    check_reduction("psnr", reduction)
+    if a.dtype in (torch.float16, torch.bfloat16):
+        a, b = a.float(), b.float()
+    mse = (a - b).square().flatten(1).mean(1)
+    # data_range^2 / 0 is +inf and log10(+inf) is +inf: the documented result.
+    values = 10 * torch.log10(peak**2 / mse)
+    return reduce(values, reduction)

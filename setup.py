@@ -75,7 +75,9 @@ def extension():
     sources = rel(glob.glob(os.path.join(ROOT, "csrc", "*.cpp")))
     sources += rel(glob.glob(os.path.join(ROOT, "csrc", "*", "*.cpp")))
     defines = [("STEGAFAST_TORCH_VERSION", f'"{torch.__version__}"')]
-    cxx = ["-O3", "-std=c++20", "-fno-math-errno", "-fno-trapping-math"]
+    # -fopenmp: at::parallel_for is inline and runs serially without it; at run
+    # time the library shares torch's own libgomp.
+    cxx = ["-O3", "-std=c++20", "-fno-math-errno", "-fno-trapping-math", "-fopenmp"]
     nvcc = ["-O3", "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]
     info = {
         "version": read_version(),
@@ -107,6 +109,7 @@ def extension():
         include_dirs=[os.path.join(ROOT, "csrc")],
         define_macros=defines,
         extra_compile_args={"cxx": cxx, "nvcc": nvcc} if with_cuda else {"cxx": cxx},
+        extra_link_args=["-fopenmp"],
     )
 
 

@@ -88,7 +88,10 @@ def has_kernel(op: str, device_type: str) -> bool:
     key = _DISPATCH_KEYS.get(device_type)
     if not _STATUS.loaded or key is None:
         return False
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"stegafast::{op}", key)
+    try:
+        return torch._C._dispatch_has_kernel_for_dispatch_key(f"stegafast::{op}", key)
+    except RuntimeError:  # a library built before this op existed has no schema for it
+        return False
 
 
 def unavailable_reason(op: str, device_type: str) -> str | None:

@@ -12,4 +12,13 @@ TORCH_LIBRARY(stegafast, m) {
   // Adjoints of the linear transforms: the backward passes of the two above.
   m.def("ilwt53_forward_backward(Tensor grad_y, SymInt[2] in_size) -> Tensor");
   m.def("ilwt53_inverse_backward(Tensor grad_x) -> Tensor");
+  // Fused affine coupling of invertible networks (csrc/coupling/): y = x * exp(s) + t with
+  // s = clamp * tanh(s_raw / clamp) (or the seed's atan clamp), and the per-sample
+  // log-determinant sum(s); the inverse returns x and -sum(s).
+  m.def("affine_coupling(Tensor x, Tensor s_raw, Tensor t, float clamp=2.0, str clamp_fn=\"tanh\") -> (Tensor, Tensor)");
+  m.def("affine_coupling_inverse(Tensor y, Tensor s_raw, Tensor t, float clamp=2.0, str clamp_fn=\"tanh\") -> (Tensor, Tensor)");
+  // Their backward passes: (grad_x, grad_s_raw) (grad_t is grad_y itself) and
+  // (grad_y, grad_s_raw, grad_t); x is the forward's input, the inverse's output.
+  m.def("affine_coupling_backward(Tensor grad_y, Tensor grad_logdet, Tensor x, Tensor s_raw, float clamp, str clamp_fn) -> (Tensor, Tensor)");
+  m.def("affine_coupling_inverse_backward(Tensor grad_x, Tensor grad_logdet, Tensor x, Tensor s_raw, float clamp, str clamp_fn) -> (Tensor, Tensor, Tensor)");
 }

@@ -1,5 +1,24 @@
 """Layers built on the stegafast kernels."""
 
+from .actnorm import ActNorm
+from .conv1x1 import InvertibleConv1x1
+from .coupling import AffineCouplingBlock
+from .invertible import InvertibleModule, InvertibleSequential
+from .starinn import StarINNBlock
+from .subnets import SUBNETS, DenseSubnet, GlowSubnet, register_subnet
 from .wavelet import ILWT2d, WaveletPyramid
 
-__all__ = ["ILWT2d", "WaveletPyramid"]
+__all__ = [
+    "ILWT2d",
+    "WaveletPyramid",
+    "InvertibleModule",
+    "InvertibleSequential",
+    "ActNorm",
+    "InvertibleConv1x1",
+    "AffineCouplingBlock",
+    "StarINNBlock",
+    "GlowSubnet",
+    "DenseSubnet",
+    "SUBNETS",
+    "register_subnet",
+]

@@ -1,0 +1,67 @@
+"""Glow's activation normalisation: a per-channel affine map, initialised from data."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .invertible import InvertibleModule, precise_dtype
+
+__all__ = ["ActNorm"]
+
+
+class ActNorm(InvertibleModule):
+    """``y = (x + bias) * exp(log_scale)`` per channel (Glow, Kingma & Dhariwal 2018).
+
+    The first ``forward`` call initialises ``bias`` and ``log_scale`` so that
+    that batch comes out with zero mean and unit variance per channel, then sets
+    the ``initialized`` buffer. The buffer is part of the state dict, so a
+    loaded layer keeps its loaded parameters and is never re-initialised.
+    ``inverse`` never initialises: before the first forward the layer is the identity.
+
+    The scale is stored as its logarithm, so it stays positive (the layer stays
+    invertible) whatever the optimiser does; ``scale`` gives ``exp(log_scale)``.
+    log|det| per sample is ``H * W * sum(log_scale)``.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__(channels)
+        if not eps > 0:
+            raise ValueError(f"ActNorm: eps must be positive, got {eps!r}")
+        self.eps = float(eps)
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    @property
+    def scale(self) -> torch.Tensor:
+        return self.log_scale.exp()
+
+    @torch.no_grad()
+    def initialize(self, x: torch.Tensor) -> None:
+        """Set bias and scale from a batch: zero mean, unit variance per channel."""
+        self._check_input("initialize", "x", x)
+        stats = x.detach().to(self.bias.dtype)
+        mean = stats.mean(dim=(0, 2, 3), keepdim=True)
+        # eps keeps a constant channel (or a 1x1 batch of one) finite
+        std = stats.std(dim=(0, 2, 3), keepdim=True, unbiased=False)
+        self.bias.copy_(-mean)
+        self.log_scale.copy_(-torch.log(std + self.eps))
+        self.initialized.fill_(True)
+
+    def _logdet(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2:]
+        dtype = precise_dtype(x)
+        return (self.log_scale.to(dtype).sum() * (h * w)).repeat(x.shape[0])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_input("forward", "x", x)
+        if not bool(self.initialized):
+            self.initialize(x)
+        y = (x + self.bias.to(x.dtype)) * self.log_scale.exp().to(x.dtype)
+        return y, self._logdet(x)
+
+    def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_input("inverse", "y", y)
+        x = y * torch.exp(-self.log_scale).to(y.dtype) - self.bias.to(y.dtype)
+        return x, -self._logdet(y)

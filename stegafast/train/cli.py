@@ -1,0 +1,127 @@
+"""Command-line pieces every family's ``train`` command shares.
+
+::
+
+    def add_parser(sub):
+        p = sub.add_parser("train", help="train the model")
+        add_common_train_args(p)
+        p.set_defaults(steps=20000, batch_size=8, image_size=224, run=run)   # the family's defaults
+
+    def run(args):
+        task = StegoTask(data=args.data, image_size=args.image_size)
+        train_from_args(task, args)
+
+Bad values, ``--resume`` without a checkpoint in ``--out``, and an ``--out`` that
+holds another task's run raise ``stegafast.cli.common.UserError`` (one error
+line, exit status 2) before anything heavy runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import TYPE_CHECKING
+
+from .amp import AMP_MODES, resolve_amp
+from .checkpoint import CheckpointError
+from .config import TrainConfig
+from .distributed import device_type_of
+from .rundir import RunDir, RunDirError
+from .schedules import Schedule
+
+if TYPE_CHECKING:
+    from .engine import TrainResult
+    from .task import Task
+
+__all__ = ["add_common_train_args", "config_from_args", "train_from_args"]
+
+
+def _user_error(message: str) -> Exception:
+    # Imported here: the command-line layer sits above the engine, which must not need it to load.
+    from ..cli.common import UserError
+
+    return UserError(message)
+
+
+def add_common_train_args(parser: argparse.ArgumentParser) -> None:
+    """Add the options of every ``train`` command. Families change defaults with
+    ``parser.set_defaults(steps=..., batch_size=..., image_size=..., lr=...)``."""
+    g = parser.add_argument_group("training")
+    g.add_argument("--data", metavar="DIR", help="folder of training images (default: the family's bundled set)")
+    g.add_argument("--out", metavar="RUN", required=True, help="run folder: checkpoints, metrics, run.json")
+    g.add_argument("--steps", type=int, default=1000, metavar="N", help="optimiser steps in all (default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=8, metavar="B",
+                   help="samples per micro-batch and process (default: %(default)s)")
+    g.add_argument("--image-size", type=int, default=256, metavar="S", help="training crop size (default: %(default)s)")
+    g.add_argument("--amp", choices=AMP_MODES, default="off",
+                   help="mixed precision: bf16 (CPU or GPU), fp16 (GPU, loss scaling) or off (default: %(default)s)")
+    g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    g.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: the family's)")
+    g.add_argument("--lr-schedule", default="constant", metavar="SPEC",
+                   help="constant|linear|cosine|step[,warmup=N][,final=F][,every=N][,gamma=G], "
+                        "e.g. cosine,warmup=500 (default: %(default)s)")
+    g.add_argument("--grad-accum", type=int, default=1, metavar="K",
+                   help="micro-batches accumulated per optimiser step (default: %(default)s)")
+    g.add_argument("--clip-norm", type=float, default=0.0, metavar="C",
+                   help="clip gradients to this total norm, 0 for no clipping (default: %(default)s)")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="seed of every random stream (default: %(default)s)")
+    g.add_argument("--workers", type=int, default=2, help="data-loading processes (default: %(default)s)")
+    g.add_argument("--val-every", type=int, default=500, metavar="N",
+                   help="validate every N steps and at the end, 0 for only at the end (default: %(default)s)")
+    g.add_argument("--save-every", type=int, default=500, metavar="N",
+                   help="checkpoint every N steps, after validations and at the end (default: %(default)s)")
+    g.add_argument("--keep-best", type=int, default=3, metavar="K",
+                   help="checkpoints kept for their validation metric, besides the latest (default: %(default)s)")
+    g.add_argument("--log-every", type=int, default=10, metavar="N",
+                   help="write averaged training metrics every N steps (default: %(default)s)")
+    g.add_argument("--deterministic", action="store_true",
+                   help="deterministic algorithms only (slower; for bit-exact reruns on GPU)")
+    g.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                   help="no progress bar (it is shown only on a terminal anyway)")
+
+
+def config_from_args(args: argparse.Namespace, task: "Task | None" = None) -> TrainConfig:
+    """The engine's config from parsed ``add_common_train_args`` options; with
+    ``task``, also check that ``--out`` fits it (its own run, or a new folder)."""
+    try:
+        schedule = Schedule.parse(args.lr_schedule)
+    except ValueError as exc:
+        raise _user_error(f"--lr-schedule: {exc}") from None
+    try:
+        config = TrainConfig(
+            out=args.out, steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
+            lr=args.lr, schedule=schedule, clip_norm=args.clip_norm, amp=args.amp, device=args.device,
+            seed=args.seed, workers=args.workers, val_every=args.val_every, save_every=args.save_every,
+            keep_best=args.keep_best, log_every=args.log_every, resume=args.resume, progress=args.progress,
+            deterministic=args.deterministic,
+        )
+        resolve_amp(config.amp, device_type_of(config.device))
+    except ValueError as exc:
+        raise _user_error(_as_option(str(exc))) from None
+    if args.image_size is not None and args.image_size < 1:
+        raise _user_error(f"--image-size must be a positive integer, got {args.image_size}")
+    try:
+        RunDir(config.out).check_start(task.identity() if task is not None else None, config.resume)
+    except RunDirError as exc:
+        raise _user_error(str(exc)) from None
+    return config
+
+
+def _as_option(message: str) -> str:
+    """TrainConfig names fields (batch_size); the user typed options (--batch-size)."""
+    first, _, rest = message.partition(" ")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return f"--{first.replace('_', '-')} {rest}" if first in fields else message
+
+
+def train_from_args(task: "Task", args: argparse.Namespace) -> "TrainResult":
+    """``config_from_args`` then ``Trainer(task, config).fit()``, with problems of
+    the run folder or its checkpoints reported as UserError."""
+    from .engine import Trainer
+
+    config = config_from_args(args, task)
+    try:
+        return Trainer(task, config).fit()
+    except (RunDirError, CheckpointError) as exc:
+        raise _user_error(str(exc)) from None

@@ -1,0 +1,138 @@
+"""Metric averaging and the metric files of a run.
+
+``metrics.jsonl`` is the record: one JSON object per line,
+``{"step": 100, "split": "train", "loss": 0.12, ...}``. ``metrics.csv`` holds the
+same rows with a column per metric name (rebuilt from the JSONL whenever a new
+name appears), and TensorBoard gets ``<split>/<name>`` scalars when the
+``tensorboard`` package is installed. A resumed run first drops the records
+written after its checkpoint, so the files never hold two histories.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+from typing import Callable
+
+import torch
+
+from .checkpoint import atomic_write
+from .rundir import RunDir
+
+__all__ = ["MetricAccumulator", "MetricLog"]
+
+log = logging.getLogger("stegafast.train")
+
+
+class MetricAccumulator:
+    """Weighted running means of scalar metrics. Tensor values stay on their
+    device until ``reduce``, so accumulating never waits for the GPU."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, torch.Tensor | float] = {}
+        self._weights: dict[str, float] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._sums)
+
+    def add(self, name: str, value: torch.Tensor | float, weight: float = 1.0) -> None:
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError(f"metric {name!r} must be a scalar, got a tensor of shape {tuple(value.shape)}")
+            value = value.detach().reshape(()).double()
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = float(value)
+        else:
+            raise TypeError(f"metric {name!r} must be a number or a one-element tensor, got {type(value).__name__}")
+        self._sums[name] = self._sums.get(name, 0.0) + value * weight
+        self._weights[name] = self._weights.get(name, 0.0) + weight
+
+    def reduce(self, sum_across_processes: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
+        """The means so far, pooled over processes (every process must hold the
+        same names), then start afresh."""
+        names = sorted(self._sums)
+        if not names:
+            return {}
+        sums = torch.stack([torch.as_tensor(self._sums[n], dtype=torch.float64).cpu() for n in names])
+        weights = torch.tensor([self._weights[n] for n in names], dtype=torch.float64)
+        pooled = sum_across_processes(torch.cat([sums, weights]))
+        means = pooled[: len(names)] / pooled[len(names):]
+        self._sums.clear()
+        self._weights.clear()
+        return dict(zip(names, means.tolist()))
+
+
+class MetricLog:
+    """The metric files of a run (a no-op where ``enabled`` is False, i.e. ranks > 0)."""
+
+    def __init__(self, run_dir: RunDir, *, enabled: bool, tensorboard: bool, resume_step: int | None):
+        self._run_dir = run_dir
+        self._enabled = enabled
+        self._columns: list[str] = []
+        self._writer = None
+        if not enabled:
+            return
+        kept = self._records(up_to=resume_step) if resume_step is not None else []
+        self._rewrite_jsonl(kept)
+        self._rewrite_csv(kept)
+        if tensorboard:
+            self._writer = _tensorboard_writer(run_dir, purge_step=None if resume_step is None else resume_step + 1)
+
+    def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
+        if not self._enabled:
+            return
+        record = {"step": step, "split": split, **metrics}
+        with open(self._run_dir.metrics_jsonl, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if set(metrics) - set(self._columns):
+            self._rewrite_csv(self._records())
+        else:
+            with open(self._run_dir.metrics_csv, "a", newline="") as f:
+                csv.DictWriter(f, ["step", "split", *self._columns]).writerow(record)
+        if self._writer is not None:
+            for name, value in metrics.items():
+                self._writer.add_scalar(f"{split}/{name}", value, step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _records(self, up_to: int | None = None) -> list[dict]:
+        path = self._run_dir.metrics_jsonl
+        if not path.is_file():
+            return []
+        records = []
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash
+            if up_to is None or record.get("step", math.inf) <= up_to:
+                records.append(record)
+        return records
+
+    def _rewrite_jsonl(self, records: list[dict]) -> None:
+        data = "".join(json.dumps(r) + "\n" for r in records).encode()
+        atomic_write(self._run_dir.metrics_jsonl, lambda f: f.write(data))
+
+    def _rewrite_csv(self, records: list[dict]) -> None:
+        self._columns = sorted({k for r in records for k in r} - {"step", "split"})
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, ["step", "split", *self._columns])
+        writer.writeheader()
+        writer.writerows(records)
+        data = text.getvalue().encode()
+        atomic_write(self._run_dir.metrics_csv, lambda f: f.write(data))
+
+
+def _tensorboard_writer(run_dir: RunDir, purge_step: int | None):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.debug("tensorboard is not installed; metrics go to metrics.jsonl and metrics.csv only")
+        return None
+    return SummaryWriter(str(run_dir.tensorboard_dir), purge_step=purge_step)

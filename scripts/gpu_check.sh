@@ -10,8 +10,8 @@
 #   $OUT/build.log   the verbose pip build
 #   $OUT/info.txt    `stegafast info` and which stegafast was imported
 #   $OUT/tests.txt   the pytest run
-#   plus whatever the benchmark scripts write under $OUT (their console output
-#   goes to stdout only).
+#   $OUT/benchmarks.tar.gz  every benchmark's JSON and markdown (one archive:
+#                    only 8 files come back from a lent machine)
 # Exit status: non-zero if the build, the tests or any benchmark failed.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
@@ -68,13 +68,16 @@ benches=(benchmarks/bench_*.py)
 [ ${#benches[@]} -eq 0 ] && echo "no benchmarks/bench_*.py yet"
 # Run as scripts (their own folder, not the source root, leads sys.path), so
 # they too import the installed package.
+bench_dir="$(mktemp -d)/benchmarks"
+mkdir -p "$bench_dir"
 for bench in "${benches[@]}"; do
   step "$bench"
-  if ! "$PY" "$bench" --device cuda --out "$OUT"; then
+  if ! "$PY" "$bench" --device cuda --out "$bench_dir"; then
     echo "BENCHMARK FAILED: $bench"
     status=1
   fi
 done
+tar -czf "$OUT/benchmarks.tar.gz" -C "$(dirname "$bench_dir")" benchmarks
 
 step "done (status $status)"
 ls -la "$OUT"

@@ -29,9 +29,7 @@ with --quick) and prints the markdown table.
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -107,29 +105,6 @@ def _functions(op):
 # --- measuring ---------------------------------------------------------------------------------
 
 
-def _measure(fn, device, timing_kw, backend=None):
-    """{'timing': {...}} or {'status': why not}; backend wraps the calls."""
-    try:
-        if backend is None:
-            t = harness.time_callable(fn, device, **timing_kw)
-        else:
-            with use_backend(backend):
-                t = harness.time_callable(fn, device, **timing_kw)
-    except NativeKernelUnavailable as exc:
-        return {"status": "no native kernel", "detail": str(exc)}
-    except torch.OutOfMemoryError:
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        return {"status": "out of memory"}
-    except Exception as exc:  # keep the other cases' results; main() exits non-zero
-        return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
-    return {"timing": t.as_dict()}
-
-
-def _median(result):
-    return result["timing"]["median_ms"] if "timing" in result else result["status"]
-
-
 def _check_native(op, inputs, cotangents):
     """Largest native-vs-reference differences on the case (cheap, not timed)."""
     fn, _ = _functions(op)
@@ -153,7 +128,8 @@ def _check_native(op, inputs, cotangents):
     return out
 
 
-def run_case(op, case, device, timing_kw, compiled, copy_gbs, rows, log):
+def run_case(run, op, case, compiled, rows):
+    device, log = run.device, run.log
     batch, channels, h, w = case
     gen = torch.Generator().manual_seed(1000 * batch + h)
     inputs, cotangents = _case_inputs(batch, channels, h, w, device, gen)
@@ -177,25 +153,19 @@ def run_case(op, case, device, timing_kw, compiled, copy_gbs, rows, log):
         row["check"] = {"error": f"{type(exc).__name__}: {exc}"}
     fn, ref_fn = _functions(op)
     step = _step(op, fn, inputs, cotangents)
-    impls = {backend: _measure(step, device, timing_kw, backend) for backend in ("native", "reference")}
+    impls = {backend: run.measure(step, backend) for backend in ("native", "reference")}
     if compiled is None:
         impls["compiled"] = {"status": "not run (--no-compile)"}
     else:
-        impls["compiled"] = _measure(_step(op, compiled[op], inputs, cotangents), device, timing_kw)
+        impls["compiled"] = run.measure(_step(op, compiled[op], inputs, cotangents))
 
     row.update(impls)
-    row["native_ms"] = _median(impls["native"])
-    row["reference_ms"] = _median(impls["reference"])
-    row["compiled_ms"] = _median(impls["compiled"])
-    if "timing" in impls["native"] and "timing" in impls["reference"]:
-        row["speedup"] = impls["reference"]["timing"]["median_ms"] / impls["native"]["timing"]["median_ms"]
+    row["native_ms"] = harness.median_or_status(impls["native"])
+    row["reference_ms"] = harness.median_or_status(impls["reference"])
+    row["compiled_ms"] = harness.median_or_status(impls["compiled"])
+    run.add_speed(row, impls, traffic)
     if "timing" in impls["native"] and "timing" in impls["compiled"]:
         row["speedup_vs_compiled"] = impls["compiled"]["timing"]["median_ms"] / impls["native"]["timing"]["median_ms"]
-    if "timing" in impls["native"]:
-        gbs = harness.effective_bandwidth_gbs(traffic, impls["native"]["timing"]["median_ms"])
-        row["native_gbs"] = gbs
-        row["native_copy_fraction"] = gbs / copy_gbs
-        row["native_copy_pct"] = 100 * gbs / copy_gbs
     rows.append(row)
     log(
         f"{op:8s} B={batch:<3d} C={channels} {h}x{w}: native {harness.format_value(row['native_ms'])} ms, "
@@ -247,16 +217,6 @@ def _problems(rows) -> list[str]:
     return out
 
 
-def _load_note(info) -> str:
-    if not info.get("load_average") or not hasattr(os, "getloadavg"):
-        return ""
-    return (
-        f" Load average (1 min) at start {info['load_average'][0]:.2f}, at end "
-        f"{os.getloadavg()[0]:.2f}, on {info['cpu_count']} cores (other work on the machine "
-        "inflates CPU timings)."
-    )
-
-
 def _compiled_functions():
     """torch.compile'd references, one per op (None when compile is unavailable)."""
     fwd = torch.compile(reference.affine_coupling, dynamic=False)
@@ -266,90 +226,37 @@ def _compiled_functions():
 
 def main(argv=None) -> int:
     parser = harness.make_parser(__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=None,
-                        help="seconds of timed repeats per measurement (default 1.5, 0.25 with --quick)")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the torch.compile'd reference (its compilation takes seconds per shape)")
     args = harness.parse_args(parser, argv)
-    device = args.device
-    budget = args.budget if args.budget is not None else (0.25 if args.quick else 1.5)
-    timing_kw = {
-        "budget_s": budget,
-        "min_runs": 3 if args.quick else 5,
-        "max_case_s": 2.0 if args.quick else 12.0,
-        "floor_runs": 3,
-        "warmup_s": 0.05 if args.quick else 0.2,
-    }
-    started = time.perf_counter()
-
-    def log(msg):
-        print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    torch.manual_seed(0)
-    info = harness.machine_info(device)
-    log(harness.machine_line(info))
-    copy = harness.copy_bandwidth_gbs(device, (64 if args.quick else 256) * 2**20,
-                                      budget_s=0.3 if args.quick else 1.0)
-    log(f"copy bandwidth ({device.type}, read+write): {copy['gbs']:.1f} GB/s")
+    run = harness.BenchmarkRun(args)
     compiled = None if args.no_compile else _compiled_functions()
-
     if args.quick:
         cases = QUICK_CASES
     else:
-        cases = CASES if device.type == "cpu" else CASES + GPU_EXTRA_CASES
+        cases = CASES if run.device.type == "cpu" else CASES + GPU_EXTRA_CASES
     rows: list[dict] = []
     for case in cases:
         for op in OPS:
-            run_case(op, case, device, timing_kw, compiled, copy["gbs"], rows, log)
+            run_case(run, op, case, compiled, rows)
 
-    wall = time.perf_counter() - started
-    copy_what = "device-to-device copy" if device.type == "cuda" else "CPU memcpy (torch copy_, for context)"
     notes = [
-        f"Medians of repeated runs after warm-up ({'CUDA events' if device.type == 'cuda' else 'perf_counter'}); "
-        f"p10/p90 and run counts are in the JSON. Budget {budget} s per measurement. float32, "
-        f"clamp = {CLAMP}, clamp_fn = {CLAMP_FN!r}.",
+        f"{run.timing_note()} float32, clamp = {CLAMP}, clamp_fn = {CLAMP_FN!r}.",
         "Inputs as an INN has them: x = the second channel half of a (B, 2C, H, W) batch, s_raw and t = "
         "the halves of a (B, 2C, H, W) subnet output (channel slices). fwd: the forward without autograd. "
         "fwd+bwd / inv+bwd: the forward (inverse), then torch.autograd.grad of (y, logdet) with respect to "
         "the three inputs, for fixed random cotangents.",
-        f"Measured {copy_what} bandwidth: {copy['gbs']:.1f} GB/s (read + write bytes, "
-        f"{copy['buffer_bytes'] // 2**20} MiB buffer). native GB/s counts the native kernels' traffic in "
-        "tensors of the case's size: fwd 4 (x, s_raw, t read, y written), fwd+bwd 9 (+ gy, x, s_raw read, "
-        "gx, g_s written), inv+bwd 10 (+ g_t written).",
+        run.copy_note("native GB/s counts the native kernels' traffic in tensors of the case's size: fwd 4 "
+                      "(x, s_raw, t read, y written), fwd+bwd 9 (+ gy, x, s_raw read, gx, g_s written), "
+                      "inv+bwd 10 (+ g_t written)."),
         "torch.compile(reference): the reference functions compiled with inductor (dynamic=False), "
         "timed the same way after their compilation: the strongest outside peer for a fused elementwise "
         "op with a reduction.",
-        f"Wall time of the whole run: {wall:.0f} s.{_load_note(info)}",
-        *_target_notes(rows, device),
+        run.wall_note(),
+        *_target_notes(rows, run.device),
     ]
-    problems = _problems(rows)
-    notes.extend(problems)
-    suffix = "_quick" if args.quick else ""
-    name = f"coupling_{device.type}{suffix}"
-    json_path, md_path = harness.write_results(
-        name,
-        rows,
-        args.out,
-        machine=info,
-        columns=COLUMNS,
-        title=f"stegafast affine coupling benchmark ({device.type}{', quick' if args.quick else ''})",
-        notes=notes,
-        extra={
-            "device": str(device),
-            "quick": args.quick,
-            "timing": timing_kw,
-            "copy_bandwidth": copy,
-            "wall_s": wall,
-            "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        },
-    )
-    log(f"wrote {json_path} and {md_path}")
-    print(md_path.read_text(encoding="utf-8"))
-    if any(p.startswith("ERROR") for p in problems):
-        log(f"{sum(p.startswith('ERROR') for p in problems)} measurement(s) failed: see the notes")
-        return 1
-    return 0
-
+    return run.finish("coupling", rows, columns=COLUMNS, title="stegafast affine coupling benchmark",
+                      notes=notes, problems=_problems(rows))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -39,7 +37,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
-import stegafast  # noqa: E402
 from stegafast import NativeKernelUnavailable, use_backend  # noqa: E402
 from stegafast.ops import ilwt53_forward, ilwt53_inverse  # noqa: E402
 
@@ -129,29 +126,6 @@ def _ptwt_fwd_bwd(fwd, xg):
 # --- measuring ------------------------------------------------------------------------
 
 
-def _measure(fn, device, timing_kw, backend=None):
-    """{'timing': {...}} or {'status': why not}; backend wraps the calls."""
-    try:
-        if backend is None:
-            t = harness.time_callable(fn, device, **timing_kw)
-        else:
-            with use_backend(backend):
-                t = harness.time_callable(fn, device, **timing_kw)
-    except NativeKernelUnavailable as exc:
-        return {"status": "no native kernel", "detail": str(exc)}
-    except torch.OutOfMemoryError:
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        return {"status": "out of memory"}
-    except Exception as exc:  # keep the other cases' results; main() exits non-zero
-        return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
-    return {"timing": t.as_dict()}
-
-
-def _median(result):
-    return result["timing"]["median_ms"] if "timing" in result else result["status"]
-
-
 def _check_native(x, size, g1):
     """Native vs reference on the first image of the case (cheap, not timed)."""
     x1 = x[:1]
@@ -173,7 +147,8 @@ def _check_native(x, size, g1):
     }
 
 
-def run_case(op, batch, size, device, timing_kw, peers, copy_gbs, rows, log):
+def run_case(run, op, batch, size, peers, rows):
+    device, log = run.device, run.log
     h, w = size
     gen = torch.Generator().manual_seed(1000 * batch + h)
     x_cpu = torch.randint(0, 256, (batch, CHANNELS, h, w), generator=gen).to(torch.float32)
@@ -202,7 +177,7 @@ def run_case(op, batch, size, device, timing_kw, peers, copy_gbs, rows, log):
         fn = _stegafast_fwd_inv(x, (h, w))
     else:
         fn = _stegafast_fwd_bwd(x.clone().requires_grad_(True), g)
-    impls = {backend: _measure(fn, device, timing_kw, backend) for backend in ("native", "reference")}
+    impls = {backend: run.measure(fn, backend) for backend in ("native", "reference")}
 
     # peers
     pywt, _, pywt_why = peers["pywt"]
@@ -213,31 +188,23 @@ def run_case(op, batch, size, device, timing_kw, peers, copy_gbs, rows, log):
     elif op != "fwd+inv":
         impls["pywt"] = {"status": "n/a (no autograd)"}
     else:
-        impls["pywt"] = _measure(_pywt_fwd_inv(pywt, x_cpu.numpy()), device, timing_kw)
+        impls["pywt"] = run.measure(_pywt_fwd_inv(pywt, x_cpu.numpy()))
     ptwt, _, ptwt_why = peers["pytorch_wavelets"]
     if ptwt is None:
         impls["ptwt"] = {"status": ptwt_why}
     else:
         fwd, inv = _ptwt_modules(ptwt, device)
         if op == "fwd+inv":
-            impls["ptwt"] = _measure(_ptwt_fwd_inv(fwd, inv, x), device, timing_kw)
+            impls["ptwt"] = run.measure(_ptwt_fwd_inv(fwd, inv, x))
         else:
-            impls["ptwt"] = _measure(_ptwt_fwd_bwd(fwd, x.clone().requires_grad_(True)), device, timing_kw)
+            impls["ptwt"] = run.measure(_ptwt_fwd_bwd(fwd, x.clone().requires_grad_(True)))
 
     row.update({name: result for name, result in impls.items()})
-    row["native_ms"] = _median(impls["native"])
-    row["reference_ms"] = _median(impls["reference"])
-    row["pywt_ms"] = _median(impls["pywt"])
-    row["ptwt_ms"] = _median(impls["ptwt"])
-    if "timing" in impls["native"] and "timing" in impls["reference"]:
-        row["speedup"] = impls["reference"]["timing"]["median_ms"] / impls["native"]["timing"]["median_ms"]
-        # ratio of the fastest runs: less sensitive to other work on a shared machine
-        row["speedup_of_minimums"] = impls["reference"]["timing"]["min_ms"] / impls["native"]["timing"]["min_ms"]
-    if "timing" in impls["native"]:
-        gbs = harness.effective_bandwidth_gbs(traffic, impls["native"]["timing"]["median_ms"])
-        row["native_gbs"] = gbs
-        row["native_copy_fraction"] = gbs / copy_gbs
-        row["native_copy_pct"] = 100 * gbs / copy_gbs
+    row["native_ms"] = harness.median_or_status(impls["native"])
+    row["reference_ms"] = harness.median_or_status(impls["reference"])
+    row["pywt_ms"] = harness.median_or_status(impls["pywt"])
+    row["ptwt_ms"] = harness.median_or_status(impls["ptwt"])
+    run.add_speed(row, impls, traffic)
     rows.append(row)
     log(
         f"{op:8s} B={batch:<3d} {h}x{w}: native {harness.format_value(row['native_ms'])} ms, "
@@ -290,42 +257,9 @@ def _problems(rows) -> list[str]:
     return out
 
 
-def _load_note(info) -> str:
-    if not info.get("load_average") or not hasattr(os, "getloadavg"):
-        return ""
-    return (
-        f" Load average (1 min) at start {info['load_average'][0]:.2f}, at end "
-        f"{os.getloadavg()[0]:.2f}, on {info['cpu_count']} cores (other work on the machine "
-        "inflates CPU timings, the reference's most)."
-    )
-
-
 def main(argv=None) -> int:
-    parser = harness.make_parser(__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=None,
-                        help="seconds of timed repeats per measurement (default 1.5, 0.25 with --quick)")
-    args = harness.parse_args(parser, argv)
-    device = args.device
-    budget = args.budget if args.budget is not None else (0.25 if args.quick else 1.5)
-    timing_kw = {
-        "budget_s": budget,
-        "min_runs": 3 if args.quick else 5,
-        "max_case_s": 2.0 if args.quick else 12.0,
-        "floor_runs": 3,
-        "warmup_s": 0.05 if args.quick else 0.2,
-    }
-    started = time.perf_counter()
-
-    def log(msg):
-        print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    torch.manual_seed(0)
-    info = harness.machine_info(device)
-    log(harness.machine_line(info))
-    copy = harness.copy_bandwidth_gbs(device, (64 if args.quick else 256) * 2**20,
-                                      budget_s=0.3 if args.quick else 1.0)
-    log(f"copy bandwidth ({device.type}, read+write): {copy['gbs']:.1f} GB/s")
-
+    args = harness.parse_args(harness.make_parser(__doc__.splitlines()[0]), argv)
+    run = harness.BenchmarkRun(args)
     peers = {
         "pywt": _load_peer("pywt", "PyWavelets"),
         "pytorch_wavelets": _load_peer("pytorch_wavelets", "pytorch_wavelets"),
@@ -334,54 +268,23 @@ def main(argv=None) -> int:
     rows: list[dict] = []
     for batch, size in cases:
         for op in ("fwd+inv", "fwd+bwd"):
-            run_case(op, batch, size, device, timing_kw, peers, copy["gbs"], rows, log)
+            run_case(run, op, batch, size, peers, rows)
 
-    wall = time.perf_counter() - started
-    copy_what = "device-to-device copy" if device.type == "cuda" else "CPU memcpy (torch copy_, for context)"
     peer_versions = {name: (ver or why) for name, (_, ver, why) in peers.items()}
     notes = [
-        f"Medians of repeated runs after warm-up ({'CUDA events' if device.type == 'cuda' else 'perf_counter'}); "
-        f"p10/p90 and run counts are in the JSON. Budget {budget} s per measurement.",
+        run.timing_note(),
         "fwd+inv: ilwt53_inverse(ilwt53_forward(x)) on integer-valued float32 (0..255), rounding=True. "
         "fwd+bwd: ilwt53_forward(x) then torch.autograd.grad(y, x, g) for a fixed random g.",
-        f"Measured {copy_what} bandwidth: {copy['gbs']:.1f} GB/s (read + write bytes, "
-        f"{copy['buffer_bytes'] // 2**20} MiB buffer). native GB/s counts the two kernels' traffic: "
-        "input + bands written + bands read + output (4 tensors of the image's size for even H, W).",
+        run.copy_note("native GB/s counts the two kernels' traffic: input + bands written + bands read + "
+                      "output (4 tensors of the image's size for even H, W)."),
         "Peers are float DWTs ('bior2.2', the float CDF 5/3, mode='symmetric') with other boundary "
         "handling and subbands 2 samples longer: speed context only, not the same transform. "
         f"PyWavelets runs single-threaded on numpy and has no autograd. Versions: {peer_versions}.",
-        f"Wall time of the whole run: {wall:.0f} s.{_load_note(info)}",
-        *_target_notes(rows, device),
+        run.wall_note(),
+        *_target_notes(rows, run.device),
     ]
-    problems = _problems(rows)
-    notes.extend(problems)
-    suffix = "_quick" if args.quick else ""
-    name = f"ilwt_{device.type}{suffix}"
-    json_path, md_path = harness.write_results(
-        name,
-        rows,
-        args.out,
-        machine=info,
-        columns=COLUMNS,
-        title=f"stegafast ILWT 5/3 benchmark ({device.type}{', quick' if args.quick else ''})",
-        notes=notes,
-        extra={
-            "device": str(device),
-            "quick": args.quick,
-            "timing": timing_kw,
-            "copy_bandwidth": copy,
-            "peers": peer_versions,
-            "wall_s": wall,
-            "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        },
-    )
-    log(f"wrote {json_path} and {md_path}")
-    print(md_path.read_text(encoding="utf-8"))
-    if any(p.startswith("ERROR") for p in problems):
-        log(f"{sum(p.startswith('ERROR') for p in problems)} measurement(s) failed: see the notes")
-        return 1
-    return 0
-
+    return run.finish("ilwt", rows, columns=COLUMNS, title="stegafast ILWT 5/3 benchmark", notes=notes,
+                      problems=_problems(rows), extra={"peers": peer_versions})
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,10 @@ Every ``benchmarks/bench_*.py`` script uses these small pieces:
 * :func:`machine_info`: what the numbers were measured on (no hostname).
 * :func:`write_results`: ``<out_dir>/<name>.json`` and ``<out_dir>/<name>.md``.
 * :func:`make_parser` / :func:`parse_args`: the common command line
-  (``--device cpu|cuda``, ``--out DIR``, ``--quick``).
+  (``--device cpu|cuda``, ``--out DIR``, ``--quick``, ``--budget``).
+* :class:`BenchmarkRun`: what every script's ``main`` shares: timing settings,
+  a time-stamped log, the machine, the copy-bandwidth ceiling, guarded
+  measurements, and writing the results.
 
 Benchmarks are scripts, never assertions on time: nothing here fails because a
 number is slow.
@@ -28,6 +31,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +41,8 @@ import torch
 
 __all__ = [
     "DEFAULT_OUT",
+    "BenchmarkRun",
+    "median_or_status",
     "Timing",
     "copy_bandwidth_gbs",
     "cpu_model",
@@ -391,6 +397,8 @@ def make_parser(description: str) -> argparse.ArgumentParser:
         help="folder for the JSON and markdown results (default benchmarks/results)",
     )
     parser.add_argument("--quick", action="store_true", help="fewer and smaller cases: a smoke test")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of timed repeats per measurement (default 1.5, 0.25 with --quick)")
     return parser
 
 
@@ -401,3 +409,116 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
         parser.error("--device cuda: torch sees no CUDA device (torch %s)" % torch.__version__)
     args.device = torch.device(args.device)
     return args
+
+
+# --- one run ---------------------------------------------------------------------
+
+
+def median_or_status(result: dict):
+    """The median ms of a measurement, or why there is none."""
+    return result["timing"]["median_ms"] if "timing" in result else result["status"]
+
+
+class BenchmarkRun:
+    """The parts of a benchmark's ``main`` that every script shares."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.device = args.device
+        quick = args.quick
+        self.budget = args.budget if args.budget is not None else (0.25 if quick else 1.5)
+        self.timing_kw = {
+            "budget_s": self.budget,
+            "min_runs": 3 if quick else 5,
+            "max_case_s": 2.0 if quick else 12.0,
+            "floor_runs": 3,
+            "warmup_s": 0.05 if quick else 0.2,
+        }
+        self.started = time.perf_counter()
+        torch.manual_seed(0)
+        self.info = machine_info(self.device)
+        self.log(machine_line(self.info))
+        self.copy = copy_bandwidth_gbs(self.device, (64 if quick else 256) * 2**20,
+                                       budget_s=0.3 if quick else 1.0)
+        self.log(f"copy bandwidth ({self.device.type}, read+write): {self.copy['gbs']:.1f} GB/s")
+
+    def log(self, msg: str) -> None:
+        print(f"[{time.perf_counter() - self.started:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    def measure(self, fn: Callable[[], object], backend: str | None = None) -> dict:
+        """{'timing': {...}} or {'status': why not}; backend wraps the calls."""
+        from stegafast import NativeKernelUnavailable, use_backend
+
+        try:
+            if backend is None:
+                t = time_callable(fn, self.device, **self.timing_kw)
+            else:
+                with use_backend(backend):
+                    t = time_callable(fn, self.device, **self.timing_kw)
+        except NativeKernelUnavailable as exc:
+            return {"status": "no native kernel", "detail": str(exc)}
+        except torch.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return {"status": "out of memory"}
+        except Exception as exc:  # keep the other cases' results; finish() exits non-zero
+            return {"status": "error", "detail": f"{type(exc).__name__}: {exc}"}
+        return {"timing": t.as_dict()}
+
+    def add_speed(self, row: dict, impls: dict, traffic_bytes: float) -> None:
+        """Native's speed-up over the reference (medians, and fastest runs: less
+        sensitive to other work on a shared machine) and its effective bandwidth
+        against the measured copy ceiling, into row."""
+        native, ref = impls["native"], impls["reference"]
+        if "timing" in native and "timing" in ref:
+            row["speedup"] = ref["timing"]["median_ms"] / native["timing"]["median_ms"]
+            row["speedup_of_minimums"] = ref["timing"]["min_ms"] / native["timing"]["min_ms"]
+        if "timing" in native:
+            gbs = effective_bandwidth_gbs(traffic_bytes, native["timing"]["median_ms"])
+            row["native_gbs"] = gbs
+            row["native_copy_fraction"] = gbs / self.copy["gbs"]
+            row["native_copy_pct"] = 100 * gbs / self.copy["gbs"]
+
+    def timing_note(self) -> str:
+        clock = "CUDA events" if self.device.type == "cuda" else "perf_counter"
+        return (f"Medians of repeated runs after warm-up ({clock}); p10/p90 and run counts are in the "
+                f"JSON. Budget {self.budget} s per measurement.")
+
+    def copy_note(self, traffic: str) -> str:
+        what = "device-to-device copy" if self.device.type == "cuda" else "CPU memcpy (torch copy_, for context)"
+        return (f"Measured {what} bandwidth: {self.copy['gbs']:.1f} GB/s (read + write bytes, "
+                f"{self.copy['buffer_bytes'] // 2**20} MiB buffer). {traffic}")
+
+    def wall_note(self) -> str:
+        note = f"Wall time of the whole run: {time.perf_counter() - self.started:.0f} s."
+        if self.info.get("load_average") and hasattr(os, "getloadavg"):
+            note += (f" Load average (1 min) at start {self.info['load_average'][0]:.2f}, at end "
+                     f"{os.getloadavg()[0]:.2f}, on {self.info['cpu_count']} cores (other work on the "
+                     "machine inflates CPU timings, the reference's most).")
+        return note
+
+    def finish(self, stem: str, rows: list[dict], *, columns, title: str, notes: Sequence[str],
+               problems: Sequence[str], extra: dict | None = None) -> int:
+        """Write <stem>_<device>[_quick].json/.md, print the table; 1 if any measurement failed."""
+        quick = self.args.quick
+        name = f"{stem}_{self.device.type}{'_quick' if quick else ''}"
+        json_path, md_path = write_results(
+            name, rows, self.args.out, machine=self.info, columns=columns,
+            title=f"{title} ({self.device.type}{', quick' if quick else ''})",
+            notes=[*notes, *problems],
+            extra={
+                "device": str(self.device),
+                "quick": quick,
+                "timing": self.timing_kw,
+                "copy_bandwidth": self.copy,
+                "wall_s": time.perf_counter() - self.started,
+                "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+                **(extra or {}),
+            },
+        )
+        self.log(f"wrote {json_path} and {md_path}")
+        print(md_path.read_text(encoding="utf-8"))
+        errors = sum(p.startswith("ERROR") for p in problems)
+        if errors:
+            self.log(f"{errors} measurement(s) failed: see the notes")
+        return 1 if errors else 0

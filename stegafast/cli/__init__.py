@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..models.stego import cli as stego
 from . import demo, info
 from .common import UserError
 
-COMMANDS = (info, demo)
+COMMANDS = (info, demo, stego)
 
 
 def build_parser() -> argparse.ArgumentParser:

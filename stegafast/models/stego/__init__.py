@@ -1,0 +1,19 @@
+"""INN image-in-image steganography (the ``stego`` family).
+
+A cover and a secret image go through a 5/3 lifting wavelet, StarINN blocks
+and the inverse wavelet; the network's first output half becomes the stego
+image through a bounded YCbCr residual on the cover; the inverse network
+recovers the secret from the stego image alone (see ``model``).
+
+* ``StegoModelConfig`` / ``StegoLossConfig``: the seed's settings as defaults;
+* ``StegoINN``: the network (``embed``, ``extract``, and the exact INN core);
+* ``losses``: the training losses and stego perturbations;
+* ``StegoTask``: the training task for ``stegafast.train``;
+* ``cli``: ``stegafast stego train|embed|extract|evaluate``.
+"""
+
+from .config import StegoLossConfig, StegoModelConfig
+from .model import StegoINN, StegoOutput
+from .task import StegoTask
+
+__all__ = ["StegoModelConfig", "StegoLossConfig", "StegoINN", "StegoOutput", "StegoTask"]

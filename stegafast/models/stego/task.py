@@ -1,0 +1,112 @@
+"""The stego family's training task for the shared engine (``stegafast.train``)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ...data import BundledPhotos, ImageFolder, PairedImages
+from ...metrics import psnr
+from ...train import Task, TrainConfig, ramp
+from .config import MIN_IMAGE_SIZE, StegoLossConfig, StegoModelConfig
+from .losses import perturb, quantize_straight_through, stego_loss
+from .model import StegoINN
+
+__all__ = ["StegoTask", "TASK_NAME", "model_from_identity"]
+
+TASK_NAME = "stego"
+
+
+def model_from_identity(identity: dict[str, Any]) -> StegoINN:
+    """A fresh network of the architecture a checkpoint's identity records."""
+    return StegoINN(StegoModelConfig.from_dict(identity["model"]))
+
+
+def _capped_psnr(a: torch.Tensor, b: torch.Tensor, cap: float = 100.0) -> torch.Tensor:
+    """Mean PSNR over the batch with each image's value capped (identical images
+    would give +inf and make every mean infinite)."""
+    return psnr(a.float(), b.float(), reduction="none").clamp(max=cap).mean()
+
+
+class StegoTask(Task):
+    """Trains ``StegoINN`` on (cover, secret) crop pairs.
+
+    data:        a folder of images, or None for the bundled photographs (train
+                 split; the validation split validates)
+    val_data:    a folder of validation images (centre crops); None: none with
+                 ``data``, the bundled validation split without it
+    image_size:  side of the square training crops (at least 16)
+
+    Each step: hiding weight ``ramp(step, 0, steps, alpha_hid_start, alpha_hid_end)``;
+    from ``perturb_from`` of the run the stego images are perturbed before
+    extraction (``losses.perturb``). Validation reports hiding and recovery
+    PSNR with the stego quantised to 8 bits, as it would be saved;
+    checkpoints are ranked by their mean (``psnr_mean``, higher is better).
+    """
+
+    name = TASK_NAME
+    monitor = "psnr_mean"
+    monitor_mode = "max"
+
+    def __init__(self, model_config: StegoModelConfig | None = None, loss_config: StegoLossConfig | None = None,
+                 *, data: str | os.PathLike | None = None, val_data: str | os.PathLike | None = None,
+                 image_size: int = 224, epoch_length: int = 1000):
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < MIN_IMAGE_SIZE:
+            raise ValueError(f"image size must be an integer >= {MIN_IMAGE_SIZE}, got {image_size!r}")
+        self.model_config = model_config or StegoModelConfig()
+        self.loss_config = loss_config or StegoLossConfig()
+        self.data, self.val_data, self.image_size, self.epoch_length = data, val_data, image_size, epoch_length
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "model": self.model_config.to_dict()}
+
+    def build_models(self) -> StegoINN:
+        return StegoINN(self.model_config)
+
+    def build_optimizers(self, models, config: TrainConfig) -> torch.optim.Optimizer:
+        return torch.optim.Adam(models["model"].parameters(), lr=config.lr or self.loss_config.lr)
+
+    def train_dataset(self) -> Dataset:
+        if self.data is None:
+            images = BundledPhotos("train", self.image_size, epoch_length=self.epoch_length)
+        else:
+            images = ImageFolder(self.data, self.image_size, train=True)
+        return PairedImages(images)
+
+    def val_dataset(self) -> Dataset | None:
+        if self.val_data is not None:
+            return PairedImages(ImageFolder(self.val_data, self.image_size, train=False))
+        if self.data is None:
+            return PairedImages(BundledPhotos("val", self.image_size))
+        return None
+
+    def alpha_hid(self, step: int, total_steps: int) -> float:
+        c = self.loss_config
+        return ramp(step, 0, total_steps, c.alpha_hid_start, c.alpha_hid_end)
+
+    def perturbing(self, progress: float) -> bool:
+        """Whether the stego images are perturbed at this fraction of the run."""
+        return progress >= self.loss_config.perturb_from
+
+    def training_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        cover, secret = batch
+        shake = functools.partial(perturb, config=self.loss_config) if self.perturbing(ctx.progress) else None
+        stego, recovered = ctx.model(cover, secret, shake)
+        alpha = self.alpha_hid(ctx.step, ctx.total_steps)
+        with ctx.autocast(enabled=False):
+            terms = stego_loss(cover, secret, stego, recovered, self.loss_config, alpha)
+        ctx.backward(terms.total)
+        return {"loss": terms.total, **{k: v.detach() for k, v in terms._asdict().items() if k != "total"},
+                "alpha_hid": alpha}
+
+    def validation_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        cover, secret = batch
+        stego, recovered = ctx.model(cover, secret, quantize_straight_through)
+        stego = quantize_straight_through(stego)
+        hid = _capped_psnr(stego, cover)
+        rec = _capped_psnr(recovered, secret)
+        return {"hid_psnr": hid, "rec_psnr": rec, "psnr_mean": (hid + rec) / 2}

@@ -66,11 +66,15 @@ def test_bad_values_are_user_errors(tmp_path, argv, message):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("argv", [["--amp", "fp8"], ["--steps", "many"], []])
+@pytest.mark.parametrize("argv", [["--amp", "fp8"], ["--steps", "many"], ["--batch-size"]])
 def test_malformed_options_stop_argparse(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
-        _parser().parse_args(argv)  # [] lacks the required --out
+        _parser().parse_args(argv)
     assert exit_.value.code == 2
+
+
+def test_out_has_a_default_run_folder():
+    assert _parser().parse_args([]).out == "runs/train"
 
 
 def test_run_folder_mistakes_are_user_errors(tmp_path):

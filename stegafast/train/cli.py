@@ -45,10 +45,11 @@ def _user_error(message: str) -> Exception:
 
 def add_common_train_args(parser: argparse.ArgumentParser) -> None:
     """Add the options of every ``train`` command. Families change defaults with
-    ``parser.set_defaults(steps=..., batch_size=..., image_size=..., lr=...)``."""
+    ``parser.set_defaults(out="runs/<family>", steps=..., batch_size=..., image_size=..., lr=...)``."""
     g = parser.add_argument_group("training")
     g.add_argument("--data", metavar="DIR", help="folder of training images (default: the family's bundled set)")
-    g.add_argument("--out", metavar="RUN", required=True, help="run folder: checkpoints, metrics, run.json")
+    g.add_argument("--out", metavar="RUN", default="runs/train",
+                   help="run folder: checkpoints, metrics, run.json (default: %(default)s)")
     g.add_argument("--steps", type=int, default=1000, metavar="N", help="optimiser steps in all (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=8, metavar="B",
                    help="samples per micro-batch and process (default: %(default)s)")

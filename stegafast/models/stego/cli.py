@@ -79,7 +79,7 @@ def _add_train(verbs) -> None:
                     help="probability of 8-bit quantisation once perturbing (default: %(default)s)")
     lo.add_argument("--noise-prob", type=float, default=losses.noise_prob,
                     help="probability of Gaussian noise once perturbing (default: %(default)s)")
-    p.set_defaults(steps=20000, batch_size=8, image_size=224, run=run_train)
+    p.set_defaults(out="runs/stego", steps=20000, batch_size=8, image_size=224, run=run_train)
 
 
 def _task_from_args(args: argparse.Namespace) -> StegoTask:

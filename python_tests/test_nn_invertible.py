@@ -415,3 +415,36 @@ def test_every_coupling_backend_gives_the_same_block():
         with use_backend(name):
             for got, want in zip((*block(x), *block.inverse(expected[0])), (*expected, *expected_inv)):
                 torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+# --- ActNorm under torch.distributed -------------------------------------------------------
+
+
+def _actnorm_rank(rank, world, port, batch, out_dir):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        layer = ActNorm(batch.shape[1])
+        layer(batch.chunk(world)[rank])  # each process sees its own half of the global batch
+        torch.save(layer.state_dict(), f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_actnorm_initialises_from_the_global_batch_under_distributed(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    batch = torch.randn(4, 3, 5, 6, dtype=torch.float64) * torch.tensor([1.0, 3.0, 0.5]).view(1, 3, 1, 1) + 2
+    mp.spawn(_actnorm_rank, args=(2, port, batch, str(tmp_path)), nprocs=2, join=True)
+    states = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    single = ActNorm(3)
+    single(batch.float())
+    for state in states:
+        torch.testing.assert_close(state["bias"], single.bias.detach(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(state["log_scale"], single.log_scale.detach(), rtol=1e-5, atol=1e-6)

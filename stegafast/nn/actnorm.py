@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from .invertible import InvertibleModule, precise_dtype
@@ -39,14 +40,29 @@ class ActNorm(InvertibleModule):
 
     @torch.no_grad()
     def initialize(self, x: torch.Tensor) -> None:
-        """Set bias and scale from a batch: zero mean, unit variance per channel."""
+        """Set bias and scale from a batch: zero mean, unit variance per channel.
+
+        Under torch.distributed the statistics are those of the global batch
+        (summed over every process), so that all processes start from the same
+        parameters: DistributedDataParallel broadcasts parameters only once, when
+        it wraps the model, before this first forward."""
         self._check_input("initialize", "x", x)
-        stats = x.detach().to(self.bias.dtype)
-        mean = stats.mean(dim=(0, 2, 3), keepdim=True)
+        stats = x.detach().to(torch.float64)
+        moments = torch.stack([
+            stats.sum(dim=(0, 2, 3)),
+            stats.square().sum(dim=(0, 2, 3)),
+            torch.full((stats.shape[1],), float(stats.numel() // stats.shape[1]), dtype=torch.float64,
+                       device=stats.device),
+        ])
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(moments)
+        total, total_sq, count = moments
+        mean = total / count
+        var = (total_sq / count - mean.square()).clamp_min(0)
         # eps keeps a constant channel (or a 1x1 batch of one) finite
-        std = stats.std(dim=(0, 2, 3), keepdim=True, unbiased=False)
-        self.bias.copy_(-mean)
-        self.log_scale.copy_(-torch.log(std + self.eps))
+        std = var.sqrt()
+        self.bias.copy_(-mean.view_as(self.bias))
+        self.log_scale.copy_(-torch.log(std + self.eps).view_as(self.log_scale))
         self.initialized.fill_(True)
 
     def _logdet(self, x: torch.Tensor) -> torch.Tensor:

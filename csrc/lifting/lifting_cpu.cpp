@@ -16,17 +16,19 @@ namespace {
 
 constexpr cpu::ParallelFor kParallel = cpu::torch_parallel_for;
 
-// float and double run the AVX2 build where the CPU has it; half types and
-// int32 always run the baseline build.
+// float and double (and int32 for the transforms, which have no gradients) run
+// the AVX2 build where the CPU has it; half types always run the baseline build.
 template <typename T>
 constexpr bool kHasAvx2Build = std::is_same<T, float>::value || std::is_same<T, double>::value;
+template <typename T>
+constexpr bool kHasAvx2Transform = kHasAvx2Build<T> || std::is_same<T, int32_t>::value;
 
 struct CpuKernels {
   using Guard = NoGuard;
 
   template <typename T>
   static void forward(const T* x, T* y, const Geometry& g, bool rounding) {
-    if constexpr (kHasAvx2Build<T>) {
+    if constexpr (kHasAvx2Transform<T>) {
       if (cpu::has_avx2_fma()) return avx2::forward(x, y, g, rounding, kParallel);
     }
     baseline::run_forward(x, y, g, rounding, kParallel);
@@ -34,7 +36,7 @@ struct CpuKernels {
 
   template <typename T>
   static void inverse(const T* y, T* x, const Geometry& g, bool rounding) {
-    if constexpr (kHasAvx2Build<T>) {
+    if constexpr (kHasAvx2Transform<T>) {
       if (cpu::has_avx2_fma()) return avx2::inverse(y, x, g, rounding, kParallel);
     }
     baseline::run_inverse(y, x, g, rounding, kParallel);

@@ -37,6 +37,13 @@ SF_LIFTING_VARIANT_DEFINITIONS(float)
 SF_LIFTING_VARIANT_DEFINITIONS(double)
 #undef SF_LIFTING_VARIANT_DEFINITIONS
 
+void forward(const int32_t* x, int32_t* y, const Geometry& g, bool rounding, cpu::ParallelFor par) {
+  run_forward(x, y, g, rounding, par);
+}
+void inverse(const int32_t* y, int32_t* x, const Geometry& g, bool rounding, cpu::ParallelFor par) {
+  run_inverse(y, x, g, rounding, par);
+}
+
 }  // namespace avx2
 }  // namespace lifting
 }  // namespace stegafast

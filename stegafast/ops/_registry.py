@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import _native
+from ..backend import native_devices
 
 AUTOCAST_POLICIES = ("keep", "float32")
 
@@ -35,6 +36,9 @@ def declare(name: str, kernel: str, autocast: str) -> None:
     if autocast not in AUTOCAST_POLICIES:
         raise ValueError(f"unknown autocast policy {autocast!r}")
     _ops[name] = OpInfo(name, kernel, autocast)
+    # resolve the op's devices now, not on its first call: torch.compile cannot
+    # trace the dispatcher query that answers it
+    native_devices(name)
     if autocast == "float32" and _native.status().loaded:
         for device in ("cpu", "cuda"):
             torch.library.register_autocast(f"stegafast::{name}", device, torch.float32)

@@ -21,4 +21,17 @@ TORCH_LIBRARY(stegafast, m) {
   // (grad_y, grad_s_raw, grad_t); x is the forward's input, the inverse's output.
   m.def("affine_coupling_backward(Tensor grad_y, Tensor grad_logdet, Tensor x, Tensor s_raw, float clamp, str clamp_fn) -> (Tensor, Tensor)");
   m.def("affine_coupling_inverse_backward(Tensor grad_x, Tensor grad_logdet, Tensor x, Tensor s_raw, float clamp, str clamp_fn) -> (Tensor, Tensor, Tensor)");
+  // Differentiable JPEG quantisation of 8x8 blocks (csrc/jpeg/): per block of x (pixel values
+  // 0..255, H and W multiples of 8), level shift, DCT-II, division by qtable (N, C, 8, 8),
+  // rounding ("ste", "cubic" or "ste_cubic"), multiplication back, inverse DCT.
+  m.def("jpeg_quantize_blocks(Tensor x, Tensor qtable, str rounding=\"ste\") -> Tensor");
+  // Its backward pass: grad_x (the tables are not differentiated).
+  m.def("jpeg_quantize_blocks_backward(Tensor grad_y, Tensor x, Tensor qtable, str rounding) -> Tensor");
+  // Range coder over 16-bit quantised CDFs (csrc/entropy/): one stream, or many
+  // streams coded in parallel in one self-describing container (format in
+  // csrc/entropy/entropy_cpu.cpp). Integer data: no autograd.
+  m.def("range_encode(Tensor symbols, Tensor indexes, Tensor cdfs, Tensor cdf_lengths, Tensor offsets) -> Tensor");
+  m.def("range_decode(Tensor stream, Tensor indexes, Tensor cdfs, Tensor cdf_lengths, Tensor offsets) -> Tensor");
+  m.def("range_encode_batch(Tensor symbols, Tensor indexes, Tensor symbol_counts, Tensor cdfs, Tensor cdf_lengths, Tensor offsets) -> (Tensor, Tensor)");
+  m.def("range_decode_batch(Tensor stream, Tensor indexes, Tensor cdfs, Tensor cdf_lengths, Tensor offsets) -> Tensor");
 }

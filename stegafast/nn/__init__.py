@@ -4,11 +4,13 @@ from .actnorm import ActNorm
 from .conv1x1 import InvertibleConv1x1
 from .coupling import AffineCouplingBlock
 from .invertible import InvertibleModule, InvertibleSequential
+from .jpeg import DiffJPEG
 from .starinn import StarINNBlock
 from .subnets import SUBNETS, DenseSubnet, GlowSubnet, register_subnet
 from .wavelet import ILWT2d, WaveletPyramid
 
 __all__ = [
+    "DiffJPEG",
     "ILWT2d",
     "WaveletPyramid",
     "InvertibleModule",

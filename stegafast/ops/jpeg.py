@@ -1,0 +1,143 @@
+"""Differentiable JPEG quantisation of 8x8 blocks: the public operator.
+
+``jpeg_quantize_blocks(x, qtable, rounding="ste")`` runs JPEG's lossy step on
+every 8x8 block of ``x`` (N, C, H, W) in one fused pass: level shift, forward
+DCT-II, division by the quantisation table, differentiable rounding,
+multiplication back, inverse DCT. See ``stegafast.reference.jpeg``, the
+specification, for the formulas and the three rounding modes ("ste", "cubic",
+"ste_cubic").
+
+* ``x``: pixel values on JPEG's 0..255 scale (not checked: any real values
+  work), H and W multiples of 8 (``stegafast.nn.DiffJPEG`` pads whole images);
+  float32, float64, float16 or bfloat16; half types compute in float32 inside
+  the kernel.
+* ``qtable``: positive quantisation steps, shape (8, 8) (one table for all),
+  (N, 8, 8) (one per sample, e.g. per-image qualities) or anything broadcasting
+  to (N, C, 8, 8); build them with ``jpeg_quality_table``. Not differentiated.
+* The backward is one native pass too (for "ste" it is the identity, a copy).
+  Double backward raises NotImplementedError (the reference backend supports it).
+* Autocast: policy "keep": the op runs on its input dtype and returns it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import _native
+from ..backend import use_native
+from ..reference import jpeg as reference
+from ..reference.jpeg import jpeg_quality_table
+from . import _registry
+from ._validate import _dtype_names, check_tensor
+
+__all__ = ["jpeg_quantize_blocks", "jpeg_quality_table"]
+
+DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+ROUNDINGS = reference.ROUNDINGS
+_OP = "jpeg_quantize_blocks"
+
+
+def _native_ops():
+    """torch.ops.stegafast when the loaded library has this op's schema (an older
+    build may not), else None."""
+    if not _native.status().loaded:
+        return None
+    return torch.ops.stegafast if hasattr(torch.ops.stegafast, _OP) else None
+
+
+_NATIVE = _native_ops()
+
+
+def _check_inputs(x, qtable, rounding) -> None:
+    """Raise on bad input, naming the argument and the problem."""
+    check_tensor(_OP, "x", x, DTYPES, ndim=4)
+    n, c, h, w = x.shape
+    if h % 8 or w % 8:
+        raise ValueError(f"{_OP}: x's height and width must be multiples of 8, got shape {tuple(x.shape)}")
+    if not isinstance(qtable, torch.Tensor):
+        raise TypeError(f"{_OP}: qtable must be a torch.Tensor, got {type(qtable).__name__}")
+    if not (qtable.is_floating_point() or qtable.dtype in (torch.int32, torch.int64, torch.int16, torch.uint8)):
+        raise TypeError(f"{_OP}: qtable has dtype {qtable.dtype}; supported: {_dtype_names(DTYPES)} or integers")
+    if qtable.dim() not in (2, 3, 4) or tuple(qtable.shape[-2:]) != (8, 8):
+        raise ValueError(f"{_OP}: qtable must be (8, 8), (N, 8, 8) or (N, C, 8, 8), got shape {tuple(qtable.shape)}")
+    lead = (qtable.shape[0],) if qtable.dim() == 3 else tuple(qtable.shape[:-2])
+    target = (n,) if qtable.dim() == 3 else (n, c)
+    if any(a not in (1, b) for a, b in zip(lead, target)):
+        raise ValueError(
+            f"{_OP}: qtable of shape {tuple(qtable.shape)} does not match x of shape {tuple(x.shape)} "
+            "(one table, one per sample, or one per sample and channel)"
+        )
+    if qtable.device != x.device:
+        raise ValueError(f"{_OP}: qtable is on {qtable.device} but x is on {x.device}")
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"{_OP}: rounding must be one of {', '.join(map(repr, ROUNDINGS))}, got {rounding!r}")
+    # a value check reads data, which a compiled graph cannot branch on: it runs eagerly
+    if qtable.numel() and not torch.compiler.is_compiling() and not bool(torch.all(torch.isfinite(qtable) & (qtable > 0))):
+        raise ValueError(f"{_OP}: qtable must hold finite quantisation steps > 0")
+
+
+def _full_table(qtable: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """qtable as the native op wants it: contiguous (N, C, 8, 8) in x's dtype."""
+    n, c = x.shape[:2]
+    table = qtable.detach().to(x.dtype)
+    if table.dim() == 3:
+        table = table[:, None]
+    return table.expand(n, c, 8, 8).contiguous()
+
+
+def jpeg_quantize_blocks(x: torch.Tensor, qtable: torch.Tensor, rounding: str = "ste") -> torch.Tensor:
+    """JPEG's lossy step on every 8x8 block of x (N, C, H, W; values 0..255;
+    H and W multiples of 8) with quantisation table(s) qtable and the given
+    differentiable rounding; returns the decoded pixels (x's shape and dtype)."""
+    _check_inputs(x, qtable, rounding)
+    if use_native(_OP, x, DTYPES):
+        return _NATIVE.jpeg_quantize_blocks(x, _full_table(qtable, x), rounding)
+    return reference.jpeg_quantize_blocks(x, qtable, rounding)
+
+
+# --- registrations on the native ops: fake tensors, autograd, autocast ---------
+
+
+def _fake_forward(x, qtable, rounding="ste"):
+    # the kernels write contiguous outputs whatever the inputs' strides
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+
+
+def _fake_backward(grad_y, x, qtable, rounding):
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+
+
+def _setup_forward(ctx, inputs, output):
+    x, qtable, rounding = inputs
+    # ste's backward needs neither x nor the table
+    ctx.save_for_backward(*((x, qtable) if rounding != "ste" else ()))
+    ctx.rounding = rounding
+
+
+def _forward_grad(ctx, grad_y):
+    if ctx.rounding == "ste":
+        return grad_y, None, None
+    x, qtable = ctx.saved_tensors
+    return _NATIVE.jpeg_quantize_blocks_backward(grad_y, x, qtable, ctx.rounding), None, None
+
+
+def _no_double_backward(ctx, *grads):
+    raise NotImplementedError(
+        "stegafast.ops.jpeg_quantize_blocks: the gradient of its gradient (double backward) is not "
+        "supported; use stegafast.use_backend('reference') for higher-order gradients"
+    )
+
+
+def _register() -> None:
+    lib = "stegafast::"
+    torch.library.register_fake(lib + _OP)(_fake_forward)
+    torch.library.register_fake(lib + _OP + "_backward")(_fake_backward)
+    torch.library.register_autograd(lib + _OP, _forward_grad, setup_context=_setup_forward)
+    # an explicit error rather than autograd's fallback, which only warns
+    torch.library.register_autograd(lib + _OP + "_backward", _no_double_backward)
+
+
+for _op in (_OP, _OP + "_backward"):
+    _registry.declare(_op, kernel="jpeg", autocast="keep")
+if _NATIVE is not None:
+    _register()

@@ -3,10 +3,7 @@ reference against the formulas, invertibility, gradients, deterministic logdet,
 operator registration, compile, autocast and bad input."""
 
 import math
-import os
 import random
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,7 +12,7 @@ from torch.autograd import gradcheck, gradgradcheck
 import stegafast
 from stegafast import ops, reference, use_backend
 
-from conftest import requires_native
+from conftest import on_native, on_reference, requires_native, run_on_baseline_cpu_build
 
 CLAMP_FNS = ("tanh", "atan")
 
@@ -42,14 +39,6 @@ def _inputs(shape, dtype=torch.float32, scale=3.0):
     return x.to(dtype), (scale * s_raw).to(dtype), t.to(dtype)
 
 
-def _native(fn, *args, **kwargs):
-    with use_backend("native"):
-        return fn(*args, **kwargs)
-
-
-def _ref(fn, *args, **kwargs):
-    with use_backend("reference"):
-        return fn(*args, **kwargs)
 
 
 def _tol(dtype):
@@ -110,8 +99,8 @@ def test_native_matches_reference(shape, dtype):
     for clamp_fn in CLAMP_FNS:
         for clamp in (0.5, 2.0, 5.0):
             for fn in (ops.affine_coupling, ops.affine_coupling_inverse):
-                out, logdet = _native(fn, x, s_raw, t, clamp, clamp_fn)
-                out_ref, logdet_ref = _ref(fn, x, s_raw, t, clamp, clamp_fn)
+                out, logdet = on_native(fn, x, s_raw, t, clamp, clamp_fn)
+                out_ref, logdet_ref = on_reference(fn, x, s_raw, t, clamp, clamp_fn)
                 assert out.shape == shape and out.dtype == dtype and out.is_contiguous()
                 assert logdet.shape == (shape[0],) and logdet.dtype == dtype
                 torch.testing.assert_close(out, out_ref, **_tol(dtype))
@@ -131,7 +120,7 @@ def test_half_types_match_the_float32_reference(shape, dtype):
     x, s_raw, t = _inputs(shape, dtype)
     for clamp_fn in CLAMP_FNS:
         for fn in (ops.affine_coupling, ops.affine_coupling_inverse):
-            out, logdet = _native(fn, x, s_raw, t, 1.5, clamp_fn)
+            out, logdet = on_native(fn, x, s_raw, t, 1.5, clamp_fn)
             out32, logdet32 = _REFERENCE_OF[fn](x.float(), s_raw.float(), t.float(), 1.5, clamp_fn)
             assert out.dtype == dtype and logdet.dtype == torch.float32
             torch.testing.assert_close(out, out32.to(dtype), **_tol(dtype))
@@ -156,8 +145,8 @@ def test_non_contiguous_inputs():
     ]
     for x, s_raw, t in cases:
         for fn in (ops.affine_coupling, ops.affine_coupling_inverse):
-            out, logdet = _native(fn, x, s_raw, t, 2.0, "tanh")
-            out_ref, logdet_ref = _ref(fn, x.contiguous(), s_raw.contiguous(), t.contiguous(), 2.0, "tanh")
+            out, logdet = on_native(fn, x, s_raw, t, 2.0, "tanh")
+            out_ref, logdet_ref = on_reference(fn, x.contiguous(), s_raw.contiguous(), t.contiguous(), 2.0, "tanh")
             torch.testing.assert_close(out, out_ref, **_tol(torch.float32))
             torch.testing.assert_close(logdet, logdet_ref, **_logdet_tol(torch.float32, x[0].numel()))
 
@@ -181,8 +170,8 @@ def test_overflow_and_nan_follow_the_reference(clamp_fn):
     s_raw = torch.tensor([[-400.0, -150.0, -89.0, -10.0, 0.0, 10.0, 88.0, 150.0, 400.0]] * 2)
     s_raw[1, 4] = float("nan")
     t = torch.zeros(2, 9)
-    y, logdet = _native(ops.affine_coupling, x, s_raw, t, 200.0, clamp_fn)
-    y_ref, logdet_ref = _ref(ops.affine_coupling, x, s_raw, t, 200.0, clamp_fn)
+    y, logdet = on_native(ops.affine_coupling, x, s_raw, t, 200.0, clamp_fn)
+    y_ref, logdet_ref = on_reference(ops.affine_coupling, x, s_raw, t, 200.0, clamp_fn)
     torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-30, equal_nan=True)
     assert torch.isinf(y).tolist() == torch.isinf(y_ref).tolist()
     assert torch.isnan(logdet).tolist() == [False, True]
@@ -217,7 +206,7 @@ def test_logdet_does_not_depend_on_the_thread_count():
     try:
         for n in (1, 2, 1):
             torch.set_num_threads(n)
-            results.append([_native(f, x, s_raw, t)[1] for f in (ops.affine_coupling, ops.affine_coupling_inverse)])
+            results.append([on_native(f, x, s_raw, t)[1] for f in (ops.affine_coupling, ops.affine_coupling_inverse)])
     finally:
         torch.set_num_threads(threads)
     for other in results[1:]:
@@ -261,8 +250,8 @@ def test_native_gradients_match_reference(shape, dtype):
             def call(a, r, t):
                 return fn(a, r, t, 1.5, clamp_fn)  # noqa: B023
 
-            native = _native(_grads, call, args, cot)
-            ref = _ref(_grads, call, args, cot)
+            native = on_native(_grads, call, args, cot)
+            ref = on_reference(_grads, call, args, cot)
             for got, want in zip(native, ref):
                 assert got.dtype == dtype
                 torch.testing.assert_close(got, want, **tol)
@@ -274,7 +263,7 @@ def test_backward_of_sums_reads_expanded_gradients():
     args = [v.requires_grad_() for v in _inputs((3, 4, 5, 6))]
     y, logdet = ops.affine_coupling(*args)
     (y.sum() + logdet.sum()).backward()
-    expected = _ref(_grads, lambda a, r, t: sum(v.sum() for v in reference.affine_coupling(a, r, t)), args, None)
+    expected = on_reference(_grads, lambda a, r, t: sum(v.sum() for v in reference.affine_coupling(a, r, t)), args, None)
     for arg, want in zip(args, expected):
         torch.testing.assert_close(arg.grad, want, **_tol(torch.float32))
 
@@ -283,7 +272,7 @@ def test_backward_of_sums_reads_expanded_gradients():
 def test_double_backward_raises_a_clear_error():
     args = [v.requires_grad_() for v in _inputs((2, 3, 4), torch.float64)]
     for fn in (ops.affine_coupling, ops.affine_coupling_inverse):
-        y, logdet = _native(fn, *args)
+        y, logdet = on_native(fn, *args)
         grads = torch.autograd.grad(y.sum() + logdet.sum(), args, create_graph=True)
         with pytest.raises(NotImplementedError, match="double backward"):
             torch.autograd.grad(grads[1].sum(), args[1])
@@ -327,13 +316,13 @@ def test_torch_compile_fullgraph():
     compiled = torch.compile(flow, fullgraph=True)
     args = [v.requires_grad_() for v in _inputs((2, 3, 7, 5))]
     y, logdet, back, inv_logdet = compiled(*args)
-    y_ref, logdet_ref = _ref(ops.affine_coupling, *[a.detach() for a in args])
+    y_ref, logdet_ref = on_reference(ops.affine_coupling, *[a.detach() for a in args])
     torch.testing.assert_close(y, y_ref, **_tol(torch.float32))
     torch.testing.assert_close(logdet, logdet_ref, **_logdet_tol(torch.float32, 105))
     torch.testing.assert_close(back, args[0].detach(), atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(inv_logdet, -logdet)
     (y.sum() + logdet.sum()).backward()
-    expected = _ref(_grads, lambda a, r, t: sum(v.sum() for v in reference.affine_coupling(a, r, t)), args, None)
+    expected = on_reference(_grads, lambda a, r, t: sum(v.sum() for v in reference.affine_coupling(a, r, t)), args, None)
     for arg, want in zip(args, expected):
         torch.testing.assert_close(arg.grad, want, **_tol(torch.float32))
 
@@ -438,10 +427,7 @@ print("baseline ok")
 
 @requires_native
 def test_baseline_cpu_build_matches_the_reference():
-    out = subprocess.run([sys.executable, "-c", BASELINE_CHECK], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "STEGAFAST_CPU_VARIANT": "baseline"})
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "baseline ok" in out.stdout
+    run_on_baseline_cpu_build(BASELINE_CHECK)
 
 
 # --- CUDA ---------------------------------------------------------------------------------
@@ -454,8 +440,8 @@ def test_cuda_matches_cpu_reference(shape, dtype):
     x, s_raw, t = _inputs(shape, dtype)
     for clamp_fn in CLAMP_FNS:
         for fn in (ops.affine_coupling, ops.affine_coupling_inverse):
-            out, logdet = _native(fn, x.cuda(), s_raw.cuda(), t.cuda(), 1.5, clamp_fn)
-            out_ref, logdet_ref = _ref(fn, x, s_raw, t, 1.5, clamp_fn)
+            out, logdet = on_native(fn, x.cuda(), s_raw.cuda(), t.cuda(), 1.5, clamp_fn)
+            out_ref, logdet_ref = on_reference(fn, x, s_raw, t, 1.5, clamp_fn)
             assert out.device.type == "cuda" and out.dtype == dtype
             torch.testing.assert_close(out.cpu(), out_ref, **_tol(dtype))
             torch.testing.assert_close(logdet.cpu(), logdet_ref, **_logdet_tol(dtype, math.prod(shape[1:])))
@@ -471,8 +457,8 @@ def test_cuda_gradients_match_reference(shape):
             def call(a, r, t):
                 return fn(a, r, t, 1.5, clamp_fn)  # noqa: B023
 
-            got = _native(_grads, call, [a.cuda() for a in args], [c.cuda() for c in cot])
-            want = _ref(_grads, call, args, cot)
+            got = on_native(_grads, call, [a.cuda() for a in args], [c.cuda() for c in cot])
+            want = on_reference(_grads, call, args, cot)
             for g, w in zip(got, want):
                 torch.testing.assert_close(g.cpu(), w)
 
@@ -481,11 +467,11 @@ def test_cuda_gradients_match_reference(shape):
 def test_cuda_logdet_is_deterministic_and_channel_slices_work():
     h = torch.randn(6, 8, 65, 63, device="cuda")
     x = torch.randn(6, 4, 65, 63, device="cuda")
-    first = _native(ops.affine_coupling, x, h[:, :4], h[:, 4:])
+    first = on_native(ops.affine_coupling, x, h[:, :4], h[:, 4:])
     for _ in range(3):
-        again = _native(ops.affine_coupling, x, h[:, :4], h[:, 4:])
+        again = on_native(ops.affine_coupling, x, h[:, :4], h[:, 4:])
         assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
-    ref = _ref(ops.affine_coupling, x.cpu(), h[:, :4].cpu(), h[:, 4:].cpu())
+    ref = on_reference(ops.affine_coupling, x.cpu(), h[:, :4].cpu(), h[:, 4:].cpu())
     torch.testing.assert_close(first[0].cpu(), ref[0], **_tol(torch.float32))
     torch.testing.assert_close(first[1].cpu(), ref[1], **_logdet_tol(torch.float32, 4 * 65 * 63))
 

@@ -11,7 +11,7 @@ import torch
 import stegafast
 from stegafast import NativeKernelUnavailable, _native, ops, reference, use_backend
 
-from conftest import requires_native
+from conftest import on_native, on_reference, requires_native
 
 TOTAL = 1 << 16
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -71,14 +71,6 @@ def _dist_case(name, n, seed=0):
     return (torch.tensor(vals, dtype=torch.int32), torch.tensor(idx), cdfs, lengths, offsets)
 
 
-def _native_call(fn, *args):
-    with use_backend("native"):
-        return fn(*args)
-
-
-def _ref_call(fn, *args):
-    with use_backend("reference"):
-        return fn(*args)
 
 
 def _escape_case(n=400, seed=1):
@@ -140,15 +132,15 @@ def test_zero_bit_symbols_give_an_empty_stream():
 @pytest.mark.parametrize("name", list(DISTRIBUTIONS))
 def test_native_streams_equal_reference(name):
     args = _dist_case(name, 2000, seed=5)
-    assert torch.equal(_native_call(ops.range_encode, *args), _ref_call(ops.range_encode, *args))
+    assert torch.equal(on_native(ops.range_encode, *args), on_reference(ops.range_encode, *args))
 
 
 @requires_native
 def test_native_escape_streams_equal_reference():
     args = _escape_case(seed=7)
-    native = _native_call(ops.range_encode, *args)
+    native = on_native(ops.range_encode, *args)
     assert torch.equal(native, reference.range_encode(*args))
-    assert torch.equal(_native_call(ops.range_decode, native, *args[1:]), args[0])
+    assert torch.equal(on_native(ops.range_decode, native, *args[1:]), args[0])
 
 
 def _batch_case(seed=2):
@@ -191,7 +183,7 @@ def test_batch_native_equal_reference_and_deterministic_across_threads():
     try:
         for t in (1, 2, 4):
             torch.set_num_threads(t)
-            container, stream_lengths = _native_call(ops.range_encode_batch, *args)
+            container, stream_lengths = on_native(ops.range_encode_batch, *args)
             assert torch.equal(container, expected) and torch.equal(stream_lengths, expected_lengths)
     finally:
         torch.set_num_threads(threads)
@@ -221,7 +213,7 @@ def test_size_within_a_tenth_of_a_percent_of_ideal(name):
 def test_corrupted_streams_never_crash():
     rng = np.random.default_rng(13)
     args = _escape_case(200, seed=3)
-    clean = _native_call(ops.range_encode, *args).numpy()
+    clean = on_native(ops.range_encode, *args).numpy()
     tables = args[1:]
     for case in range(3000):
         data = clean.copy()
@@ -430,6 +422,6 @@ def test_non_contiguous_inputs():
     strided = [torch.stack([t, t], 1)[:, 0] for t in (sym, idx)]  # stride 2
     args = (*strided, wide[::2, 2 : 2 + cdfs.shape[1]], lengths, offsets)
     assert not args[0].is_contiguous() and not args[2].is_contiguous()
-    stream = _native_call(ops.range_encode, *args)
+    stream = on_native(ops.range_encode, *args)
     assert torch.equal(stream, reference.range_encode(sym, idx, cdfs, lengths, offsets))
-    assert torch.equal(_native_call(ops.range_decode, stream, *args[1:]), sym)
+    assert torch.equal(on_native(ops.range_decode, stream, *args[1:]), sym)

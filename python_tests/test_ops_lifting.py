@@ -12,7 +12,7 @@ from torch.autograd import gradcheck, gradgradcheck
 import stegafast
 from stegafast import ops, reference, use_backend
 
-from conftest import requires_native
+from conftest import on_native, on_reference, requires_native, run_on_baseline_cpu_build
 
 
 def _shapes(count, seed):
@@ -33,14 +33,6 @@ def _image(shape, dtype=torch.float32, low=0, high=256):
     return torch.randint(low, high, shape, dtype=torch.int32).to(dtype)
 
 
-def _native(fn, *args, **kwargs):
-    with use_backend("native"):
-        return fn(*args, **kwargs)
-
-
-def _ref(fn, *args, **kwargs):
-    with use_backend("reference"):
-        return fn(*args, **kwargs)
 
 
 # --- an independent oracle: the JPEG 2000 formulas, literally ----------------
@@ -105,29 +97,29 @@ def test_known_values_of_a_short_signal():
 @pytest.mark.parametrize("dtype", [torch.int32, torch.float32, torch.float64, torch.float16])
 def test_native_is_bit_exact_on_integer_images(shape, dtype):
     x = _image(shape, dtype)
-    y = _native(ops.ilwt53_forward, x)
+    y = on_native(ops.ilwt53_forward, x)
     assert y.dtype == dtype and y.shape == (shape[0], 4 * shape[1], (shape[2] + 1) // 2, (shape[3] + 1) // 2)
-    assert torch.equal(y, _ref(ops.ilwt53_forward, x))
-    back = _native(ops.ilwt53_inverse, y, shape[2:])
+    assert torch.equal(y, on_reference(ops.ilwt53_forward, x))
+    back = on_native(ops.ilwt53_inverse, y, shape[2:])
     assert torch.equal(back, x)
-    assert torch.equal(back, _ref(ops.ilwt53_inverse, y, shape[2:]))
+    assert torch.equal(back, on_reference(ops.ilwt53_inverse, y, shape[2:]))
 
 
 @requires_native
 @pytest.mark.parametrize("shape", SHAPES[::3], ids=ids[::3])
 def test_native_matches_reference_in_bfloat16(shape):
     x = _image(shape, torch.bfloat16)
-    y = _native(ops.ilwt53_forward, x)
-    assert torch.equal(y, _ref(ops.ilwt53_forward, x))
-    assert torch.equal(_native(ops.ilwt53_inverse, y, shape[2:]), _ref(ops.ilwt53_inverse, y, shape[2:]))
+    y = on_native(ops.ilwt53_forward, x)
+    assert torch.equal(y, on_reference(ops.ilwt53_forward, x))
+    assert torch.equal(on_native(ops.ilwt53_inverse, y, shape[2:]), on_reference(ops.ilwt53_inverse, y, shape[2:]))
 
 
 @requires_native
 def test_integer_transform_is_exact_beyond_8_bits():
     x = _image((2, 2, 33, 18), torch.int32, low=-(2**20), high=2**20)
-    y = _native(ops.ilwt53_forward, x)
-    assert torch.equal(y, _ref(ops.ilwt53_forward, x))
-    assert torch.equal(_native(ops.ilwt53_inverse, y, (33, 18)), x)
+    y = on_native(ops.ilwt53_forward, x)
+    assert torch.equal(y, on_reference(ops.ilwt53_forward, x))
+    assert torch.equal(on_native(ops.ilwt53_inverse, y, (33, 18)), x)
 
 
 @requires_native
@@ -136,10 +128,10 @@ def test_integer_transform_is_exact_beyond_8_bits():
 def test_linear_lifting_matches_reference_and_inverts(shape, dtype):
     x = torch.randn(shape, dtype=dtype)
     tol = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-12, rtol=1e-12)
-    y = _native(ops.ilwt53_forward, x, rounding=False)
-    torch.testing.assert_close(y, _ref(ops.ilwt53_forward, x, rounding=False), **tol)
-    back = _native(ops.ilwt53_inverse, y, shape[2:], rounding=False)
-    torch.testing.assert_close(back, _ref(ops.ilwt53_inverse, y, shape[2:], rounding=False), **tol)
+    y = on_native(ops.ilwt53_forward, x, rounding=False)
+    torch.testing.assert_close(y, on_reference(ops.ilwt53_forward, x, rounding=False), **tol)
+    back = on_native(ops.ilwt53_inverse, y, shape[2:], rounding=False)
+    torch.testing.assert_close(back, on_reference(ops.ilwt53_inverse, y, shape[2:], rounding=False), **tol)
     torch.testing.assert_close(back, x, **tol)
 
 
@@ -158,10 +150,10 @@ def test_non_contiguous_and_channels_last_inputs():
         base[..., 1:, :-2],
         base.contiguous(memory_format=torch.channels_last),
     ]:
-        y = _native(ops.ilwt53_forward, x)
-        assert torch.equal(y, _ref(ops.ilwt53_forward, x.contiguous()))
+        y = on_native(ops.ilwt53_forward, x)
+        assert torch.equal(y, on_reference(ops.ilwt53_forward, x.contiguous()))
         y_cl = y.contiguous(memory_format=torch.channels_last)
-        assert torch.equal(_native(ops.ilwt53_inverse, y_cl, x.shape[2:]), x)
+        assert torch.equal(on_native(ops.ilwt53_inverse, y_cl, x.shape[2:]), x)
 
 
 @pytest.mark.parametrize("backend", ["native", "reference"])
@@ -211,8 +203,8 @@ def test_native_gradients_match_reference(shape, dtype):
     for rounding in (True, False):
         fwd = lambda t: ops.ilwt53_forward(t, rounding=rounding)  # noqa: E731
         inv = lambda t: ops.ilwt53_inverse(t, shape[2:], rounding=rounding)  # noqa: E731
-        torch.testing.assert_close(_native(_grads, fwd, x, gy), _ref(_grads, fwd, x, gy), **tol)
-        torch.testing.assert_close(_native(_grads, inv, y, gx), _ref(_grads, inv, y, gx), **tol)
+        torch.testing.assert_close(on_native(_grads, fwd, x, gy), on_reference(_grads, fwd, x, gy), **tol)
+        torch.testing.assert_close(on_native(_grads, inv, y, gx), on_reference(_grads, inv, y, gx), **tol)
 
 
 @pytest.mark.parametrize("backend", ["native", "reference"])
@@ -335,11 +327,11 @@ def test_direct_native_call_checks_shapes_too():
 @pytest.mark.parametrize("dtype", [torch.int32, torch.float32, torch.float64, torch.float16, torch.bfloat16])
 def test_cuda_matches_cpu_reference(shape, dtype):
     x = _image(shape, dtype)
-    y_ref = _ref(ops.ilwt53_forward, x)
-    y = _native(ops.ilwt53_forward, x.cuda())
+    y_ref = on_reference(ops.ilwt53_forward, x)
+    y = on_native(ops.ilwt53_forward, x.cuda())
     assert torch.equal(y.cpu(), y_ref)
-    back = _native(ops.ilwt53_inverse, y, shape[2:])
-    assert torch.equal(back.cpu(), _ref(ops.ilwt53_inverse, y_ref, shape[2:]))
+    back = on_native(ops.ilwt53_inverse, y, shape[2:])
+    assert torch.equal(back.cpu(), on_reference(ops.ilwt53_inverse, y_ref, shape[2:]))
     if dtype != torch.bfloat16:
         assert torch.equal(back.cpu(), x)
 
@@ -353,8 +345,8 @@ def test_cuda_gradients_match_reference(shape):
     for rounding in (True, False):
         fwd = lambda t: ops.ilwt53_forward(t, rounding=rounding)  # noqa: E731
         inv = lambda t: ops.ilwt53_inverse(t, shape[2:], rounding=rounding)  # noqa: E731
-        torch.testing.assert_close(_native(_grads, fwd, x.cuda(), gy.cuda()).cpu(), _ref(_grads, fwd, x, gy))
-        torch.testing.assert_close(_native(_grads, inv, y.cuda(), gx.cuda()).cpu(), _ref(_grads, inv, y, gx))
+        torch.testing.assert_close(on_native(_grads, fwd, x.cuda(), gy.cuda()).cpu(), on_reference(_grads, fwd, x, gy))
+        torch.testing.assert_close(on_native(_grads, inv, y.cuda(), gx.cuda()).cpu(), on_reference(_grads, inv, y, gx))
 
 
 @pytest.mark.cuda
@@ -408,11 +400,4 @@ print("baseline ok")
 
 @requires_native
 def test_baseline_cpu_build_matches_the_reference():
-    import os
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", BASELINE_CHECK], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "STEGAFAST_CPU_VARIANT": "baseline"})
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "baseline ok" in out.stdout
+    run_on_baseline_cpu_build(BASELINE_CHECK)

@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 import torch
 
 
-def _dtype_names(dtypes: Iterable[torch.dtype]) -> str:
+def dtype_names(dtypes: Iterable[torch.dtype]) -> str:
     return ", ".join(str(d).replace("torch.", "") for d in dtypes)
 
 
@@ -18,7 +18,15 @@ def check_tensor(op: str, name: str, value, dtypes: Sequence[torch.dtype], ndim:
     if ndim is not None and value.dim() != ndim:
         raise ValueError(f"{op}: {name} must have {ndim} dims, got shape {tuple(value.shape)}")
     if value.dtype not in dtypes:
-        raise TypeError(f"{op}: {name} has dtype {value.dtype}; supported: {_dtype_names(dtypes)}")
+        raise TypeError(f"{op}: {name} has dtype {value.dtype}; supported: {dtype_names(dtypes)}")
+
+
+def check_same_device(op: str, named: dict) -> None:
+    """All tensors among named's values on one device (non-tensors are skipped)."""
+    tensors = {n: t for n, t in named.items() if isinstance(t, torch.Tensor)}
+    if len({t.device for t in tensors.values()}) > 1:
+        where = ", ".join(f"{n} on {t.device}" for n, t in tensors.items())
+        raise ValueError(f"{op}: all tensors must be on one device, got {where}")
 
 
 def check_size_pair(op: str, name: str, value) -> tuple[int, int]:

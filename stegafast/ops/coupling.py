@@ -41,7 +41,7 @@ from .. import _native
 from ..backend import use_native
 from ..reference import coupling as reference
 from . import _registry
-from ._validate import _dtype_names
+from ._validate import dtype_names
 
 __all__ = ["affine_coupling", "affine_coupling_inverse"]
 
@@ -57,7 +57,7 @@ def _check_inputs(op: str, names: tuple[str, str, str], tensors, clamp, clamp_fn
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(value).__name__}")
         if value.dtype not in DTYPES:
-            raise TypeError(f"{op}: {name} has dtype {value.dtype}; supported: {_dtype_names(DTYPES)}")
+            raise TypeError(f"{op}: {name} has dtype {value.dtype}; supported: {dtype_names(DTYPES)}")
     if first.dim() < 2:
         raise ValueError(
             f"{op}: {first_name} must be (B, ...) with at least one dim after the batch, "

@@ -47,7 +47,7 @@ from .. import _native
 from ..backend import use_native
 from ..reference import entropy as reference
 from . import _registry
-from ._validate import check_tensor
+from ._validate import check_same_device, check_tensor
 
 __all__ = ["range_encode", "range_decode", "range_encode_batch", "range_decode_batch"]
 
@@ -55,13 +55,6 @@ TOTAL = 1 << 16
 INT32 = (torch.int32,)
 _NATIVE = torch.ops.stegafast if _native.status().loaded else None
 _OPS = ("range_encode", "range_decode", "range_encode_batch", "range_decode_batch")
-
-
-def _check_same_device(op: str, named: dict[str, torch.Tensor]) -> None:
-    tensors = {n: t for n, t in named.items() if isinstance(t, torch.Tensor)}
-    if len({t.device for t in tensors.values()}) > 1:
-        where = ", ".join(f"{n} on {t.device}" for n, t in tensors.items())
-        raise ValueError(f"{op}: all tensors must be on one device, got {where}")
 
 
 def _check_table(op: str, cdfs, cdf_lengths, offsets) -> None:
@@ -171,7 +164,7 @@ def range_encode(
 ) -> torch.Tensor:
     """Codes int32 [N] symbols, symbol i with cdfs row indexes[i]; returns a uint8 stream."""
     args = (symbols, indexes, cdfs, cdf_lengths, offsets)
-    _check_same_device("range_encode", dict(zip(("symbols", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
+    check_same_device("range_encode", dict(zip(("symbols", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
     _check_encode("range_encode", *args)
     if use_native("range_encode", symbols, INT32):
         return _native_encode(_NATIVE.range_encode, *args)
@@ -185,7 +178,7 @@ def range_decode(
 ) -> torch.Tensor:
     """Decodes len(indexes) int32 symbols from a :func:`range_encode` stream."""
     args = (stream, indexes, cdfs, cdf_lengths, offsets)
-    _check_same_device("range_decode", dict(zip(("stream", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
+    check_same_device("range_decode", dict(zip(("stream", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
     _check_decode("range_decode", *args)
     if use_native("range_decode", indexes, INT32):
         return _NATIVE.range_decode(*args)
@@ -203,7 +196,7 @@ def range_encode_batch(
     op = "range_encode_batch"
     names = ("symbols", "indexes", "symbol_counts", "cdfs", "cdf_lengths", "offsets")
     args = (symbols, indexes, symbol_counts, cdfs, cdf_lengths, offsets)
-    _check_same_device(op, dict(zip(names, args)))
+    check_same_device(op, dict(zip(names, args)))
     _check_encode(op, symbols, indexes, cdfs, cdf_lengths, offsets)
     _check_counts(op, symbol_counts, symbols.shape[0])
     if use_native(op, symbols, INT32):
@@ -224,7 +217,7 @@ def range_decode_batch(
     """
     op = "range_decode_batch"
     args = (stream, indexes, cdfs, cdf_lengths, offsets)
-    _check_same_device(op, dict(zip(("stream", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
+    check_same_device(op, dict(zip(("stream", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
     _check_decode(op, *args)
     if use_native(op, indexes, INT32):
         try:

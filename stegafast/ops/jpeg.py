@@ -28,7 +28,7 @@ from ..backend import use_native
 from ..reference import jpeg as reference
 from ..reference.jpeg import jpeg_quality_table
 from . import _registry
-from ._validate import _dtype_names, check_tensor
+from ._validate import dtype_names, check_tensor
 
 __all__ = ["jpeg_quantize_blocks", "jpeg_quality_table"]
 
@@ -57,7 +57,7 @@ def _check_inputs(x, qtable, rounding) -> None:
     if not isinstance(qtable, torch.Tensor):
         raise TypeError(f"{_OP}: qtable must be a torch.Tensor, got {type(qtable).__name__}")
     if not (qtable.is_floating_point() or qtable.dtype in (torch.int32, torch.int64, torch.int16, torch.uint8)):
-        raise TypeError(f"{_OP}: qtable has dtype {qtable.dtype}; supported: {_dtype_names(DTYPES)} or integers")
+        raise TypeError(f"{_OP}: qtable has dtype {qtable.dtype}; supported: {dtype_names(DTYPES)} or integers")
     if qtable.dim() not in (2, 3, 4) or tuple(qtable.shape[-2:]) != (8, 8):
         raise ValueError(f"{_OP}: qtable must be (8, 8), (N, 8, 8) or (N, C, 8, 8), got shape {tuple(qtable.shape)}")
     lead = (qtable.shape[0],) if qtable.dim() == 3 else tuple(qtable.shape[:-2])

@@ -24,17 +24,16 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import zipfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ...cli.common import UserError
+from ...cli.common import UserError, add_checkpoint_and_device, load_task_checkpoint, resolve_device
 from ...data import BundledPhotos, DataError, ImageFolder, PairedImages, find_images, load_image, save_image
 from ...metrics import bit_errors, psnr, ssim
 from ...nn import SUBNETS
-from ...train import CheckpointError, RunDir, add_common_train_args, load_checkpoint, train_from_args
+from ...train import add_common_train_args, train_from_args
 from .config import MIN_IMAGE_SIZE, StegoLossConfig, StegoModelConfig
 from .model import StegoINN
 from .task import TASK_NAME, StegoTask, model_from_identity
@@ -115,46 +114,9 @@ def run_train(args: argparse.Namespace) -> int:
 # ---- shared pieces of embed / extract / evaluate -------------------------------------------------
 
 
-def _add_checkpoint_and_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, metavar="C", help="a stego checkpoint file or run folder")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unsupported device {name!r}; use auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is visible")
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"unsupported device {name!r}; use auto, cpu or cuda")
-    return device
-
-
-def _checkpoint_file(path: Path) -> Path:
-    if not path.is_dir():
-        return path
-    run = RunDir(path)
-    found = run.best("max") or run.latest()
-    if found is None:
-        raise UserError(f"{path} holds no checkpoint")
-    return found
-
-
 def load_model(path: str, device: torch.device) -> StegoINN:
     """The trained network of a checkpoint file or run folder, in eval mode on ``device``."""
-    file = _checkpoint_file(Path(path))
-    # torch.save writes zip archives; anything else (a text file, an image) would otherwise be read
-    # as a legacy pickle and refused with a message about unsafe objects
-    if file.is_file() and not zipfile.is_zipfile(file):
-        raise UserError(f"{file} is not a checkpoint file (not a torch.save archive)")
-    try:
-        state = load_checkpoint(file, expect_task=TASK_NAME)
-    except CheckpointError as exc:
-        raise UserError(str(exc)) from None
+    state = load_task_checkpoint(path, TASK_NAME)
     try:
         model = model_from_identity(state["identity"])
         model.load_state_dict(state["models"]["model"])
@@ -204,7 +166,7 @@ def resize_to(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def _add_embed(verbs) -> None:
     p = verbs.add_parser("embed", help="hide a secret image in a cover image")
-    _add_checkpoint_and_device(p)
+    add_checkpoint_and_device(p, "stego")
     p.add_argument("--cover", required=True, metavar="A.png", help="the cover image")
     p.add_argument("--secret", required=True, metavar="B.png",
                    help="the secret image (resized to the cover's size when it differs)")
@@ -215,7 +177,7 @@ def _add_embed(verbs) -> None:
 def run_embed(args: argparse.Namespace) -> int:
     out = _check_output(args.out)
     cover, secret = _read_image(args.cover, "cover"), _read_image(args.secret, "secret")
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model = load_model(args.checkpoint, device)
     secret = resize_to(secret, tuple(cover.shape[-2:]))
     with torch.no_grad():
@@ -226,7 +188,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
 def _add_extract(verbs) -> None:
     p = verbs.add_parser("extract", help="recover the secret image from a stego image")
-    _add_checkpoint_and_device(p)
+    add_checkpoint_and_device(p, "stego")
     p.add_argument("--stego", required=True, metavar="stego.png", help="the stego image")
     p.add_argument("--out", required=True, metavar="secret.png", help="the recovered secret to write (PNG)")
     p.set_defaults(run=run_extract)
@@ -235,7 +197,7 @@ def _add_extract(verbs) -> None:
 def run_extract(args: argparse.Namespace) -> int:
     out = _check_output(args.out)
     stego = _read_image(args.stego, "stego")
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model = load_model(args.checkpoint, device)
     with torch.no_grad():
         secret = model.extract(stego.to(device))
@@ -248,7 +210,7 @@ def run_extract(args: argparse.Namespace) -> int:
 
 def _add_evaluate(verbs) -> None:
     p = verbs.add_parser("evaluate", help="hiding and recovery quality on 8-bit PNGs, as JSON")
-    _add_checkpoint_and_device(p)
+    add_checkpoint_and_device(p, "stego")
     p.add_argument("--data", metavar="DIR",
                    help="folder of test images (default: the bundled validation photographs)")
     p.add_argument("--image-size", type=int, default=256, metavar="S",
@@ -316,7 +278,7 @@ def evaluate(model: StegoINN, pairs, device: torch.device, limit: int | None = N
 
 def run_evaluate(args: argparse.Namespace) -> int:
     pairs = _pairs(args)
-    device = _device(args.device)
+    device = resolve_device(args.device)
     model = load_model(args.checkpoint, device)
     result = evaluate(model, pairs, device, args.limit)
     result.update(checkpoint=str(args.checkpoint), image_size=args.image_size,

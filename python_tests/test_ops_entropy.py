@@ -143,6 +143,90 @@ def test_native_escape_streams_equal_reference():
     assert torch.equal(on_native(ops.range_decode, native, *args[1:]), args[0])
 
 
+# --- the native coder's fast paths: decoder lookup tables, carries, buffer growth ---
+
+
+def _zero_width_row(length: int, positive: list[int]) -> list[int]:
+    """A row of `length` entries whose only bins of non-zero width are `positive`."""
+    freq = np.zeros(length - 1, dtype=np.int64)
+    freq[positive] = TOTAL // len(positive)
+    freq[positive[0]] += TOTAL - freq.sum()
+    return [0] + np.cumsum(freq).tolist()
+
+
+# (rows, number of symbols): the decoder picks its search per table and call size
+SEARCH_CASES = {
+    "binary_search_too_few_symbols_for_a_table": ([quantised_cdf(np.random.default_rng(3).random(4096))], 12),
+    "table_slices_scanned": ([DISTRIBUTIONS["peaked"]()], 3000),
+    "table_slices_halved": ([quantised_cdf(np.random.default_rng(4).random(4096) + 0.01)], 200),
+    "many_rows_share_the_table_budget": (
+        [quantised_cdf(np.exp(-np.arange(n) / (1 + n / 8))) for n in range(1, 301)], 6000),
+    "zero_width_bins": ([_zero_width_row(40, [2, 3, 9, 10, 11, 30, 38])], 3000),
+    "over_65536_bins_no_table": ([_zero_width_row(70000, [0, 5, 40000, 65536, 69990, 69998])], 3000),
+}
+
+
+@requires_native
+@pytest.mark.parametrize("name", list(SEARCH_CASES))
+def test_decoder_search_paths_round_trip_and_equal_reference(name):
+    rows, n = SEARCH_CASES[name]
+    rng = np.random.default_rng(8)
+    offsets = rng.integers(-50, 50, len(rows)).tolist()
+    cdfs, lengths, offs = make_table(rows, offsets)
+    idx = rng.integers(0, len(rows), n).astype(np.int32)
+    vals = np.zeros(n, dtype=np.int32)
+    for k in np.unique(idx):
+        vals[idx == k] = sample(rng, rows[k], offsets[k], int((idx == k).sum()))
+    args = (torch.tensor(vals), torch.tensor(idx), cdfs, lengths, offs)
+    stream = on_native(ops.range_encode, *args)
+    assert torch.equal(stream, reference.range_encode(*args))
+    assert torch.equal(on_native(ops.range_decode, stream, *args[1:]), args[0])
+
+
+@requires_native
+def test_carries_through_runs_of_ff_bytes_equal_reference():
+    # a fair bin next to an escape without payload: the coded value often lands
+    # just below a byte boundary, so carries ripple through runs of 0xFF bytes
+    cdfs, lengths, offsets = make_table([[0, TOTAL // 2, TOTAL]], [0])
+    rng = np.random.default_rng(0)
+    sym = torch.tensor(rng.integers(0, 2, 20000), dtype=torch.int32)
+    args = (sym, torch.zeros(20000, dtype=torch.int32), cdfs, lengths, offsets)
+    stream = on_native(ops.range_encode, *args)
+    assert b"\xff" * 4 in bytes(stream.tolist())
+    assert torch.equal(stream, reference.range_encode(*args))
+    assert torch.equal(on_native(ops.range_decode, stream, *args[1:]), sym)
+
+
+@requires_native
+def test_low_entropy_streams_equal_reference():
+    # under half a bit a value, the encoder switches to its branchy
+    # renormalisation after the first block of 4096 values: the same bytes
+    cdfs, lengths, offsets = make_table([[0, 40, TOTAL - 40, TOTAL]], [-3])
+    rng = np.random.default_rng(14)
+    sym = torch.tensor(sample(rng, [0, 40, TOTAL - 40, TOTAL], -3, 15000), dtype=torch.int32)
+    sym[rng.integers(0, 15000, 20)] = 1000  # a few escapes among them
+    idx = torch.zeros(15000, dtype=torch.int32)
+    args = (sym, idx, cdfs, lengths, offsets)
+    stream = on_native(ops.range_encode, *args)
+    assert stream.numel() < 15000 / 16  # the branchy path's regime
+    assert torch.equal(stream, reference.range_encode(*args))
+    assert torch.equal(on_native(ops.range_decode, stream, *args[1:]), sym)
+
+
+@requires_native
+def test_escape_heavy_streams_grow_the_buffer_and_equal_reference():
+    # nearly every value escapes with a 32-bit payload: about 7 bytes a value,
+    # well past the 2 bytes a value the encoder's first buffer holds
+    args = _escape_case(3000, seed=12)
+    stream = on_native(ops.range_encode, *args)
+    assert stream.numel() > 5 * 3000
+    assert torch.equal(stream, reference.range_encode(*args))
+    assert torch.equal(on_native(ops.range_decode, stream, *args[1:]), args[0])
+    counts = torch.tensor([1000, 0, 2000], dtype=torch.int64)
+    container, _ = on_native(ops.range_encode_batch, args[0], args[1], counts, *args[2:])
+    assert torch.equal(container, reference.range_encode_batch(args[0], args[1], counts, *args[2:])[0])
+
+
 def _batch_case(seed=2):
     rng = np.random.default_rng(seed)
     rows = [quantised_cdf(np.exp(-np.arange(n) / (n / 4))) for n in (3, 17, 300)]
@@ -229,6 +313,28 @@ def test_corrupted_streams_never_crash():
             data = np.full(rng.integers(1, 40), 0xFF, dtype=np.uint8)
         out = torch.ops.stegafast.range_decode(torch.from_numpy(data.copy()), *tables)
         assert out.shape == args[0].shape and out.dtype == torch.int32
+
+
+@requires_native
+@pytest.mark.parametrize("case", ["escapes", "peaked"])
+def test_corrupted_streams_decode_as_the_reference_does(case):
+    """Garbage in, the same garbage out: the fast decoder keeps the reference's
+    semantics (clamped targets, zeros past the end) on any bytes."""
+    rng = np.random.default_rng(19)
+    args = _escape_case(120, seed=5) if case == "escapes" else _dist_case("peaked", 300, seed=6)
+    clean = on_native(ops.range_encode, *args).numpy()
+    for trial in range(60):
+        data = clean.copy()
+        if trial % 3 == 0:
+            data = data[: rng.integers(0, len(data))]
+        elif trial % 3 == 1:
+            pos = rng.integers(0, len(data), rng.integers(1, 4))
+            data[pos] ^= rng.integers(1, 256, len(pos)).astype(np.uint8)
+        else:
+            data = rng.integers(0, 256, rng.integers(0, 80)).astype(np.uint8)
+        stream = torch.from_numpy(data.copy())
+        native = torch.ops.stegafast.range_decode(stream, *args[1:])
+        assert torch.equal(native, reference.range_decode(stream, *args[1:]))
 
 
 @requires_native

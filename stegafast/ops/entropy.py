@@ -33,8 +33,12 @@ lengths are data-dependent sizes (unbacked SymInts from
 
 Errors: malformed arguments (dtypes, ranks, an index outside the table, a CDF
 row that does not start at 0, end at 65536 or rise monotonically, lengths
-outside [2, Lmax]) raise before any coding; a symbol whose bin has zero
-probability raises ValueError naming it (found while coding on the native path).
+outside [2, Lmax]) and a symbol whose bin has zero probability raise
+ValueError (TypeError for a dtype) naming the culprit, and nothing is returned.
+The table and the indexes are checked here before any kernel runs (one pass
+over the indexes); whether each symbol's bin has non-zero probability is
+found while coding on the native path (the kernel re-checks everything it
+reads, so no argument can make it read out of bounds).
 Decoding a corrupted or truncated stream never reads out of bounds: it returns
 wrong symbols (or, for a damaged container header, raises).
 """
@@ -57,11 +61,11 @@ _NATIVE = torch.ops.stegafast if _native.status().loaded else None
 _OPS = ("range_encode", "range_decode", "range_encode_batch", "range_decode_batch")
 
 
-def _check_table(op: str, cdfs, cdf_lengths, offsets) -> None:
+def _check_table_shapes(op: str, cdfs, cdf_lengths, offsets) -> None:
     check_tensor(op, "cdfs", cdfs, INT32, ndim=2)
     check_tensor(op, "cdf_lengths", cdf_lengths, INT32, ndim=1)
     check_tensor(op, "offsets", offsets, INT32, ndim=1)
-    k, lmax = cdfs.shape
+    k = cdfs.shape[0]
     if k == 0:
         raise ValueError(f"{op}: cdfs needs at least one row, got shape {tuple(cdfs.shape)}")
     if cdf_lengths.shape[0] != k or offsets.shape[0] != k:
@@ -69,12 +73,16 @@ def _check_table(op: str, cdfs, cdf_lengths, offsets) -> None:
             f"{op}: cdf_lengths and offsets need {k} entries (one per cdfs row), "
             f"got {cdf_lengths.shape[0]} and {offsets.shape[0]}"
         )
+
+
+def _check_table_values(op: str, cdfs, cdf_lengths, offsets) -> None:
+    lmax = cdfs.shape[1]
     bad = ((cdf_lengths < 2) | (cdf_lengths > lmax)).nonzero()
     if bad.numel():
         r = int(bad[0, 0])
         raise ValueError(f"{op}: cdf_lengths[{r}] = {int(cdf_lengths[r])} must be in [2, {lmax}] (Lmax)")
     lengths = cdf_lengths.long()
-    rows = torch.arange(k, device=cdfs.device)
+    rows = torch.arange(cdfs.shape[0], device=cdfs.device)
     first, last = cdfs[:, 0], cdfs[rows, lengths - 1]
     bad = ((first != 0) | (last != TOTAL)).nonzero()
     if bad.numel():
@@ -84,17 +92,13 @@ def _check_table(op: str, cdfs, cdf_lengths, offsets) -> None:
             f"got {int(first[r])} and {int(last[r])}"
         )
     inside = torch.arange(1, lmax, device=cdfs.device) < lengths[:, None]
-    falls = (cdfs[:, 1:] < cdfs[:, :-1]) & inside
-    if not bool(falls.any()):
-        return
-    bad = falls.nonzero()
+    bad = ((cdfs[:, 1:] < cdfs[:, :-1]) & inside).nonzero()
     if bad.numel():
         r, j = int(bad[0, 0]), int(bad[0, 1]) + 1
         raise ValueError(f"{op}: cdfs row {r} is not non-decreasing at entry {j}")
 
 
-def _check_indexes(op: str, indexes, k: int) -> None:
-    check_tensor(op, "indexes", indexes, INT32, ndim=1)
+def _check_index_values(op: str, indexes, k: int) -> None:
     # min/max first: locating the culprit costs more, and only on failure
     if indexes.numel() == 0 or (int(indexes.min()) >= 0 and int(indexes.max()) < k):
         return
@@ -120,22 +124,28 @@ def _check_codable(op: str, symbols, indexes, cdfs, cdf_lengths, offsets) -> Non
         )
 
 
-def _native_encode(fn, *args):
-    # The native encoder checks each symbol's probability as it codes (a
-    # separate pass in Python would cost more than the coding); its message
-    # names the symbol, and becomes the ValueError the reference path raises.
+def _check_values(op: str, indexes, cdfs, cdf_lengths, offsets) -> None:
+    """The table's and the indexes' values (the kernels check them again; the reference trusts them)."""
+    _check_table_values(op, cdfs, cdf_lengths, offsets)
+    _check_index_values(op, indexes, cdfs.shape[0])
+
+
+def _run_native(op: str, *args):
+    # A symbol of zero probability is found while coding (a separate pass here
+    # would cost about as much as the coding); the kernel's message names it,
+    # prefixed by the op's name, and becomes the reference path's ValueError.
     try:
-        return fn(*args)
+        return getattr(_NATIVE, op)(*args)
     except RuntimeError as e:
-        if "zero probability" in str(e):
+        if str(e).startswith(f"{op}: "):
             raise ValueError(str(e).splitlines()[0]) from None
         raise
 
 
 def _check_encode(op, symbols, indexes, cdfs, cdf_lengths, offsets) -> None:
     check_tensor(op, "symbols", symbols, INT32, ndim=1)
-    _check_table(op, cdfs, cdf_lengths, offsets)
-    _check_indexes(op, indexes, cdfs.shape[0])
+    check_tensor(op, "indexes", indexes, INT32, ndim=1)
+    _check_table_shapes(op, cdfs, cdf_lengths, offsets)
     if symbols.shape != indexes.shape:
         raise ValueError(f"{op}: symbols and indexes must have one shape, got {tuple(symbols.shape)} "
                          f"and {tuple(indexes.shape)}")
@@ -143,8 +153,8 @@ def _check_encode(op, symbols, indexes, cdfs, cdf_lengths, offsets) -> None:
 
 def _check_decode(op, stream, indexes, cdfs, cdf_lengths, offsets) -> None:
     check_tensor(op, "stream", stream, (torch.uint8,), ndim=1)
-    _check_table(op, cdfs, cdf_lengths, offsets)
-    _check_indexes(op, indexes, cdfs.shape[0])
+    check_tensor(op, "indexes", indexes, INT32, ndim=1)
+    _check_table_shapes(op, cdfs, cdf_lengths, offsets)
 
 
 def _check_counts(op: str, symbol_counts, n: int) -> None:
@@ -166,8 +176,9 @@ def range_encode(
     args = (symbols, indexes, cdfs, cdf_lengths, offsets)
     check_same_device("range_encode", dict(zip(("symbols", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
     _check_encode("range_encode", *args)
+    _check_values("range_encode", *args[1:])
     if use_native("range_encode", symbols, INT32):
-        return _native_encode(_NATIVE.range_encode, *args)
+        return _run_native("range_encode", *args)
     _check_codable("range_encode", *args)
     return reference.range_encode(*args).to(symbols.device)
 
@@ -180,8 +191,9 @@ def range_decode(
     args = (stream, indexes, cdfs, cdf_lengths, offsets)
     check_same_device("range_decode", dict(zip(("stream", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
     _check_decode("range_decode", *args)
+    _check_values("range_decode", *args[1:])
     if use_native("range_decode", indexes, INT32):
-        return _NATIVE.range_decode(*args)
+        return _run_native("range_decode", *args)
     return reference.range_decode(*args).to(indexes.device)
 
 
@@ -199,8 +211,9 @@ def range_encode_batch(
     check_same_device(op, dict(zip(names, args)))
     _check_encode(op, symbols, indexes, cdfs, cdf_lengths, offsets)
     _check_counts(op, symbol_counts, symbols.shape[0])
+    _check_values(op, indexes, cdfs, cdf_lengths, offsets)
     if use_native(op, symbols, INT32):
-        return _native_encode(_NATIVE.range_encode_batch, *args)
+        return _run_native(op, *args)
     _check_codable(op, symbols, indexes, cdfs, cdf_lengths, offsets)
     container, lengths = reference.range_encode_batch(*args)
     return container.to(symbols.device), lengths.to(symbols.device)
@@ -219,11 +232,9 @@ def range_decode_batch(
     args = (stream, indexes, cdfs, cdf_lengths, offsets)
     check_same_device(op, dict(zip(("stream", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
     _check_decode(op, *args)
+    _check_values(op, *args[1:])
     if use_native(op, indexes, INT32):
-        try:
-            return _NATIVE.range_decode_batch(*args)
-        except RuntimeError as e:  # a damaged header is a data error, as in the reference
-            raise ValueError(str(e).splitlines()[0]) from None
+        return _run_native(op, *args)  # a damaged header is a ValueError, as in the reference
     return reference.range_decode_batch(*args).to(indexes.device)
 
 

@@ -3,11 +3,14 @@
 * ``ImageFolder``: crops of the PNG/JPEG images under a folder.
 * ``BundledPhotos``: the default data, scikit-image's bundled photographs with a
   fixed train/validation split (``BUNDLED_SPLITS``).
+* ``training_images`` / ``validation_images``: a family's datasets from the
+  user's folders or the bundled photos.
 * ``PairedImages``: (cover, secret) pairs of different images for steganography.
 * ``load_image`` / ``save_image``: one image file <-> float (C, H, W) in [0, 1].
 * ``DataError``: every problem with the user's files (one-line message).
 """
 
+from .choice import training_images, validation_images
 from .bundled import BUNDLED_PHOTOS, BUNDLED_SPLITS, BundledPhotos, load_bundled_photo
 from .crops import ImageCrops
 from .errors import DataError
@@ -28,4 +31,6 @@ __all__ = [
     "load_bundled_photo",
     "load_image",
     "save_image",
+    "training_images",
+    "validation_images",
 ]

@@ -80,7 +80,8 @@ processes: ``torchrun --nproc_per_node=N -m stegafast <family> train ...``.
 
 from .amp import AMP_MODES, AmpPolicy, resolve_amp
 from .checkpoint import CheckpointError, atomic_save, check_weights_only, load_checkpoint
-from .cli import add_common_train_args, config_from_args, train_from_args
+from .cli import (add_common_train_args, add_val_data_arg, check_image_folders, config_from_args,
+                  run_training, train_from_args)
 from .config import TrainConfig
 from .context import StepContext
 from .engine import Trainer, TrainResult, train
@@ -100,6 +101,9 @@ __all__ = [
     "add_common_train_args",
     "config_from_args",
     "train_from_args",
+    "add_val_data_arg",
+    "check_image_folders",
+    "run_training",
     "TrainConfig",
     "StepContext",
     "Trainer",

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from .engine import TrainResult
     from .task import Task
 
-__all__ = ["add_common_train_args", "config_from_args", "train_from_args"]
+__all__ = ["add_common_train_args", "add_val_data_arg", "check_image_folders", "config_from_args",
+           "run_training", "train_from_args"]
 
 
 def _user_error(message: str) -> Exception:
@@ -126,3 +127,36 @@ def train_from_args(task: "Task", args: argparse.Namespace) -> "TrainResult":
         return Trainer(task, config).fit()
     except (RunDirError, CheckpointError) as exc:
         raise _user_error(str(exc)) from None
+
+
+def add_val_data_arg(group) -> None:
+    """``--val-data DIR``, for families that validate on the bundled photos by default."""
+    group.add_argument("--val-data", metavar="DIR", help="folder of validation images (default: the bundled "
+                       "validation photos without --data, no validation with it)")
+
+
+def check_image_folders(*folders) -> None:
+    """Each folder given (None skipped) exists and holds images, or a UserError, before anything
+    heavy runs."""
+    from ..data import DataError, find_images
+
+    for folder in folders:
+        if folder is None:
+            continue
+        try:
+            find_images(folder)
+        except DataError as exc:
+            raise _user_error(str(exc)) from None
+
+
+def run_training(task: "Task", args: argparse.Namespace) -> int:
+    """``train_from_args`` for a ``train`` command: data problems found while loading become a
+    UserError, and the outcome is printed."""
+    from ..data import DataError
+
+    try:
+        result = train_from_args(task, args)
+    except DataError as exc:
+        raise _user_error(str(exc).strip().splitlines()[-1]) from None
+    print(f"trained to step {result.step}; latest checkpoint {result.latest_checkpoint}")
+    return 0

@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 
 from ...cli.common import UserError, add_checkpoint_and_device, load_task_checkpoint, resolve_device
-from ...data import BundledPhotos, DataError, ImageFolder, PairedImages, find_images, load_image, save_image
+from ...data import BundledPhotos, DataError, ImageFolder, PairedImages, load_image, save_image
 from ...metrics import bit_errors, psnr, ssim
 from ...nn import SUBNETS
-from ...train import add_common_train_args, train_from_args
+from ...train import add_common_train_args, add_val_data_arg, check_image_folders, run_training
 from .config import MIN_IMAGE_SIZE, StegoLossConfig, StegoModelConfig
 from .model import StegoINN
 from .task import TASK_NAME, StegoTask, model_from_identity
@@ -66,8 +66,7 @@ def _add_train(verbs) -> None:
     m.add_argument("--k-y", type=float, default=defaults.k_y, help="luma residual bound (default: %(default)s)")
     m.add_argument("--k-c", type=float, default=defaults.k_c, help="chroma residual bound (default: %(default)s)")
     lo, losses = p.add_argument_group("stego losses"), StegoLossConfig()
-    lo.add_argument("--val-data", metavar="DIR", help="folder of validation images (default: the bundled "
-                    "validation photos without --data, no validation with it)")
+    add_val_data_arg(lo)
     lo.add_argument("--lambda-grad", type=float, default=losses.lambda_grad,
                     help="gradient (edge) loss weight (default: %(default)s)")
     lo.add_argument("--lambda-tv", type=float, default=losses.lambda_tv,
@@ -92,23 +91,13 @@ def _task_from_args(args: argparse.Namespace) -> StegoTask:
         raise UserError(f"--{str(exc).replace('_', '-')}") from None
     if args.image_size < MIN_IMAGE_SIZE:
         raise UserError(f"--image-size must be at least {MIN_IMAGE_SIZE}, got {args.image_size}")
-    for folder in (args.data, args.val_data):
-        if folder is not None:
-            try:
-                find_images(folder)
-            except DataError as exc:
-                raise UserError(str(exc)) from None
+    check_image_folders(args.data, args.val_data)
     return StegoTask(model, losses, data=args.data, val_data=args.val_data, image_size=args.image_size)
 
 
 def run_train(args: argparse.Namespace) -> int:
     task = _task_from_args(args)
-    try:
-        result = train_from_args(task, args)
-    except DataError as exc:
-        raise UserError(str(exc).strip().splitlines()[-1]) from None
-    print(f"trained to step {result.step}; latest checkpoint {result.latest_checkpoint}")
-    return 0
+    return run_training(task, args)
 
 
 # ---- shared pieces of embed / extract / evaluate -------------------------------------------------

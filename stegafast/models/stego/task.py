@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ...data import BundledPhotos, ImageFolder, PairedImages
+from ...data import PairedImages, training_images, validation_images
 from ...metrics import psnr
 from ...train import Task, TrainConfig, ramp
 from .config import MIN_IMAGE_SIZE, StegoLossConfig, StegoModelConfig
@@ -71,18 +71,11 @@ class StegoTask(Task):
         return torch.optim.Adam(models["model"].parameters(), lr=config.lr or self.loss_config.lr)
 
     def train_dataset(self) -> Dataset:
-        if self.data is None:
-            images = BundledPhotos("train", self.image_size, epoch_length=self.epoch_length)
-        else:
-            images = ImageFolder(self.data, self.image_size, train=True)
-        return PairedImages(images)
+        return PairedImages(training_images(self.data, self.image_size, self.epoch_length))
 
     def val_dataset(self) -> Dataset | None:
-        if self.val_data is not None:
-            return PairedImages(ImageFolder(self.val_data, self.image_size, train=False))
-        if self.data is None:
-            return PairedImages(BundledPhotos("val", self.image_size))
-        return None
+        images = validation_images(self.val_data, self.data, self.image_size)
+        return None if images is None else PairedImages(images)
 
     def alpha_hid(self, step: int, total_steps: int) -> float:
         c = self.loss_config

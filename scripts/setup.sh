@@ -26,7 +26,9 @@ constraints=$(mktemp)
 trap 'rm -f "$constraints"' EXIT
 echo "torch==$installed_torch" >"$constraints"
 echo "== installing build and test dependencies"
-"${pip[@]}" install -q -c "$constraints" setuptools wheel ninja pybind11 numpy pillow scikit-image pytest
+"${pip[@]}" install -q -c "$constraints" setuptools wheel ninja pybind11 numpy pillow scikit-image pytest bchlib
+# The optional ONNX extra, so the export tests run rather than skip
+"${pip[@]}" install -q -c "$constraints" onnx onnxruntime
 
 echo "== building stegafast._C (no build isolation: compile against this torch)"
 MAX_JOBS=${MAX_JOBS:-2} "${pip[@]}" install -q -c "$constraints" --no-build-isolation --no-deps -e .

@@ -1,0 +1,309 @@
+"""`stegafast stamp train|encode|decode|evaluate|export-onnx`: the StegaStamp commands.
+
+* ``train``: the shared engine's options plus the family's (``--no-gan``,
+  ``--ramp-scale`` to shrink every loss and noise ramp for short runs,
+  ``--no-jpeg``, ...); ``--image-size`` is the model's size (a multiple of 16,
+  at least 32; 400 by default as the original); default data are the bundled
+  photographs.
+* ``encode --checkpoint C (--image F | --images-dir D) --secret TEXT --out DIR``:
+  writes ``DIR/<name>_hidden.png`` (the encoded image, at the input's own size)
+  and ``DIR/<name>_residual.png`` (the residual + 0.5, as the original shows
+  it). A secret of more than 7 UTF-8 bytes or with control characters is a
+  user error. Images of any size: see ``stegafast.models.stamp.inference``.
+* ``decode --checkpoint C (--image F | --images-dir D)``: prints
+  ``<path>: '<message>' (corrected N bits)`` or ``<path>: could not be decoded``
+  per image. Exit status 0 when every image decoded, 1 when some did not (as
+  grep's "not found"), 2 for a user mistake.
+* ``evaluate --checkpoint C [--data DIR] [--json F]``: bit accuracy and BCH
+  decode rates under real JPEG 50/75, blur, noise, warp and resize, and
+  PSNR/SSIM, on S x S centre crops of held-out images (default: the bundled
+  validation photographs, several crops each); see ``evaluation``. Prints JSON.
+* ``export-onnx --checkpoint C --out DIR [--test]``: ``encoder.onnx`` and
+  ``decoder.onnx`` (see ``onnx_export``); ``--test`` compares onnxruntime with
+  PyTorch and exits 1 when they disagree.
+
+``--checkpoint`` takes a checkpoint file or a run folder (its best checkpoint
+by ``bit_acc_noised``, else its latest). Mistakes are one error line and exit
+status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ...cli.common import UserError, add_checkpoint_and_device, load_task_checkpoint, resolve_device
+from ...data import BundledPhotos, DataError, ImageFolder, find_images, load_image, save_image
+from ...train import add_common_train_args, add_val_data_arg, check_image_folders, run_training
+from .bch import check_message, decode_bits, encode_message
+from .config import ROUNDINGS, StampLossConfig, StampModelConfig, StampNoiseConfig
+from .evaluation import evaluate_robustness
+from .inference import decode_logits, encode_images
+from .model import StampDecoder, StampEncoder
+from .task import TASK_NAME, StampTask, models_from_identity
+
+DECODE_FAILED = 1
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("stamp", help="StegaStamp watermarking: train, encode, decode, evaluate, export-onnx")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    _add_train(verbs)
+    _add_encode(verbs)
+    _add_decode(verbs)
+    _add_evaluate(verbs)
+    _add_export(verbs)
+
+
+# ---- train ---------------------------------------------------------------------------------------
+
+
+def _add_train(verbs) -> None:
+    p = verbs.add_parser("train", help="train the StegaStamp encoder and decoder")
+    add_common_train_args(p)
+    losses, noise = StampLossConfig(), StampNoiseConfig()
+    g = p.add_argument_group("stamp")
+    add_val_data_arg(g)
+    g.add_argument("--no-gan", action="store_true", help="train without the WGAN critic")
+    g.add_argument("--ramp-scale", type=float, default=1.0, metavar="F",
+                   help="multiply every loss and noise ramp and delay (in steps) by F, e.g. 0.02 to fit the "
+                        "original's 140k-step schedule into 2.8k steps (default: %(default)s)")
+    g.add_argument("--no-jpeg", action="store_true", help="no differentiable JPEG in the noise")
+    g.add_argument("--jpeg-quality-min", type=int, default=noise.jpeg_quality_min, metavar="Q",
+                   help="lowest JPEG quality of the noise (default: %(default)s)")
+    g.add_argument("--jpeg-rounding", choices=ROUNDINGS, default=noise.jpeg_rounding,
+                   help="differentiable rounding of the JPEG noise (default: %(default)s)")
+    g.add_argument("--critic-updates", type=int, default=losses.critic_updates, metavar="N",
+                   help="critic updates per generator update (default: %(default)s)")
+    g.add_argument("--l2-scale", type=float, default=losses.l2_scale,
+                   help="weight of the YUV L2 image loss (default: %(default)s)")
+    g.add_argument("--secret-scale", type=float, default=losses.secret_scale,
+                   help="weight of the secret BCE loss (default: %(default)s)")
+    g.add_argument("--critic-scale", type=float, default=losses.critic_scale,
+                   help="weight of the critic term in the encoder's loss (default: %(default)s)")
+    p.set_defaults(out="runs/stamp", steps=140000, batch_size=4, image_size=400, run=run_train)
+
+
+def _task_from_args(args: argparse.Namespace) -> StampTask:
+    try:
+        model = StampModelConfig(image_size=args.image_size)
+    except ValueError as exc:
+        raise UserError(f"--image-size: {exc}") from None
+    if not args.ramp_scale >= 0:
+        raise UserError(f"--ramp-scale must be >= 0, got {args.ramp_scale}")
+    try:
+        losses = StampLossConfig(gan=not args.no_gan, critic_updates=args.critic_updates, l2_scale=args.l2_scale,
+                                 secret_scale=args.secret_scale, critic_scale=args.critic_scale)
+        noise = StampNoiseConfig(jpeg=not args.no_jpeg, jpeg_quality_min=args.jpeg_quality_min,
+                                 jpeg_rounding=args.jpeg_rounding)
+    except ValueError as exc:
+        raise UserError(f"--{str(exc).replace('_', '-')}") from None
+    check_image_folders(args.data, args.val_data)
+    return StampTask(model, losses.scaled(args.ramp_scale), noise.scaled(args.ramp_scale), data=args.data,
+                     val_data=args.val_data)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    task = _task_from_args(args)
+    return run_training(task, args)
+
+
+# ---- shared pieces -------------------------------------------------------------------------------
+
+
+def load_models(path: str, device: torch.device) -> tuple[StampEncoder, StampDecoder]:
+    """The trained encoder and decoder of a checkpoint file or run folder, in eval mode on ``device``."""
+    state = load_task_checkpoint(path, TASK_NAME, mode=StampTask.monitor_mode)
+    try:
+        encoder, decoder = models_from_identity(state["identity"])
+        encoder.load_state_dict(state["models"]["encoder"])
+        decoder.load_state_dict(state["models"]["decoder"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise UserError(f"{path}: the checkpoint does not hold a usable stamp model ({exc})") from None
+    return encoder.to(device).eval(), decoder.to(device).eval()
+
+
+def _images_in(folder: str) -> list[Path]:
+    try:
+        return find_images(folder)
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _add_inputs(p: argparse.ArgumentParser) -> None:
+    inputs = p.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--image", metavar="F", help="one image file")
+    inputs.add_argument("--images-dir", metavar="D", help="every PNG/JPEG image under a folder")
+
+
+def _input_paths(args: argparse.Namespace) -> list[Path]:
+    return [Path(args.image)] if args.image is not None else _images_in(args.images_dir)
+
+
+def _output_folder(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    return out
+
+
+def _read(path: Path, device: torch.device) -> torch.Tensor:
+    try:
+        return load_image(path, "RGB").unsqueeze(0).to(device)
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+
+
+# ---- encode / decode -----------------------------------------------------------------------------
+
+
+def _add_encode(verbs) -> None:
+    p = verbs.add_parser("encode", help="hide a message of up to 7 bytes in images")
+    add_checkpoint_and_device(p, "stamp")
+    _add_inputs(p)
+    p.add_argument("--secret", required=True, metavar="TEXT", help="the message: at most 7 UTF-8 bytes")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for <name>_hidden.png and <name>_residual.png (created if missing)")
+    p.set_defaults(run=run_encode)
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    try:
+        check_message(args.secret)
+    except ValueError as exc:
+        raise UserError(f"--secret: {exc}") from None
+    paths = _input_paths(args)
+    out = _output_folder(args.out)
+    device = resolve_device(args.device)
+    encoder, _ = load_models(args.checkpoint, device)
+    bits = encode_message(args.secret).to(device).unsqueeze(0)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        with torch.no_grad():
+            encoded, residual = encode_images(encoder, _read(path, device), bits)
+        try:
+            save_image(encoded[0].cpu(), out / f"{path.stem}_hidden.png")
+            save_image((residual[0] + 0.5).clamp(0, 1).cpu(), out / f"{path.stem}_residual.png")
+        except DataError as exc:
+            raise UserError(str(exc)) from None
+        print(f"{path}: wrote {out / (path.stem + '_hidden.png')}")
+    return 0
+
+
+def _add_decode(verbs) -> None:
+    p = verbs.add_parser("decode", help="read the message of encoded images")
+    add_checkpoint_and_device(p, "stamp")
+    _add_inputs(p)
+    p.set_defaults(run=run_decode)
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    paths = _input_paths(args)
+    device = resolve_device(args.device)
+    _, decoder = load_models(args.checkpoint, device)
+    failed = 0
+    for path in paths:
+        with torch.no_grad():
+            logits = decode_logits(decoder, _read(path, device))[0]
+        result = decode_bits(logits > 0)
+        if result.ok:
+            print(f"{path}: {result.message!r} (corrected {result.corrected_bits} bits)")
+        else:
+            failed += 1
+            print(f"{path}: could not be decoded")
+    return DECODE_FAILED if failed else 0
+
+
+# ---- evaluate ------------------------------------------------------------------------------------
+
+
+def _add_evaluate(verbs) -> None:
+    p = verbs.add_parser("evaluate", help="robustness to real distortions on held-out images, as JSON")
+    add_checkpoint_and_device(p, "stamp")
+    p.add_argument("--data", metavar="DIR", help="folder of test images (default: the bundled validation "
+                   "photographs)")
+    p.add_argument("--crops", type=int, default=8, metavar="K",
+                   help="crops of the model's size per image: the centre one and K-1 at fixed places "
+                        "(default: %(default)s)")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate at most N crops")
+    p.add_argument("--seed", type=int, default=0, help="seed of the messages and random distortions")
+    p.add_argument("--json", metavar="F", help="also write the result to this JSON file")
+    p.set_defaults(run=run_evaluate)
+
+
+def evaluation_images(data: str | None, size: int, crops: int):
+    """The held-out S x S crops ``evaluate`` measures on (a UserError for a bad folder)."""
+    if crops < 1:
+        raise UserError(f"--crops must be at least 1, got {crops}")
+    try:
+        if data is None:
+            return BundledPhotos("val", size, eval_crops=crops)
+        return ImageFolder(data, size, train=False, eval_crops=crops)
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    if args.json is not None and not Path(args.json).parent.is_dir():
+        raise UserError(f"--json {args.json}: folder {Path(args.json).parent} does not exist")
+    if args.data is not None:
+        _images_in(args.data)
+    device = resolve_device(args.device)
+    encoder, decoder = load_models(args.checkpoint, device)
+    images = evaluation_images(args.data, encoder.config.image_size, args.crops)
+    try:
+        result = evaluate_robustness(encoder, decoder, images, device, limit=args.limit, seed=args.seed)
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+    result.update(checkpoint=str(args.checkpoint), image_size=encoder.config.image_size,
+                  data=args.data or "bundled validation photographs", crops_per_image=args.crops)
+    text = json.dumps(result, indent=2, sort_keys=True)
+    if args.json is not None:
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+# ---- export-onnx ---------------------------------------------------------------------------------
+
+
+def _add_export(verbs) -> None:
+    p = verbs.add_parser("export-onnx", help="export the encoder and decoder as plain ONNX")
+    p.add_argument("--checkpoint", required=True, metavar="C", help="a stamp checkpoint file or run folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for encoder.onnx and decoder.onnx")
+    p.add_argument("--test", action="store_true", help="compare onnxruntime's outputs with PyTorch's")
+    p.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .onnx_export import ONNX_TOLERANCE, check_onnx, export_onnx
+
+    out = _output_folder(args.out)
+    missing = [name for name in (["onnx", "onnxruntime"] if args.test else ["onnx"]) if not _importable(name)]
+    if missing:
+        raise UserError(f"export-onnx needs {' and '.join(missing)}: pip install 'stegafast[onnx]'")
+    encoder, decoder = load_models(args.checkpoint, torch.device("cpu"))
+    paths = export_onnx(encoder, decoder, out)
+    print(f"wrote {paths[0]} and {paths[1]}")
+    if not args.test:
+        return 0
+    diffs = check_onnx(encoder, decoder, *paths)
+    print("onnxruntime vs PyTorch, largest absolute differences: "
+          + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items() if k != "bit_agreement")
+          + f"; bit signs agree on {100 * diffs['bit_agreement']:.1f}%")
+    worst = max(diffs["encoded"], diffs["residual"], diffs["logits"])
+    if worst > ONNX_TOLERANCE:
+        print(f"FAILED: a difference above the tolerance {ONNX_TOLERANCE}")
+        return 1
+    return 0
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None

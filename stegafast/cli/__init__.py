@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..models.codec import cli as codec
+from ..models.stamp import cli as stamp
 from ..models.stego import cli as stego
 from . import demo, info
 from .common import UserError
 
-COMMANDS = (info, demo, stego)
+COMMANDS = (info, demo, stego, codec, stamp)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,126 @@
+"""`stegafast codec train|compress|decompress|evaluate` end to end with a tiny model,
+and the user mistakes each command reports as one error line and exit status 2."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stegafast.cli import main
+from stegafast.data import load_image
+
+TINY_TRAIN = ["--N", "8", "--M", "8", "--image-size", "64", "--batch-size", "2", "--workers", "0",
+              "--device", "cpu", "--no-progress", "--val-every", "0", "--lr", "1e-3"]
+
+
+def _png(path, shape, mode="RGB", seed=0):
+    pixels = np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+    Image.fromarray(pixels, mode).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("codec")
+    data = root / "images"
+    data.mkdir()
+    for i in range(3):
+        _png(data / f"img{i}.png", (70, 80, 3), seed=i)
+    run = root / "run"
+    assert main(["codec", "train", "--data", str(data), "--out", str(run), "--steps", "2", *TINY_TRAIN]) == 0
+    return root, data, run
+
+
+def _error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stegafast: error: "), err
+    return err[0]
+
+
+def test_compress_decompress_round_trip(trained, capsys):
+    root, _, run = trained
+    image = _png(root / "odd.png", (37, 53), "L", seed=5)  # odd size, grayscale
+    sfc, out = root / "odd.sfc", root / "odd-decoded.png"
+    assert main(["codec", "compress", image, "-o", str(sfc), "--checkpoint", str(run), "--device", "cpu"]) == 0
+    assert "bpp" in capsys.readouterr().out
+    assert main(["codec", "decompress", str(sfc), "-o", str(out), "--checkpoint", str(run)]) == 0
+    decoded = load_image(out)
+    assert decoded.shape == (3, 37, 53)
+
+
+def test_evaluate_writes_json_and_plot(trained, tmp_path, capsys):
+    _, data, run = trained
+    assert main(["codec", "evaluate", "--checkpoint", str(run), "--data", str(data), "--out", str(tmp_path),
+                 "--limit", "2", "--jpeg-qualities", "20", "80", "--webp-qualities", "50"]) == 0
+    table = json.loads((tmp_path / "rd.json").read_text())
+    codecs = [(p["codec"], p["setting"]) for p in table["points"]]
+    assert codecs == [("stegafast", str(run)), ("JPEG", "q20"), ("JPEG", "q80"), ("WebP", "q50")]
+    for point in table["points"]:
+        assert len(point["per_image"]) == 2 and point["bpp"] > 0 and 0 < point["psnr"] <= 100
+        assert point["ms_ssim"] is None  # 70x80 images are too small for five MS-SSIM scales
+        for record in point["per_image"]:
+            assert record["bpp"] == pytest.approx(8 * record["bytes"] / (70 * 80))
+    jpeg = [p for p in table["points"] if p["codec"] == "JPEG"]
+    assert jpeg[1]["bpp"] > jpeg[0]["bpp"] and jpeg[1]["psnr"] > jpeg[0]["psnr"]
+    with Image.open(tmp_path / "rd.png") as plot:
+        assert plot.format == "PNG" and plot.width >= 600
+        assert len(plot.getcolors(1 << 20)) > 10  # axes, text and curves were drawn
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_damaged_and_foreign_files(trained, tmp_path, capsys):
+    root, data, run = trained
+    image = _png(tmp_path / "a.png", (20, 30, 3))
+    sfc = tmp_path / "a.sfc"
+    assert main(["codec", "compress", image, "-o", str(sfc), "--checkpoint", str(run)]) == 0
+    capsys.readouterr()
+    good = sfc.read_bytes()
+    for damaged, message in ((good[:-3], "truncated"), (good[:10] + bytes([good[10] ^ 1]) + good[11:], "corrupt"),
+                             (b"hello world", "not an .sfc file")):
+        sfc.write_bytes(damaged)
+        assert main(["codec", "decompress", str(sfc), "-o", str(tmp_path / "b.png"), "--checkpoint", str(run)]) == 2
+        assert message in _error_line(capsys)
+    # another model (another training run) refuses the file
+    other = root / "other-run"
+    assert main(["codec", "train", "--data", str(data), "--out", str(other), "--steps", "1", "--seed", "1",
+                 *TINY_TRAIN]) == 0
+    capsys.readouterr()
+    sfc.write_bytes(good)
+    assert main(["codec", "decompress", str(sfc), "-o", str(tmp_path / "b.png"), "--checkpoint", str(other)]) == 2
+    assert "another model" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["codec", "compress", "missing.png", "-o", "x.sfc", "--checkpoint", "RUN"], "does not exist"),
+    (["codec", "compress", "IMG", "-o", "/no/such/folder/x.sfc", "--checkpoint", "RUN"], "does not exist"),
+    (["codec", "decompress", "SFC", "-o", "out.jpg", "--checkpoint", "RUN"], "must be a .png"),
+    (["codec", "compress", "IMG", "-o", "x.sfc", "--checkpoint", "IMG"], "not a checkpoint"),
+    (["codec", "train", "--image-size", "100", "--out", "OUT"], "multiple of 64"),
+    (["codec", "train", "--N", "0", "--out", "OUT"], "--N must be a positive integer"),
+    (["codec", "train", "--lmbda", "-1", "--out", "OUT"], "--lmbda must be positive"),
+    (["codec", "evaluate", "--checkpoint", "RUN", "--limit", "0"], "--limit"),
+    (["codec", "evaluate", "--checkpoint", "RUN", "--jpeg-qualities", "120"], "0..100"),
+])
+def test_mistakes_are_one_line_errors(trained, tmp_path, capsys, argv, message):
+    root, _, run = trained
+    image = _png(tmp_path / "img.png", (16, 16, 3))
+    sfc = tmp_path / "x.sfc"
+    sfc.write_bytes(b"")
+    names = {"RUN": str(run), "IMG": image, "SFC": str(sfc), "OUT": str(tmp_path / "out"),
+             "x.sfc": str(tmp_path / "x.sfc"), "out.jpg": str(tmp_path / "out.jpg")}
+    argv = [names.get(a, a) for a in argv]
+    assert main(argv) == 2
+    assert message in _error_line(capsys)
+
+
+def test_checkpoint_of_another_task_is_refused(trained, tmp_path, capsys):
+    root, _, _ = trained
+    from stegafast.train import atomic_save
+    from stegafast.train.checkpoint import CHECKPOINT_FORMAT
+
+    fake = tmp_path / "stego.pt"
+    atomic_save({"format": CHECKPOINT_FORMAT, "identity": {"task": "stego"}, "models": {}}, fake)
+    image = _png(tmp_path / "img.png", (16, 16, 3))
+    assert main(["codec", "compress", image, "-o", str(tmp_path / "x.sfc"), "--checkpoint", str(fake)]) == 2
+    assert "stego" in _error_line(capsys)

@@ -1,0 +1,216 @@
+"""`stegafast codec train|compress|decompress|evaluate`: the learned image codec.
+
+* ``train``: the shared engine's options plus ``--lmbda``, ``--N``, ``--M`` and
+  ``--quantization``; default data are the bundled photographs.
+* ``compress IMG -o FILE.sfc --checkpoint C``: any image size (padded to a
+  multiple of 64, cropped back on decoding); grayscale and RGBA become RGB.
+* ``decompress FILE.sfc -o IMG.png --checkpoint C``: needs the checkpoint that
+  wrote the file (any other is refused).
+* ``evaluate --checkpoint C [C ...] [--data DIR] [--out DIR]``: bpp from the real
+  file sizes, PSNR and MS-SSIM against JPEG and WebP (Pillow) on the same
+  images (default: the held-out bundled photographs, at full size); writes
+  ``rd.json`` and ``rd.png`` into ``--out`` and prints the table's summary.
+
+``--checkpoint`` takes a checkpoint file or a run folder (its best checkpoint
+by validation loss, else its latest); the checkpoint carries the architecture
+and the CDF tables. Mistakes (missing or unreadable files, a corrupt,
+truncated or foreign .sfc file, a checkpoint of another model) are one error
+line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from ...cli.common import UserError, add_checkpoint_and_device, load_task_checkpoint, resolve_device
+from ...data import DataError, load_image, save_image
+from ...entropy import QUANTIZATION_MODES
+from ...train import add_common_train_args, add_val_data_arg, check_image_folders, run_training
+from .codec import ImageCodec
+from .config import DEFAULT_LMBDA, MULTIPLE, CodecConfig
+from .evaluate import JPEG_QUALITIES, WEBP_QUALITIES, evaluate, evaluation_images, write_report
+from .fileformat import CodecFileError, read_sfc
+from .task import TASK_NAME, CodecTask, model_from_identity
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("codec", help="learned image compression: train, compress, decompress, evaluate")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    _add_train(verbs)
+    _add_compress(verbs)
+    _add_decompress(verbs)
+    _add_evaluate(verbs)
+
+
+# ---- train ---------------------------------------------------------------------------------------
+
+
+def _add_train(verbs) -> None:
+    p = verbs.add_parser("train", help="train the hyperprior codec")
+    add_common_train_args(p)
+    g, defaults = p.add_argument_group("codec"), CodecConfig()
+    g.add_argument("--lmbda", type=float, default=DEFAULT_LMBDA,
+                   help="rate-distortion trade-off of lmbda * 255^2 * MSE + bpp (default: %(default)s)")
+    g.add_argument("--N", type=int, default=defaults.N, help="transform and hyper-latent channels "
+                   "(default: %(default)s)")
+    g.add_argument("--M", type=int, default=defaults.M, help="latent channels (default: %(default)s)")
+    g.add_argument("--quantization", choices=QUANTIZATION_MODES, default=defaults.quantization,
+                   help="training quantisation: additive uniform noise or straight-through rounding "
+                        "(default: %(default)s)")
+    add_val_data_arg(g)
+    p.set_defaults(out="runs/codec", steps=3000, batch_size=8, image_size=128, clip_norm=1.0, run=run_train)
+
+
+def _task_from_args(args: argparse.Namespace) -> CodecTask:
+    try:
+        config = CodecConfig(N=args.N, M=args.M, quantization=args.quantization)
+    except ValueError as exc:
+        raise UserError(f"--{exc}") from None
+    if args.image_size < MULTIPLE or args.image_size % MULTIPLE:
+        raise UserError(f"--image-size must be a positive multiple of {MULTIPLE}, got {args.image_size}")
+    if not args.lmbda > 0:
+        raise UserError(f"--lmbda must be positive, got {args.lmbda}")
+    check_image_folders(args.data, args.val_data)
+    return CodecTask(config, lmbda=args.lmbda, data=args.data, val_data=args.val_data, image_size=args.image_size)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    task = _task_from_args(args)
+    return run_training(task, args)
+
+
+# ---- shared pieces -------------------------------------------------------------------------------
+
+
+def load_codec(path: str, device: torch.device) -> ImageCodec:
+    """The trained codec of a checkpoint file or run folder, ready to code on ``device``."""
+    state = load_task_checkpoint(path, TASK_NAME, mode="min")
+    try:
+        model = model_from_identity(state["identity"])
+        model.load_state_dict(state["models"]["model"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise UserError(f"{path}: the checkpoint does not hold a usable codec model ({exc})") from None
+    model = model.to(device).eval()
+    model.update()  # a no-op: every checkpoint carries its tables; only an older file would lack them
+    return ImageCodec(model)
+
+
+def _input_file(path: str, what: str) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{what} {path} does not exist or is not a file")
+    return file
+
+
+def _output_file(path: str, suffix: str | None = None) -> Path:
+    out = Path(path)
+    if suffix is not None and out.suffix.lower() != suffix:
+        raise UserError(f"-o {path}: the output must be a {suffix} file")
+    if not out.parent.is_dir():
+        raise UserError(f"-o {path}: folder {out.parent} does not exist")
+    return out
+
+
+# ---- compress / decompress -----------------------------------------------------------------------
+
+
+def _add_compress(verbs) -> None:
+    p = verbs.add_parser("compress", help="compress an image into an .sfc file")
+    p.add_argument("image", metavar="IMG", help="the image to compress (PNG or JPEG)")
+    p.add_argument("-o", "--out", required=True, metavar="FILE.sfc", help="the compressed file to write")
+    add_checkpoint_and_device(p, "codec")
+    p.set_defaults(run=run_compress)
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    out = _output_file(args.out)
+    try:
+        image = load_image(_input_file(args.image, "image"), "RGB")
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+    codec = load_codec(args.checkpoint, resolve_device(args.device))
+    try:
+        data = codec.compress(image)
+    except ValueError as exc:
+        raise UserError(f"{args.image}: {exc}") from None
+    out.write_bytes(data)
+    h, w = image.shape[-2:]
+    print(f"{args.image}: {h}x{w} -> {out} ({len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp)")
+    return 0
+
+
+def _add_decompress(verbs) -> None:
+    p = verbs.add_parser("decompress", help="decode an .sfc file into a PNG image")
+    p.add_argument("file", metavar="FILE.sfc", help="the compressed file")
+    p.add_argument("-o", "--out", required=True, metavar="IMG.png", help="the image to write (PNG)")
+    add_checkpoint_and_device(p, "codec")
+    p.set_defaults(run=run_decompress)
+
+
+def run_decompress(args: argparse.Namespace) -> int:
+    out = _output_file(args.out, ".png")
+    data = _input_file(args.file, "file").read_bytes()
+    try:
+        read_sfc(data, name=args.file)  # a damaged file is reported before the model loads
+        image = load_codec(args.checkpoint, resolve_device(args.device)).decompress(data, name=args.file)
+    except CodecFileError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        save_image(image.cpu(), out)
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+# ---- evaluate ------------------------------------------------------------------------------------
+
+
+def _add_evaluate(verbs) -> None:
+    p = verbs.add_parser("evaluate", help="rate-distortion against JPEG and WebP: rd.json and rd.png")
+    p.add_argument("--checkpoint", required=True, nargs="+", metavar="C",
+                   help="codec checkpoint files or run folders (several: one RD point each)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--data", metavar="DIR", help="folder of test images, evaluated at full size "
+                   "(default: the held-out bundled photographs)")
+    p.add_argument("--out", default="rd", metavar="DIR", help="folder for rd.json and rd.png (default: %(default)s)")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate at most N images")
+    p.add_argument("--jpeg-qualities", type=int, nargs="+", default=list(JPEG_QUALITIES), metavar="Q",
+                   help="JPEG qualities (default: %(default)s)")
+    p.add_argument("--webp-qualities", type=int, nargs="+", default=list(WEBP_QUALITIES), metavar="Q",
+                   help="WebP qualities (default: %(default)s)")
+    p.set_defaults(run=run_evaluate)
+
+
+def _check_evaluate_args(args: argparse.Namespace) -> None:
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    for name, qualities in (("--jpeg-qualities", args.jpeg_qualities), ("--webp-qualities", args.webp_qualities)):
+        bad = [q for q in qualities if not 0 <= q <= 100]
+        if bad:
+            raise UserError(f"{name}: qualities must be in 0..100, got {bad[0]}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {args.out} exists and is not a folder")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    _check_evaluate_args(args)
+    try:
+        images = evaluation_images(args.data, args.limit)
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+    device = resolve_device(args.device)
+    codecs = [(str(c), load_codec(c, device)) for c in args.checkpoint]
+    table = evaluate(codecs, images, jpeg_qualities=args.jpeg_qualities, webp_qualities=args.webp_qualities,
+                     log=lambda msg: print(msg, file=sys.stderr))
+    table["data"] = args.data or "bundled validation photographs"
+    json_path, png_path = write_report(table, args.out)
+    for p in table["points"]:
+        ms = f"{p['ms_ssim']:.4f}" if p["ms_ssim"] is not None else "-"
+        print(f"{p['codec']:9s} {p['setting']:>12s}  {p['bpp']:7.4f} bpp  {p['psnr']:6.2f} dB  MS-SSIM {ms}")
+    print(f"wrote {json_path} and {png_path}")
+    return 0

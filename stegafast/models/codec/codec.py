@@ -1,0 +1,90 @@
+"""Images of any size <-> .sfc bytes, through a trained ``HyperpriorCodec``.
+
+The image is padded on the bottom and right to the model's multiple (64) by
+replicating its edge pixels, coded, and cropped back to its size on decoding.
+Every file carries the writing model's identifier; another model refuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import torch
+import torch.nn.functional as F
+
+from .fileformat import MAX_SIDE, MODEL_ID_BYTES, CodecFileError, SfcFile, read_sfc, write_sfc
+from .model import CodecStreams, HyperpriorCodec
+from .task import TASK_NAME
+
+__all__ = ["ImageCodec", "model_identifier", "pad_to_multiple"]
+
+
+def model_identifier(model: HyperpriorCodec) -> bytes:
+    """16 bytes of SHA-256 over the task name, the architecture and every tensor of the
+    state dict (weights and CDF tables): two models share an id only when they
+    decode identically."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"task": TASK_NAME, "model": model.config.to_dict()}, sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(json.dumps(list(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.digest()[:MODEL_ID_BYTES]
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """(B, C, H, W) padded on the bottom and right, edge pixels replicated, to sides
+    that are multiples of ``multiple``."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, -w % multiple, 0, -h % multiple), mode="replicate")
+
+
+def _as_batch(image: torch.Tensor) -> torch.Tensor:
+    if image.ndim == 3:
+        image = image.unsqueeze(0)
+    if image.ndim != 4 or image.shape[:2] != (1, 3) or not image.is_floating_point():
+        raise ValueError(f"expected one float RGB image (3, H, W) or (1, 3, H, W), got {tuple(image.shape)} "
+                         f"{image.dtype}")
+    h, w = image.shape[-2:]
+    if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+        raise ValueError(f"image of {h}x{w}: sides must be in 1..{MAX_SIDE}")
+    return image
+
+
+class ImageCodec:
+    """Compresses single images into .sfc bytes and back with one model.
+
+    The model must have its CDF tables (``model.update()``, or loaded from a
+    checkpoint, which carries them); it is put in eval mode. Its identifier is
+    computed once here, so the model must not change afterwards.
+    """
+
+    def __init__(self, model: HyperpriorCodec):
+        model.eval()
+        for entropy_model in (model.entropy_bottleneck, model.gaussian_conditional):
+            entropy_model.check_ready("compress")
+        self.model = model
+        self.model_id = model_identifier(model)
+        self.device = next(model.parameters()).device
+
+    def compress(self, image: torch.Tensor) -> bytes:
+        """The .sfc bytes of a float RGB image in [0, 1], (3, H, W) or (1, 3, H, W)."""
+        image = _as_batch(image)
+        h, w = image.shape[-2:]
+        x = pad_to_multiple(image.to(self.device).clamp(0, 1), self.model.multiple)
+        streams = self.model.compress(x)
+        return write_sfc(SfcFile(self.model_id, int(h), int(w), (streams.z_strings[0], streams.y_strings[0])))
+
+    def decompress(self, data: bytes, name: str = "the file") -> torch.Tensor:
+        """The (3, H, W) float image in [0, 1] of .sfc bytes; raises ``CodecFileError``
+        for a truncated, corrupt or foreign file (``name`` goes into the message)."""
+        file = read_sfc(data, self.model_id, name=name)
+        if len(file.streams) != 2:
+            raise CodecFileError(f"{name} holds {len(file.streams)} streams; the hyperprior codec writes 2")
+        padded = (file.height + (-file.height % self.model.multiple), file.width + (-file.width % self.model.multiple))
+        z_shape = self.model.latent_sizes(*padded)
+        z_string, y_string = file.streams
+        x_hat = self.model.decompress(CodecStreams([y_string], [z_string], z_shape))
+        return x_hat[0, :, : file.height, : file.width]

@@ -1,0 +1,62 @@
+"""Settings of the codec family.
+
+``CodecConfig`` is the architecture: it is stored in every checkpoint (the
+training task's identity), so ``compress``/``decompress`` rebuild exactly the
+network that was trained, and it enters the model identifier of every .sfc file.
+
+The defaults are small enough to train on a CPU: N = 64 channels in the
+transforms and the hyper-latents, M = 96 latent channels (Minnen et al. 2018
+use N = 128, M = 192; CompressAI's quality 1-4 models N = 128, M = 192 as well).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ...entropy import QUANTIZATION_MODES
+
+__all__ = ["CodecConfig", "DEFAULT_LMBDA", "MULTIPLE"]
+
+# lambda of the loss lambda * 255^2 * MSE + bpp; CompressAI's range is 0.0018..0.0932
+DEFAULT_LMBDA = 0.01
+# the analysis transform halves the size 4 times and the hyper-analysis twice more
+MULTIPLE = 64
+
+
+def _positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """The mean-scale hyperprior network.
+
+    N:            channels of the analysis/synthesis transforms and of the hyper-latents z
+    M:            channels of the latents y
+    quantization: how training quantises ("noise": additive uniform noise,
+                  "ste": straight-through rounding)
+    """
+
+    N: int = 64
+    M: int = 96
+    quantization: str = "noise"
+
+    def __post_init__(self) -> None:
+        _positive_int("N", self.N)
+        _positive_int("M", self.M)
+        if self.quantization not in QUANTIZATION_MODES:
+            raise ValueError(f"quantization must be one of {', '.join(QUANTIZATION_MODES)}, "
+                             f"got {self.quantization!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "CodecConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown codec settings {unknown}")
+        return cls(**values)

@@ -1,0 +1,162 @@
+"""The mean-scale hyperprior codec (Minnen, Balle and Toderici 2018, "Joint
+autoregressive and hierarchical priors", its mean-scale variant without context
+model; Balle et al. 2018 for the scale hyperprior).
+
+::
+
+    x --g_a--> y --h_a--> z --EntropyBottleneck--> z_hat --h_s--> (scales, means)
+    y --GaussianConditional(scales, means)--> y_hat --g_s--> x_hat
+
+g_a: four 5x5 stride-2 convolutions with GDN between them (x / 16); g_s mirrors it
+with transposed convolutions and IGDN; h_a: 3x3 then two 5x5 stride-2
+convolutions (y / 4), h_s mirrors it and predicts 2M channels (scales, means).
+So input sides must be multiples of 64 (``MULTIPLE``; ``codec.py`` pads).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ...entropy import EntropyBottleneck, GaussianConditional
+from .config import MULTIPLE, CodecConfig
+from .gdn import GDN
+
+__all__ = ["HyperpriorCodec", "CodecOutput", "CodecStreams"]
+
+
+class CodecOutput(NamedTuple):
+    """The training/evaluation forward: the reconstruction (unclamped) and the
+    likelihoods of the quantised latents y and hyper-latents z."""
+
+    x_hat: torch.Tensor
+    y_likelihoods: torch.Tensor
+    z_likelihoods: torch.Tensor
+
+
+class CodecStreams(NamedTuple):
+    """A compressed batch: one byte string per image for y and for z, and the
+    hyper-latents' spatial size (all a decoder needs besides the model)."""
+
+    y_strings: list[bytes]
+    z_strings: list[bytes]
+    z_shape: tuple[int, int]
+
+
+def _conv(cin: int, cout: int, kernel: int = 5, stride: int = 2) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
+
+
+def _deconv(cin: int, cout: int, kernel: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1)
+
+
+class HyperpriorCodec(nn.Module):
+    """The network of ``CodecConfig`` (N, M, quantization) with its two entropy models.
+
+    ``forward(x)`` -> ``CodecOutput`` for training and evaluation; ``aux_loss()``
+    the entropy bottleneck's quantile loss; ``update()`` builds the integer CDF
+    tables (checkpoints carry them: see ``stegafast.entropy.base``);
+    ``compress(x)`` -> ``CodecStreams`` and ``decompress(streams)`` -> x_hat in
+    [0, 1] for inputs whose sides are multiples of ``MULTIPLE``.
+    """
+
+    multiple = MULTIPLE
+
+    def __init__(self, config: CodecConfig | None = None):
+        super().__init__()
+        self.config = config = config or CodecConfig()
+        n, m = config.N, config.M
+        self.g_a = nn.Sequential(_conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m))
+        self.g_s = nn.Sequential(_deconv(m, n), GDN(n, inverse=True), _deconv(n, n), GDN(n, inverse=True),
+                                 _deconv(n, n), GDN(n, inverse=True), _deconv(n, 3))
+        self.h_a = nn.Sequential(_conv(m, n, 3, 1), nn.LeakyReLU(inplace=True), _conv(n, n),
+                                 nn.LeakyReLU(inplace=True), _conv(n, n))
+        self.h_s = nn.Sequential(_deconv(n, m), nn.LeakyReLU(inplace=True), _deconv(m, m * 3 // 2),
+                                 nn.LeakyReLU(inplace=True), _conv(m * 3 // 2, 2 * m, 3, 1))
+        self.entropy_bottleneck = EntropyBottleneck(n, quantization=config.quantization)
+        self.gaussian_conditional = GaussianConditional(quantization=config.quantization)
+
+    # ---- parameters ------------------------------------------------------------------------
+
+    def aux_parameters(self) -> list[nn.Parameter]:
+        """The parameters only ``aux_loss`` trains (the bottleneck's quantiles)."""
+        return self.entropy_bottleneck.quantile_parameters()
+
+    def main_parameters(self) -> list[nn.Parameter]:
+        """Every other parameter: the rate-distortion loss trains these."""
+        aux = {id(p) for p in self.aux_parameters()}
+        return [p for p in self.parameters() if id(p) not in aux]
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.entropy_bottleneck.loss()
+
+    def update(self, force: bool = False) -> bool:
+        """Build both entropy models' CDF tables (if missing or stale, or with force)."""
+        built = self.entropy_bottleneck.update(force)
+        return self.gaussian_conditional.update(force) or built
+
+    # ---- forward ---------------------------------------------------------------------------
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"HyperpriorCodec: expected (B, 3, H, W) images, got shape {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        if h % self.multiple or w % self.multiple or h == 0 or w == 0:
+            raise ValueError(f"HyperpriorCodec: image sides must be positive multiples of {self.multiple}, got "
+                             f"{h}x{w} (stegafast.models.codec.codec pads any size)")
+
+    def _hyper_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scales, means = self.h_s(z_hat).float().chunk(2, dim=1)
+        return scales, means
+
+    def forward(self, x: torch.Tensor) -> CodecOutput:
+        self.check_input(x)
+        y = self.g_a(x)
+        z = self.h_a(y)
+        # likelihoods and quantisation in float32, also under autocast: -log2 of
+        # small probabilities and the rounding offsets need the precision
+        with torch.autocast(x.device.type, enabled=False):
+            z_hat, z_likelihoods = self.entropy_bottleneck(z.float())
+        scales, means = self._hyper_parameters(z_hat)
+        with torch.autocast(x.device.type, enabled=False):
+            y_hat, y_likelihoods = self.gaussian_conditional(y.float(), scales, means)
+        return CodecOutput(self.g_s(y_hat), y_likelihoods, z_likelihoods)
+
+    # ---- coding ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor) -> CodecStreams:
+        """Code a batch (B, 3, H, W), sides multiples of 64; the model must be ``update()``d.
+
+        The encoder derives the Gaussian parameters from the hyper-latents as the
+        decoder will see them (decoded from their own streams), so both run
+        ``h_s`` on identical inputs.
+        """
+        self.check_input(x)
+        self.entropy_bottleneck.check_ready("compress")
+        self.gaussian_conditional.check_ready("compress")
+        y = self.g_a(x).float()
+        z = self.h_a(y).float()
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+        scales, means = self._hyper_parameters(z_hat)
+        indexes = self.gaussian_conditional.build_indexes(scales)
+        y_strings = self.gaussian_conditional.compress(y, indexes, means)
+        return CodecStreams(y_strings, z_strings, (int(z.shape[-2]), int(z.shape[-1])))
+
+    @torch.no_grad()
+    def decompress(self, streams: CodecStreams) -> torch.Tensor:
+        """The reconstructions (B, 3, 64 * zh, 64 * zw) in [0, 1] of ``compress``'s streams."""
+        z_hat = self.entropy_bottleneck.decompress(list(streams.z_strings), tuple(streams.z_shape))
+        scales, means = self._hyper_parameters(z_hat)
+        indexes = self.gaussian_conditional.build_indexes(scales)
+        y_hat = self.gaussian_conditional.decompress(list(streams.y_strings), indexes, means)
+        return self.g_s(y_hat).clamp(0, 1)
+
+    def latent_sizes(self, height: int, width: int) -> tuple[int, int]:
+        """The hyper-latents' (h, w) for a padded input of height x width."""
+        return height // self.multiple, width // self.multiple
+

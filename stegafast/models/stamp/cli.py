@@ -84,6 +84,9 @@ def _add_train(verbs) -> None:
                    help="weight of the secret BCE loss (default: %(default)s)")
     g.add_argument("--critic-scale", type=float, default=losses.critic_scale,
                    help="weight of the critic term in the encoder's loss (default: %(default)s)")
+    g.add_argument("--no-image-loss-steps", type=int, default=losses.no_image_loss_steps, metavar="N",
+                   help="train the secret loss alone for the first N steps, so the code is found before the "
+                        "image loss shrinks the residual (default: %(default)s; scaled by --ramp-scale)")
     p.set_defaults(out="runs/stamp", steps=140000, batch_size=4, image_size=400, run=run_train)
 
 
@@ -96,7 +99,8 @@ def _task_from_args(args: argparse.Namespace) -> StampTask:
         raise UserError(f"--ramp-scale must be >= 0, got {args.ramp_scale}")
     try:
         losses = StampLossConfig(gan=not args.no_gan, critic_updates=args.critic_updates, l2_scale=args.l2_scale,
-                                 secret_scale=args.secret_scale, critic_scale=args.critic_scale)
+                                 secret_scale=args.secret_scale, critic_scale=args.critic_scale,
+                                 no_image_loss_steps=args.no_image_loss_steps)
         noise = StampNoiseConfig(jpeg=not args.no_jpeg, jpeg_quality_min=args.jpeg_quality_min,
                                  jpeg_rounding=args.jpeg_rounding)
     except ValueError as exc:

@@ -10,6 +10,7 @@ import torch
 
 import stegafast
 from stegafast import NativeKernelUnavailable, _native, ops, reference, use_backend
+from stegafast.ops.entropy import CONTAINER_VERSION
 
 from conftest import on_native, on_reference, requires_native
 
@@ -247,7 +248,7 @@ def test_batch_round_trip_and_container(backend):
         assert torch.equal(ops.range_decode_batch(container, idx, cdfs, lengths, offsets), sym)
     data = bytes(container.tolist())
     s = len(counts)
-    assert data[:5] == b"SFRC\x01" and int.from_bytes(data[5:9], "little") == s
+    assert data[:5] == b"SFRC" + bytes([CONTAINER_VERSION]) and int.from_bytes(data[5:9], "little") == s
     header = np.frombuffer(data[9 : 9 + 8 * s], dtype="<u4")
     assert header[:s].tolist() == counts.tolist() and header[s:].tolist() == stream_lengths.tolist()
     assert len(data) == 9 + 8 * s + int(stream_lengths.sum())

@@ -1,20 +1,26 @@
 #pragma once
-// The range coder of stegafast.ops.range_encode / range_decode: an LZMA-style
-// range coder widened to a 56-bit window, over 16-bit quantised CDFs.
-// stegafast/reference/entropy.py is the specification (byte-identical streams).
+// The range coder of stegafast.ops.range_encode / range_decode: a range coder
+// with a 64-bit state that renormalises in 32-bit words, over 16-bit quantised
+// CDFs. stegafast/reference/entropy.py is the specification (byte-identical
+// streams).
 //
-// Stream format (one stream): big-endian bytes of the coded value, without the
-// coder's always-zero first byte and without trailing zero bytes (the decoder
-// reads bytes past the end as zeros).
+// Stream format (one stream, container version 2): the coded value as
+// big-endian 32-bit words, the last two holding the final 64-bit state, without
+// trailing zero bytes (the decoder reads bytes past the end as zeros), so a
+// stream's length is any number of bytes.
 //
 // Coding an interval [start, start + freq) of a total 2^bits (bits <= 16):
 //   r = range >> bits;  low += r * start;  range = r * freq;
-//   then whole bytes leave the window while range < 2^48 (at most two per step).
-// A carry out of the 56-bit window is added into the bytes already written.
+//   then, if range < 2^32, the top word of low leaves the state (one word at
+//   most per step: range >= 2^16 after a step, so >= 2^48 after the shift).
+// A carry out of the 64-bit low is added into the bytes already written; it
+// never runs past the stream's first byte (every interval lies inside the
+// first one, [0, 2^64 - 1), so the coded value stays below 1).
+// Words rather than bytes: a renormalisation is due about once per 32 bits
+// coded, not once per 8, and takes no leading-zero count (at most one word).
 // The coder state is two integers and a write position, every step is
-// branch-free arithmetic (the byte count of a renormalisation comes from the
-// leading-zero count of range; a variant for low-entropy data branches past
-// the renormalisations that are not due), the output is one caller-provided buffer,
+// branch-free arithmetic (a variant for low-entropy data branches past the
+// renormalisations that are not due), the output is one caller-provided buffer,
 // so a CUDA coder (one thread per stream, streams laid out as in the batch
 // container of entropy_cpu.cpp) can include this header unchanged. Decoding
 // divides once per value and finds the bin through a small per-row lookup
@@ -29,15 +35,17 @@ namespace entropy {
 
 constexpr int kPrecision = 16;                      // CDF totals are 1 << 16
 constexpr uint32_t kTotal = 1u << kPrecision;
-constexpr int kWindowBits = 56;                     // low / range / code width
-constexpr uint64_t kWindowMask = (uint64_t{1} << kWindowBits) - 1;
-constexpr uint64_t kRenormBelow = uint64_t{1} << (kWindowBits - 8);  // range is kept >= this
+constexpr int kWordBits = 32;                       // renormalisation unit
+constexpr int kWordBytes = kWordBits / 8;
+constexpr uint64_t kRenormBelow = uint64_t{1} << kWordBits;  // range is kept >= this
 constexpr int kLengthBits = 6;                      // bit length of an escape payload
 constexpr int kChunkBits = 16;                      // bypass bits coded per step
-// Bytes one value can add to a stream: 2 for its bin, and for an escape 1 for
-// the payload length and 2 per 16-bit chunk of a payload of at most 33 bits.
-constexpr int64_t kMaxValueBytes = 2 + 1 + 2 * 3;
-// Encoder and decoder move 8 bytes at a time: a buffer keeps this much slack.
+// Bytes one value can add to a stream: a word per coding step, and a value
+// codes its bin, and for an escape the payload length and up to 3 chunks of a
+// payload of at most 33 bits.
+constexpr int64_t kMaxValueBytes = kWordBytes * (1 + 1 + 3);
+// The encoder stores a word per step, due or not, and finish() the 8-byte
+// state: a buffer keeps this much slack.
 constexpr int64_t kSlackBytes = 8;
 // A decoder lookup-table slice holding at most this many bins is scanned, not halved.
 constexpr uint32_t kScanBins = 8;
@@ -63,27 +71,29 @@ SF_HD int leading_zeros(uint64_t v) {  // v > 0
 
 SF_HD int bit_length(uint64_t v) { return v ? 64 - leading_zeros(v) : 0; }
 
-// Whole bytes to shift out so that a range in [1, 2^56) gets back to >= 2^48.
-SF_HD int renorm_bytes(uint64_t range) { return (kWindowBits - 1 - (63 - leading_zeros(range))) >> 3; }
+// Big-endian n <= 8 bytes at p into the low end of the result.
+SF_HD uint64_t load_be(const uint8_t* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v = (v << 8) | p[i];
+  return v;
+}
 
-SF_HD void store_be64(uint8_t* p, uint64_t v) {
+SF_HD void store_be32(uint8_t* p, uint32_t v) {
 #if defined(__CUDA_ARCH__)
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (56 - 8 * i));
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
 #else
-  v = __builtin_bswap64(v);
-  std::memcpy(p, &v, 8);
+  v = __builtin_bswap32(v);
+  std::memcpy(p, &v, 4);
 #endif
 }
 
-SF_HD uint64_t load_be64(const uint8_t* p) {
+SF_HD uint32_t load_be32(const uint8_t* p) {
 #if defined(__CUDA_ARCH__)
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
+  return static_cast<uint32_t>(load_be(p, 4));
 #else
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return __builtin_bswap64(v);
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return __builtin_bswap32(v);
 #endif
 }
 
@@ -91,9 +101,7 @@ SF_HD uint64_t load_be64(const uint8_t* p) {
 // before each value (growing the buffer with rebase() if it must).
 class Encoder {
  public:
-  SF_HD Encoder(uint8_t* buf, int64_t capacity) : buf_(buf), capacity_(capacity) {
-    buf_[0] = 0;  // the value's top byte, always 0: a carry never reaches it
-  }
+  SF_HD Encoder(uint8_t* buf, int64_t capacity) : buf_(buf), capacity_(capacity) {}
 
   SF_HD int64_t room() const { return capacity_ - kSlackBytes - pos_; }
   SF_HD int64_t size() const { return pos_; }
@@ -109,63 +117,70 @@ class Encoder {
   template <bool kSparse = false>
   SF_HD void encode(uint32_t start, uint32_t freq, int bits) {
     const uint64_t r = range_ >> bits;
-    low_ += r * start;
+    const uint64_t low = low_ + r * start;
+    if (low < low_) carry();  // wrapped: the sum has a 65th bit
+    low_ = low;
     range_ = r * freq;
-    if (low_ > kWindowMask) carry();
     if (kSparse && range_ >= kRenormBelow) return;
-    const int n = renorm_bytes(range_);
-    store_be64(buf_ + pos_, low_ << (64 - kWindowBits));  // the top n bytes are the ones kept
-    pos_ += n;
-    low_ = (low_ << (8 * n)) & kWindowMask;
-    range_ <<= 8 * n;
+    const int n = range_ < kRenormBelow;  // words to shift out: 0 or 1
+    store_be32(buf_ + pos_, static_cast<uint32_t>(low_ >> kWordBits));  // kept only when n = 1
+    pos_ += kWordBytes * n;
+    low_ <<= kWordBits * n;
+    range_ <<= kWordBits * n;
   }
 
-  // Picks the value in [low, low + range) with the most trailing zero bits and
-  // writes its window. Returns the offset of the stream in the buffer; the
-  // stream is [offset, trimmed_end()).
-  SF_HD int64_t finish() {
-    for (int b = kWindowBits; b >= 0; --b) {
-      const uint64_t mask = (uint64_t{1} << b) - 1;
-      const uint64_t v = (low_ + mask) & ~mask;
-      if (v >= low_ && v - low_ < range_) {
-        low_ = v;
+  // Moves low to the value in [low, low + range) with the most trailing zero
+  // bits (so that the most bytes trim away) and writes it; the stream is then
+  // buf[0, trimmed_end()).
+  SF_HD void finish() {
+    for (int b = 64; b >= 0; --b) {  // b = 0 always succeeds (range >= 1)
+      const uint64_t mask = b == 64 ? ~uint64_t{0} : (uint64_t{1} << b) - 1;
+      const uint64_t up = (uint64_t{0} - low_) & mask;  // low + up: the next multiple of 2^b
+      if (up < range_) {
+        const uint64_t low = low_ + up;
+        if (low < low_) carry();
+        low_ = low;
         break;
       }
     }
-    if (low_ > kWindowMask) carry();
-    store_be64(buf_ + pos_, low_ << (64 - kWindowBits));
-    pos_ += kWindowBits / 8;
-    return 1;  // without the always-zero top byte
+    store_be32(buf_ + pos_, static_cast<uint32_t>(low_ >> kWordBits));
+    store_be32(buf_ + pos_ + kWordBytes, static_cast<uint32_t>(low_));
+    pos_ += 2 * kWordBytes;
   }
 
   // The end of the stream without its trailing zero bytes (the decoder supplies them).
   SF_HD int64_t trimmed_end() const {
     int64_t end = pos_;
-    while (end > 1 && buf_[end - 1] == 0) --end;
+    while (end > 0 && buf_[end - 1] == 0) --end;
     return end;
   }
 
  private:
-  // Adds the bit that left the window into the bytes written: 0xFF bytes turn
-  // to 0 and pass it on. Rare (a carry needs low near the window's top).
+  // Adds the bit that left low into the bytes written: 0xFF bytes turn to 0 and
+  // pass it on. Rare (a carry needs low near 2^64); it stops inside the stream
+  // (see the top of this file).
   SF_HD void carry() {
     int64_t i = pos_ - 1;
     while (++buf_[i] == 0) --i;
-    low_ &= kWindowMask;
   }
 
   uint8_t* buf_;
   int64_t capacity_;
-  int64_t pos_ = 1;
+  int64_t pos_ = 0;
   uint64_t low_ = 0;
-  uint64_t range_ = kWindowMask;
+  uint64_t range_ = ~uint64_t{0};
 };
 
 class Decoder {
  public:
   // Every read is bounds-checked: bytes past the end read as zero, so a
   // truncated or corrupted stream decodes to garbage but never reads outside.
-  SF_HD Decoder(const uint8_t* data, int64_t size) : data_(data), size_(size) { shift_in(kWindowBits / 8); }
+  SF_HD Decoder(const uint8_t* data, int64_t size) : data_(data), size_(size) {
+    code_ = next_word() << kWordBits;
+    pos_ += kWordBytes;
+    code_ |= next_word();
+    pos_ += kWordBytes;
+  }
 
   // The scaled target in [0, 1 << bits) and the step it was scaled by.
   SF_HD uint32_t target(int bits) {
@@ -179,31 +194,28 @@ class Decoder {
   SF_HD void consume(uint32_t start, uint32_t freq) {
     code_ -= step_ * start;
     range_ = step_ * freq;
-    const int n = renorm_bytes(range_);
-    range_ <<= 8 * n;
-    shift_in(n);
+    const int n = range_ < kRenormBelow;  // words to shift in: 0 or 1
+    const uint64_t word = next_word();
+    pos_ += kWordBytes * n;
+    range_ <<= kWordBits * n;
+    // n = 0 takes none of the word (a shift by 32 of a 32-bit value)
+    code_ = (code_ << (kWordBits * n)) | (word >> (kWordBits - kWordBits * n));
   }
 
  private:
-  // Shifts the next n <= 7 stream bytes into the low end of code.
-  SF_HD void shift_in(int n) {
-    uint64_t next;  // the coming bytes, the first in the top byte
-    if (pos_ + 8 <= size_) {
-      next = load_be64(data_ + pos_);
-    } else {  // the stream's last bytes, then zeros
-      next = 0;
-      for (int i = 0; i < 8 && pos_ + i < size_; ++i) next |= static_cast<uint64_t>(data_[pos_ + i]) << (56 - 8 * i);
-    }
-    pos_ += n;
-    // the top 8n bits of next, by shifts below 64 (n = 0 takes none)
-    code_ = ((code_ << (8 * n)) | ((next >> 8) >> (kWindowBits - 8 * n))) & kWindowMask;
+  // The word at the read position; zeros for bytes past the end of the stream.
+  SF_HD uint64_t next_word() const {
+    if (pos_ + kWordBytes <= size_) return load_be32(data_ + pos_);
+    if (pos_ >= size_) return 0;
+    const int left = static_cast<int>(size_ - pos_);
+    return load_be(data_ + pos_, left) << (8 * (kWordBytes - left));
   }
 
   const uint8_t* data_;
   int64_t size_;
   int64_t pos_ = 0;
   uint64_t code_ = 0;
-  uint64_t range_ = kWindowMask;
+  uint64_t range_ = ~uint64_t{0};
   uint64_t step_ = 1;
 };
 

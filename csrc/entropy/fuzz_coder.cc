@@ -91,7 +91,7 @@ bool random_value(Rng& rng, const Row& row, int32_t* value) {
 // Encodes like the CPU operator, from a buffer with room for one value only.
 std::vector<uint8_t> encode(const std::vector<int32_t>& values, const std::vector<int32_t>& idx,
                             const std::vector<Row>& rows, bool sparse) {
-  int64_t capacity = 1 + kMaxValueBytes + kSlackBytes;
+  int64_t capacity = kMaxValueBytes + kSlackBytes;
   std::unique_ptr<uint8_t[]> buf(new uint8_t[capacity]);
   Encoder enc(buf.get(), capacity);
   const int64_t n = static_cast<int64_t>(values.size());
@@ -104,8 +104,8 @@ std::vector<uint8_t> encode(const std::vector<int32_t>& values, const std::vecto
     buf = std::move(larger);
     enc.rebase(buf.get(), capacity);
   }
-  const int64_t begin = enc.finish();
-  return std::vector<uint8_t>(buf.get() + begin, buf.get() + enc.trimmed_end());
+  enc.finish();
+  return std::vector<uint8_t>(buf.get(), buf.get() + enc.trimmed_end());
 }
 
 // Decodes from a heap copy of exactly the stream's size.

@@ -1,7 +1,7 @@
 """Between the range coder's batch container and one byte string per stream.
 
 :func:`stegafast.ops.range_encode_batch` codes many streams in parallel into one
-container (layout in :mod:`stegafast.ops.entropy`: ``b"SFRC"``, version 1,
+container (layout in :mod:`stegafast.ops.entropy`: ``b"SFRC"``, a version byte,
 uint32 S, S uint32 symbol counts, S uint32 byte lengths, the streams). The
 entropy models hand out the bare streams, one per image, which is all a file
 needs to store; :func:`join_streams` rebuilds the container to decode them in
@@ -16,10 +16,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..ops.entropy import CONTAINER_VERSION as _VERSION
+
 __all__ = ["split_container", "join_streams"]
 
 _MAGIC = b"SFRC"
-_VERSION = 1
 
 
 def _header_size(count: int) -> int:

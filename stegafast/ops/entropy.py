@@ -18,12 +18,12 @@
 ``range_encode_batch(symbols, indexes, symbol_counts, ...)`` codes consecutive
 runs of ``symbol_counts[j]`` (int64 [S]) symbols as S independent streams, in
 parallel on CPU threads, and returns ``(container, stream_lengths)``: one uint8
-container (``b"SFRC"``, version byte 1, little-endian uint32 S, S uint32 symbol
-counts, S uint32 stream byte lengths, then the streams back to back) and the
-int64 [S] byte length of each stream. ``range_decode_batch(container, indexes,
-...)`` decodes all streams in parallel. Each stream's bytes are big-endian
-range-coder output with trailing zero bytes trimmed; the coder itself is
-specified in :mod:`stegafast.reference.entropy`.
+container (``b"SFRC"``, the version byte :data:`CONTAINER_VERSION`, little-endian
+uint32 S, S uint32 symbol counts, S uint32 stream byte lengths, then the streams
+back to back) and the int64 [S] byte length of each stream. ``range_decode_batch(container, indexes,
+...)`` decodes all streams in parallel. Each stream's bytes are the range
+coder's big-endian 32-bit words with trailing zero bytes trimmed; the coder
+itself is specified in :mod:`stegafast.reference.entropy`.
 
 Native kernels exist for CPU only; CUDA tensors run the reference under the
 ``auto`` backend (after a one-time log line) and raise under ``native``. The ops
@@ -53,9 +53,11 @@ from ..reference import entropy as reference
 from . import _registry
 from ._validate import check_same_device, check_tensor
 
-__all__ = ["range_encode", "range_decode", "range_encode_batch", "range_decode_batch"]
+__all__ = ["range_encode", "range_decode", "range_encode_batch", "range_decode_batch", "CONTAINER_VERSION"]
 
 TOTAL = 1 << 16
+#: Format version of the batch container (its byte 4): 2 since streams renormalise in 32-bit words.
+CONTAINER_VERSION = reference.VERSION
 INT32 = (torch.int32,)
 _NATIVE = torch.ops.stegafast if _native.status().loaded else None
 _OPS = ("range_encode", "range_decode", "range_encode_batch", "range_decode_batch")

@@ -4,20 +4,23 @@ Slow (one Python step per symbol) but byte-identical to the native coder, so it
 is the test oracle. Arguments are as in :mod:`stegafast.ops.entropy`, which
 validates them; this module trusts them.
 
-The coder (an LZMA-style range coder widened to a 56-bit window):
+The coder (a range coder with a 64-bit state and 32-bit words):
 
-* state ``low`` (57 bits with the carry) and ``range`` (56 bits, initially
-  ``2**56 - 1``); coding the interval ``[start, start + freq)`` of a total
+* state ``low`` (64 bits; a 65th is a carry) and ``range`` (initially
+  ``2**64 - 1``); coding the interval ``[start, start + freq)`` of a total
   ``2**bits`` sets ``r = range >> bits``, ``low += r * start``,
-  ``range = r * freq``, then shifts out bytes while ``range < 2**48``;
+  ``range = r * freq``; a carry out of ``low`` is added into the bytes already
+  written; then, while ``range < 2**32`` (once at most), the top 32 bits of
+  ``low`` are written as a big-endian word and ``low``, ``range`` shift left
+  by 32;
 * a value ``v`` with CDF row ``k`` is ``s = v - offsets[k]``; ``0 <= s <
   cdf_lengths[k] - 2`` codes bin ``s``; otherwise the escape bin
   ``m = cdf_lengths[k] - 2`` is coded, then the payload ``raw = -2s - 1``
   (s < 0) or ``2(s - m)`` (s >= m): its bit length ``n`` in 6 bits, then its
   bits, 16 at a time from the lowest, each chunk as a uniform symbol;
 * the stream ends with the value in ``[low, low + range)`` that has the most
-  trailing zero bits; the always-zero first byte and all trailing zero bytes
-  are dropped (the decoder reads missing bytes as zeros).
+  trailing zero bits, as 8 big-endian bytes; trailing zero bytes are dropped
+  (the decoder reads missing bytes as zeros).
 
 Batches: see :func:`range_encode_batch` for the container layout.
 """
@@ -32,71 +35,68 @@ import torch
 __all__ = ["range_encode", "range_decode", "range_encode_batch", "range_decode_batch"]
 
 PRECISION = 16
-WINDOW_BITS = 56
-WINDOW_MASK = (1 << WINDOW_BITS) - 1
-RENORM_BELOW = 1 << (WINDOW_BITS - 8)
-TOP_BYTE = 0xFF << (WINDOW_BITS - 8)
+STATE_BITS = 64
+STATE_MASK = (1 << STATE_BITS) - 1
+WORD_BITS = 32
+WORD_BYTES = WORD_BITS // 8
+RENORM_BELOW = 1 << WORD_BITS
 LENGTH_BITS = 6
 CHUNK_BITS = 16
 MAGIC = b"SFRC"
-VERSION = 1
+VERSION = 2  # of the batch container; 1 held streams renormalised in bytes
 
 
 class _Encoder:
     def __init__(self):
         self.out = bytearray()
         self.low = 0
-        self.range = WINDOW_MASK
-        self.cache = 0
-        self.pending_ff = 0
+        self.range = STATE_MASK
 
     def encode(self, start: int, freq: int, bits: int) -> None:
         r = self.range >> bits
         self.low += r * start
         self.range = r * freq
+        self._carry()
         while self.range < RENORM_BELOW:
-            self.range <<= 8
-            self._shift_low()
+            self.out += (self.low >> WORD_BITS).to_bytes(WORD_BYTES, "big")
+            self.low = (self.low << WORD_BITS) & STATE_MASK
+            self.range <<= WORD_BITS
 
-    def _shift_low(self) -> None:
-        # a byte is held back (cache) while following 0xFF bytes may carry into it
-        if self.low < TOP_BYTE or self.low > WINDOW_MASK:
-            carry = self.low >> WINDOW_BITS
-            self.out.append((self.cache + carry) & 0xFF)
-            self.out.extend([(0xFF + carry) & 0xFF] * self.pending_ff)
-            self.pending_ff = 0
-            self.cache = (self.low >> (WINDOW_BITS - 8)) & 0xFF
-        else:
-            self.pending_ff += 1
-        self.low = (self.low << 8) & WINDOW_MASK
+    def _carry(self) -> None:
+        # every interval lies inside the first one, so a carry stops inside the stream
+        if self.low > STATE_MASK:
+            i = len(self.out) - 1
+            while self.out[i] == 0xFF:
+                self.out[i] = 0
+                i -= 1
+            self.out[i] += 1
+            self.low &= STATE_MASK
 
     def finish(self) -> bytes:
-        for b in range(WINDOW_BITS, -1, -1):
+        for b in range(STATE_BITS, -1, -1):
             mask = (1 << b) - 1
             v = (self.low + mask) & ~mask
             if v - self.low < self.range:
                 self.low = v
                 break
-        for _ in range(WINDOW_BITS // 8 + 1):
-            self._shift_low()
-        return bytes(self.out[1:]).rstrip(b"\0")
+        self._carry()
+        self.out += self.low.to_bytes(STATE_BITS // 8, "big")
+        return bytes(self.out).rstrip(b"\0")
 
 
 class _Decoder:
     def __init__(self, data: bytes):
         self.data = data
         self.pos = 0
-        self.range = WINDOW_MASK
-        self.code = 0
+        self.range = STATE_MASK
         self.step = 1
-        for _ in range(WINDOW_BITS // 8):
-            self.code = (self.code << 8) | self._next_byte()
+        self.code = self._next_bytes(STATE_BITS // 8)
 
-    def _next_byte(self) -> int:
-        if self.pos < len(self.data):
-            self.pos += 1
-            return self.data[self.pos - 1]
-        return 0
+    def _next_bytes(self, n: int) -> int:
+        """The next n bytes as a big-endian integer, zeros past the end."""
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return int.from_bytes(chunk.ljust(n, b"\0"), "big")
 
     def target(self, bits: int) -> int:
         self.step = self.range >> bits
@@ -106,8 +106,8 @@ class _Decoder:
         self.code -= self.step * start
         self.range = self.step * freq
         while self.range < RENORM_BELOW:
-            self.range <<= 8
-            self.code = ((self.code << 8) | self._next_byte()) & WINDOW_MASK
+            self.range <<= WORD_BITS
+            self.code = ((self.code << WORD_BITS) | self._next_bytes(WORD_BYTES)) & STATE_MASK
 
 
 def _rows(cdfs, cdf_lengths, offsets):
@@ -196,7 +196,7 @@ def range_encode_batch(symbols, indexes, symbol_counts, cdfs, cdf_lengths, offse
     """Codes consecutive runs of ``symbol_counts[j]`` symbols as independent streams.
 
     Returns ``(container, stream_lengths)``. The container, integers little-endian:
-    ``b"SFRC"``, version byte 1, uint32 S, S x uint32 symbol counts, S x uint32
+    ``b"SFRC"``, version byte :data:`VERSION`, uint32 S, S x uint32 symbol counts, S x uint32
     stream byte lengths, then the S streams concatenated.
     """
     rows = _rows(cdfs, cdf_lengths, offsets)

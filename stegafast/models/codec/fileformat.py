@@ -27,7 +27,7 @@ __all__ = ["MAGIC", "FORMAT_VERSION", "MODEL_ID_BYTES", "MAX_SIDE", "SfcFile", "
            "ModelMismatchError", "write_sfc", "read_sfc"]
 
 MAGIC = b"\x89SFC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: range-coder streams renormalise in 32-bit words
 MODEL_ID_BYTES = 16
 MAX_SIDE = 1 << 16  # a sanity bound: a checksummed header still should not ask for a gigapixel decode
 _FIXED = struct.Struct(f"<4sB{MODEL_ID_BYTES}sIIB")

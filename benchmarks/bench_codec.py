@@ -156,8 +156,8 @@ def main(argv=None) -> int:
         "warm-up (forward, loss, backward, aux loss, both Adam steps).",
         f"Coding: {'the model of ' + str(args.checkpoint) if args.checkpoint else 'an untrained default model'} "
         f"({params:,} parameters) on the held-out bundled photos at full size, on CPU (the range coder is a "
-        "CPU kernel). bpp is the .sfc file's (an untrained model's bpp means nothing). The range coder share "
-        "is from one extra call with each op timed.",
+        "CPU kernel). bpp is the .sfc file's" + ("." if args.checkpoint else " (an untrained model's bpp means "
+        "nothing).") + " The range coder share is from one extra call with each op timed.",
         run.timing_note(),
         run.wall_note(),
     ]

@@ -4,11 +4,10 @@ error line and exit status 2."""
 
 import json
 
-import numpy as np
 import pytest
-import torch
 from PIL import Image
 
+from conftest import single_error_line, train_tiny_run, write_random_png
 from stegafast.cli import main
 from stegafast.data import load_image
 from stegafast.train import atomic_save
@@ -18,37 +17,18 @@ TINY_TRAIN = ["--blocks", "2", "--hidden", "16", "--image-size", "32", "--batch-
               "--device", "cpu", "--no-progress", "--val-every", "0", "--lr", "1e-3"]
 
 
-def _png(path, shape, mode="RGB", seed=0):
-    pixels = np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
-    Image.fromarray(pixels, mode).save(path)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A 3-step run on images generated in a folder."""
-    root = tmp_path_factory.mktemp("stego")
-    data = root / "images"
-    data.mkdir()
-    for i in range(4):
-        _png(data / f"img{i}.png", (40, 48, 3), seed=i)
-    run = root / "run"
-    assert main(["stego", "train", "--data", str(data), "--out", str(run), "--steps", "3", *TINY_TRAIN]) == 0
-    return root, data, run
-
-
-def _error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("stegafast: error: ")
-    return err[0]
+    return train_tiny_run("stego", tmp_path_factory.mktemp("stego"), 4, (40, 48, 3), 3, TINY_TRAIN)
 
 
 def test_train_embed_extract_evaluate(trained, capsys):
     root, data, run = trained
     checkpoint = run / "checkpoints" / "step-00000003.pt"
     assert checkpoint.is_file()
-    cover = _png(root / "cover.png", (35, 41, 3), seed=10)  # odd size
-    secret = _png(root / "secret.png", (20, 30, 4), "RGBA", seed=11)  # another size, with alpha
+    cover = write_random_png(root / "cover.png", (35, 41, 3), seed=10)  # odd size
+    secret = write_random_png(root / "secret.png", (20, 30, 4), "RGBA", seed=11)  # another size, with alpha
     stego = root / "stego.png"
     assert main(["stego", "embed", "--checkpoint", str(checkpoint), "--cover", cover, "--secret", secret,
                  "--out", str(stego), "--device", "cpu"]) == 0
@@ -74,8 +54,8 @@ def test_train_embed_extract_evaluate(trained, capsys):
 
 def test_grayscale_cover_is_converted(trained, tmp_path):
     _, _, run = trained
-    cover = _png(tmp_path / "grey.png", (32, 32), "L")
-    secret = _png(tmp_path / "secret.png", (32, 32, 3))
+    cover = write_random_png(tmp_path / "grey.png", (32, 32), "L")
+    secret = write_random_png(tmp_path / "secret.png", (32, 32, 3))
     out = tmp_path / "stego.png"
     assert main(["stego", "embed", "--checkpoint", str(run), "--cover", cover, "--secret", secret,
                  "--out", str(out)]) == 0
@@ -98,12 +78,12 @@ def _foreign_checkpoint(path):
                                   "not png out", "missing checkpoint"])
 def test_embed_mistakes_are_one_line_errors(trained, tmp_path, capsys, case):
     _, _, run = trained
-    good = _png(tmp_path / "good.png", (32, 32, 3))
+    good = write_random_png(tmp_path / "good.png", (32, 32, 3))
     args = {"--checkpoint": str(run), "--cover": good, "--secret": good, "--out": str(tmp_path / "s.png")}
     expected = {
         "missing cover": ("--cover", str(tmp_path / "nope.png"), "does not exist"),
         "not an image": ("--cover", str(tmp_path / "notes.png"), "cannot read image"),
-        "too small": ("--secret", _png(tmp_path / "small.png", (12, 40, 3)), "12x40; the stego model needs at least"),
+        "too small": ("--secret", write_random_png(tmp_path / "small.png", (12, 40, 3)), "12x40; the stego model needs at least"),
         "other model": ("--checkpoint", _foreign_checkpoint(tmp_path / "toy.pt"), "not 'stego'"),
         "not a checkpoint": ("--checkpoint", str(tmp_path / "notes.png"), "is not a checkpoint file"),
         "not png out": ("--out", str(tmp_path / "s.jpg"), "must be a .png"),
@@ -113,7 +93,7 @@ def test_embed_mistakes_are_one_line_errors(trained, tmp_path, capsys, case):
     args[expected[0]] = expected[1]
     argv = ["stego", "embed"] + [x for kv in args.items() for x in kv]
     assert main(argv) == 2
-    assert expected[2] in _error_line(capsys)
+    assert expected[2] in single_error_line(capsys)
     assert not (tmp_path / "s.png").exists()
 
 
@@ -121,19 +101,19 @@ def test_extract_and_evaluate_mistakes(trained, tmp_path, capsys):
     _, data, run = trained
     assert main(["stego", "extract", "--checkpoint", str(run), "--stego", str(tmp_path / "nope.png"),
                  "--out", str(tmp_path / "o.png")]) == 2
-    assert "does not exist" in _error_line(capsys)
+    assert "does not exist" in single_error_line(capsys)
     assert main(["stego", "evaluate", "--checkpoint", str(run), "--data", str(tmp_path / "empty")]) == 2
-    assert "does not exist" in _error_line(capsys)
+    assert "does not exist" in single_error_line(capsys)
     assert main(["stego", "evaluate", "--checkpoint", str(run), "--image-size", "8"]) == 2
-    assert "at least 16" in _error_line(capsys)
+    assert "at least 16" in single_error_line(capsys)
 
 
 def test_train_mistakes(tmp_path, capsys):
     assert main(["stego", "train", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "none"),
                  *TINY_TRAIN]) == 2
-    assert "does not exist" in _error_line(capsys)
+    assert "does not exist" in single_error_line(capsys)
     assert main(["stego", "train", "--out", str(tmp_path / "r"), *TINY_TRAIN, "--blocks", "0"]) == 2
-    assert "--blocks must be a positive integer" in _error_line(capsys)
+    assert "--blocks must be a positive integer" in single_error_line(capsys)
     assert main(["stego", "train", "--out", str(tmp_path / "r"), *TINY_TRAIN, "--image-size", "8"]) == 2
-    assert "--image-size must be at least 16" in _error_line(capsys)
+    assert "--image-size must be at least 16" in single_error_line(capsys)
     assert not (tmp_path / "r").exists()

@@ -3,10 +3,10 @@ and the user mistakes each command reports as one error line and exit status 2."
 
 import json
 
-import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import single_error_line, train_tiny_run, write_random_png
 from stegafast.cli import main
 from stegafast.data import load_image
 
@@ -14,33 +14,14 @@ TINY_TRAIN = ["--N", "8", "--M", "8", "--image-size", "64", "--batch-size", "2",
               "--device", "cpu", "--no-progress", "--val-every", "0", "--lr", "1e-3"]
 
 
-def _png(path, shape, mode="RGB", seed=0):
-    pixels = np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
-    Image.fromarray(pixels, mode).save(path)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("codec")
-    data = root / "images"
-    data.mkdir()
-    for i in range(3):
-        _png(data / f"img{i}.png", (70, 80, 3), seed=i)
-    run = root / "run"
-    assert main(["codec", "train", "--data", str(data), "--out", str(run), "--steps", "2", *TINY_TRAIN]) == 0
-    return root, data, run
-
-
-def _error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("stegafast: error: "), err
-    return err[0]
+    return train_tiny_run("codec", tmp_path_factory.mktemp("codec"), 3, (70, 80, 3), 2, TINY_TRAIN)
 
 
 def test_compress_decompress_round_trip(trained, capsys):
     root, _, run = trained
-    image = _png(root / "odd.png", (37, 53), "L", seed=5)  # odd size, grayscale
+    image = write_random_png(root / "odd.png", (37, 53), "L", seed=5)  # odd size, grayscale
     sfc, out = root / "odd.sfc", root / "odd-decoded.png"
     assert main(["codec", "compress", image, "-o", str(sfc), "--checkpoint", str(run), "--device", "cpu"]) == 0
     assert "bpp" in capsys.readouterr().out
@@ -71,7 +52,7 @@ def test_evaluate_writes_json_and_plot(trained, tmp_path, capsys):
 
 def test_damaged_and_foreign_files(trained, tmp_path, capsys):
     root, data, run = trained
-    image = _png(tmp_path / "a.png", (20, 30, 3))
+    image = write_random_png(tmp_path / "a.png", (20, 30, 3))
     sfc = tmp_path / "a.sfc"
     assert main(["codec", "compress", image, "-o", str(sfc), "--checkpoint", str(run)]) == 0
     capsys.readouterr()
@@ -80,7 +61,7 @@ def test_damaged_and_foreign_files(trained, tmp_path, capsys):
                              (b"hello world", "not an .sfc file")):
         sfc.write_bytes(damaged)
         assert main(["codec", "decompress", str(sfc), "-o", str(tmp_path / "b.png"), "--checkpoint", str(run)]) == 2
-        assert message in _error_line(capsys)
+        assert message in single_error_line(capsys)
     # another model (another training run) refuses the file
     other = root / "other-run"
     assert main(["codec", "train", "--data", str(data), "--out", str(other), "--steps", "1", "--seed", "1",
@@ -88,7 +69,7 @@ def test_damaged_and_foreign_files(trained, tmp_path, capsys):
     capsys.readouterr()
     sfc.write_bytes(good)
     assert main(["codec", "decompress", str(sfc), "-o", str(tmp_path / "b.png"), "--checkpoint", str(other)]) == 2
-    assert "another model" in _error_line(capsys)
+    assert "another model" in single_error_line(capsys)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -104,14 +85,14 @@ def test_damaged_and_foreign_files(trained, tmp_path, capsys):
 ])
 def test_mistakes_are_one_line_errors(trained, tmp_path, capsys, argv, message):
     root, _, run = trained
-    image = _png(tmp_path / "img.png", (16, 16, 3))
+    image = write_random_png(tmp_path / "img.png", (16, 16, 3))
     sfc = tmp_path / "x.sfc"
     sfc.write_bytes(b"")
     names = {"RUN": str(run), "IMG": image, "SFC": str(sfc), "OUT": str(tmp_path / "out"),
              "x.sfc": str(tmp_path / "x.sfc"), "out.jpg": str(tmp_path / "out.jpg")}
     argv = [names.get(a, a) for a in argv]
     assert main(argv) == 2
-    assert message in _error_line(capsys)
+    assert message in single_error_line(capsys)
 
 
 def test_checkpoint_of_another_task_is_refused(trained, tmp_path, capsys):
@@ -121,6 +102,6 @@ def test_checkpoint_of_another_task_is_refused(trained, tmp_path, capsys):
 
     fake = tmp_path / "stego.pt"
     atomic_save({"format": CHECKPOINT_FORMAT, "identity": {"task": "stego"}, "models": {}}, fake)
-    image = _png(tmp_path / "img.png", (16, 16, 3))
+    image = write_random_png(tmp_path / "img.png", (16, 16, 3))
     assert main(["codec", "compress", image, "-o", str(tmp_path / "x.sfc"), "--checkpoint", str(fake)]) == 2
-    assert "stego" in _error_line(capsys)
+    assert "stego" in single_error_line(capsys)

@@ -4,12 +4,12 @@ command reports as one error line and exit status 2."""
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 import stegafast.models.stamp.cli as stamp_cli
+from conftest import single_error_line, train_tiny_run, write_random_png
 from stegafast.cli import main
 from stegafast.models.stamp import encode_message
 
@@ -17,33 +17,15 @@ TINY_TRAIN = ["--image-size", "32", "--batch-size", "2", "--workers", "0", "--de
               "--val-every", "0", "--ramp-scale", "0.001"]
 
 
-def _png(path, shape, seed=0):
-    Image.fromarray(np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)).save(path)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stamp")
-    data = root / "images"
-    data.mkdir()
-    for i in range(3):
-        _png(data / f"img{i}.png", (40, 36, 3), seed=i)
-    run = root / "run"
-    assert main(["stamp", "train", "--data", str(data), "--out", str(run), "--steps", "2", *TINY_TRAIN]) == 0
-    return root, data, run
-
-
-def _error_line(capsys):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("stegafast: error: "), err
-    return err[0]
+    return train_tiny_run("stamp", tmp_path_factory.mktemp("stamp"), 3, (40, 36, 3), 2, TINY_TRAIN)
 
 
 def test_encode_then_decode(trained, capsys):
     root, data, run = trained
     out = root / "encoded"
-    image = _png(root / "photo.png", (45, 70, 3), seed=5)  # not the model's size, not square
+    image = write_random_png(root / "photo.png", (45, 70, 3), seed=5)  # not the model's size, not square
     assert main(["stamp", "encode", "--checkpoint", str(run), "--image", image, "--secret", "Hi!",
                  "--out", str(out), "--device", "cpu"]) == 0
     for name in ("photo_hidden.png", "photo_residual.png"):
@@ -105,12 +87,12 @@ def test_export_onnx(trained, capsys, tmp_path):
 ])
 def test_user_mistakes(trained, capsys, tmp_path, args, message):
     root, data, run = trained
-    img = _png(tmp_path / "img.png", (32, 32, 3))
+    img = write_random_png(tmp_path / "img.png", (32, 32, 3))
     args = [a.format(img=img, tmp=tmp_path) for a in args]
     if args[0] != "train" and "--checkpoint" not in args:
         args += ["--checkpoint", str(run)]
     assert main(["stamp", *args]) == 2
-    assert message in _error_line(capsys)
+    assert message in single_error_line(capsys)
 
 
 def test_checkpoint_of_another_family(tmp_path, capsys):
@@ -119,7 +101,7 @@ def test_checkpoint_of_another_family(tmp_path, capsys):
 
     path = tmp_path / "other.pt"
     atomic_save({"format": CHECKPOINT_FORMAT, "identity": {"task": "stego"}, "models": {}}, path)
-    img = _png(tmp_path / "img.png", (32, 32, 3))
+    img = write_random_png(tmp_path / "img.png", (32, 32, 3))
     assert main(["stamp", "decode", "--checkpoint", str(path), "--image", img]) == 2
-    assert "not 'stamp'" in _error_line(capsys)
+    assert "not 'stamp'" in single_error_line(capsys)
     assert torch.is_tensor(encode_message("x"))

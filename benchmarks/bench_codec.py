@@ -69,17 +69,11 @@ def training_row(amp: str, batch: int, size: int, device: torch.device, steps: i
     main = torch.optim.Adam(model.main_parameters(), lr=MAIN_LR)
     aux = torch.optim.Adam(model.aux_parameters(), lr=AUX_LR)
     x = (torch.rand(batch, 3, size, size, device=device) * 255).round() / 255
-    timing = harness.time_callable(lambda: _training_step(model, main, aux, x, amp, device), device,
-                                   budget_s=0.0, min_runs=steps, max_runs=steps, warmup_runs=1, warmup_s=0.0,
-                                   warmup_cap_s=0.0, max_case_s=None)
+    timing = harness.time_steps(lambda: _training_step(model, main, aux, x, amp, device), device, steps)
     row = {"case": "train step", "detail": f"amp {amp}, batch {batch}, {size}×{size}", "amp": amp,
-           **_timing(timing), "images_per_s": batch / (timing.median_ms / 1e3)}
+           **harness.step_row(timing, batch)}
     log(f"train amp={amp}: {timing.median_ms:.0f} ms/step, {row['images_per_s']:.1f} images/s")
     return row
-
-
-def _timing(t: harness.Timing) -> dict:
-    return {"median_ms": t.median_ms, "p10_ms": t.p10_ms, "p90_ms": t.p90_ms, "min_ms": t.min_ms, "runs": t.runs}
 
 
 class _CoderClock:
@@ -118,7 +112,7 @@ def coding_rows(codec: ImageCodec, images, timing_kw: dict, log) -> list[dict]:
                 start = time.perf_counter()
                 fn()
                 total = time.perf_counter() - start
-            row = {"case": case, "detail": f"{name} {h}×{w}", **_timing(timing), "images_per_s": 1e3 / timing.median_ms,
+            row = {"case": case, "detail": f"{name} {h}×{w}", **harness.step_row(timing, 1),
                    "bpp": 8 * len(data) / (h * w), "coder_ms": clock.seconds * 1e3,
                    "coder_share_pct": 100 * clock.seconds / total, "coder_calls": clock.calls}
             log(f"{case} {name}: {timing.median_ms:.0f} ms, range coder {row['coder_share_pct']:.1f}%")

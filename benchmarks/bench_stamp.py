@@ -21,9 +21,7 @@ Writes ``<out>/stamp_<device>.json`` and ``.md`` (``stamp_<device>_quick`` with 
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -91,11 +89,8 @@ def run_case(amp: str, batch: int, size: int, device: torch.device, steps: int, 
     torch.manual_seed(0)
     step = _Step(size, device)
     image = (torch.rand(batch, 3, size, size, device=device) * 255).round() / 255
-    timing = harness.time_callable(lambda: step(image, amp), device, budget_s=0.0, min_runs=steps,
-                                   max_runs=steps, warmup_runs=1, warmup_s=0.0, warmup_cap_s=0.0, max_case_s=None)
-    row = {"amp": amp, "batch": batch, "size": f"{size}×{size}", "median_ms": timing.median_ms,
-           "p10_ms": timing.p10_ms, "p90_ms": timing.p90_ms, "min_ms": timing.min_ms, "runs": timing.runs,
-           "warmup_runs": timing.warmup_runs, "images_per_s": batch / (timing.median_ms / 1e3)}
+    timing = harness.time_steps(lambda: step(image, amp), device, steps)
+    row = {"amp": amp, "batch": batch, "size": f"{size}×{size}", **harness.step_row(timing, batch)}
     log(f"amp={amp:4s}: {timing.median_ms:9.1f} ms/step, {row['images_per_s']:.2f} images/s")
     return row
 
@@ -116,17 +111,11 @@ def main(argv=None) -> int:
     parser.add_argument("--crops", type=int, default=8, help="evaluation crops per validation photo (default 8)")
     parser.add_argument("--limit", type=int, help="evaluate at most this many crops")
     args = harness.parse_args(parser, argv)
+    run = harness.BenchmarkRun(args, copy_bandwidth=False)
     device = args.device
     batch, size = (2, 32) if args.quick else (4, 64)
-    started = time.perf_counter()
-
-    def log(msg):
-        print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    info = harness.machine_info(device)
-    log(harness.machine_line(info))
-    rows = [run_case(amp, batch, size, device, args.steps, log) for amp in ("off", "bf16")]
-    extra: dict = {"device": str(device), "quick": args.quick, "steps": args.steps}
+    rows = [run_case(amp, batch, size, device, args.steps, run.log) for amp in ("off", "bf16")]
+    extra: dict = {"steps": args.steps}
     notes = [
         f"One training step = a WGAN critic update + the generator update with every loss and noise term at "
         f"full strength (differentiable JPEG included); random images, batch {batch}, {size}×{size}. Median of "
@@ -134,24 +123,15 @@ def main(argv=None) -> int:
         "AMP bf16: torch.autocast(bfloat16) around the networks; the noise pipeline and the losses in float32.",
     ]
     if args.checkpoint:
-        result, robust_rows = robustness(args.checkpoint, device, args.crops, args.limit, log)
+        result, robust_rows = robustness(args.checkpoint, device, args.crops, args.limit, run.log)
         extra["robustness"] = result
         extra["checkpoint"] = args.checkpoint
         notes.append(f"Robustness of {args.checkpoint} on {result['images']} crops of the bundled validation "
                      f"photographs: encoded PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}.\n\n"
                      + harness.markdown_table(robust_rows, ROBUSTNESS_COLUMNS))
-    wall = time.perf_counter() - started
-    notes.append(f"Wall time {wall:.0f} s. Few steps on a shared machine: the numbers are noisy.")
-    extra.update(wall_s=wall, load_average_at_end=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
-    name = f"stamp_{device.type}{'_quick' if args.quick else ''}"
-    json_path, md_path = harness.write_results(
-        name, rows, args.out, machine=info, columns=COLUMNS,
-        title=f"stegafast stamp training throughput ({device.type}{', quick' if args.quick else ''})",
-        notes=notes, extra=extra)
-    log(f"wrote {json_path} and {md_path}")
-    print(md_path.read_text(encoding="utf-8"))
-    return 0
-
+    notes.append(f"{run.wall_note()} Few steps on a shared machine: the numbers are noisy.")
+    return run.finish("stamp", rows, columns=COLUMNS, title="stegafast stamp training throughput", notes=notes,
+                      problems=[], extra=extra)
 
 if __name__ == "__main__":
     sys.exit(main())

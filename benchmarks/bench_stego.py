@@ -16,9 +16,7 @@ Writes ``<out>/stego_<device>.json`` and ``.md`` (``stego_<device>_quick`` with 
 
 from __future__ import annotations
 
-import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -62,14 +60,10 @@ def run_case(backend: str, amp: str, batch: int, size: int, device: torch.device
     cover = (torch.rand(batch, 3, size, size, device=device) * 255).round() / 255
     secret = (torch.rand(batch, 3, size, size, device=device) * 255).round() / 255
     with use_backend(backend):
-        timing = harness.time_callable(
-            lambda: _training_step(model, optimizer, cover, secret, amp, device), device,
-            budget_s=0.0, min_runs=steps, max_runs=steps, warmup_runs=1, warmup_s=0.0, warmup_cap_s=0.0,
-            max_case_s=None)
+        timing = harness.time_steps(lambda: _training_step(model, optimizer, cover, secret, amp, device), device,
+                                    steps)
     row = {"backend": backend, "amp": amp, "batch": batch, "size": f"{size}×{size}",
-           "median_ms": timing.median_ms, "p10_ms": timing.p10_ms, "p90_ms": timing.p90_ms, "min_ms": timing.min_ms,
-           "runs": timing.runs, "warmup_runs": timing.warmup_runs,
-           "images_per_s": batch / (timing.median_ms / 1e3)}
+           **harness.step_row(timing, batch)}
     log(f"{backend:9s} amp={amp:4s}: {timing.median_ms:9.1f} ms/step, {row['images_per_s']:.2f} images/s")
     return row
 
@@ -78,24 +72,17 @@ def main(argv=None) -> int:
     parser = harness.make_parser(__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3, help="timed steps per case after one warm-up (default 3)")
     args = harness.parse_args(parser, argv)
+    run = harness.BenchmarkRun(args, copy_bandwidth=False)
     device = args.device
     batch, size = (2, 64) if args.quick else (8, 128)
-    started = time.perf_counter()
-
-    def log(msg):
-        print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    info = harness.machine_info(device)
-    log(harness.machine_line(info))
     backends = ["native", "reference"] if _native.has_kernel("affine_coupling", device.type) else ["reference"]
     amps = ["off", "bf16"]
-    rows = [run_case(b, a, batch, size, device, args.steps, log) for b in backends for a in amps]
+    rows = [run_case(b, a, batch, size, device, args.steps, run.log) for b in backends for a in amps]
     base = next(r for r in rows if r["backend"] == "reference" and r["amp"] == "off")["median_ms"]
     for row in rows:
         row["speedup"] = base / row["median_ms"]
     model = StegoINN(StegoModelConfig())
     params = sum(p.numel() for p in model.parameters())
-    wall = time.perf_counter() - started
     notes = [
         f"One training step = embed + extract + the seed's full loss + backward + Adam, default (seed) model: "
         f"8 StarINN blocks, hidden 128, glow subnets ({params:,} parameters); random images, batch {batch}, "
@@ -104,20 +91,10 @@ def main(argv=None) -> int:
         "native: the stegafast C++ kernels (ILWT, affine coupling) where available; reference: their "
         "pure-PyTorch implementations. The convolutions are PyTorch's either way.",
         "AMP bf16: torch.autocast(bfloat16) around the model; the losses and the YCbCr composition in float32.",
-        f"Wall time {wall:.0f} s. Few steps on a shared machine: the numbers are noisy.",
+        f"{run.wall_note()} Few steps on a shared machine: the numbers are noisy.",
     ]
-    name = f"stego_{device.type}{'_quick' if args.quick else ''}"
-    json_path, md_path = harness.write_results(
-        name, rows, args.out, machine=info, columns=COLUMNS,
-        title=f"stegafast stego training throughput ({device.type}{', quick' if args.quick else ''})",
-        notes=notes,
-        extra={"device": str(device), "quick": args.quick, "steps": args.steps, "parameters": params,
-               "wall_s": wall,
-               "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None})
-    log(f"wrote {json_path} and {md_path}")
-    print(md_path.read_text(encoding="utf-8"))
-    return 0
-
+    return run.finish("stego", rows, columns=COLUMNS, title="stegafast stego training throughput", notes=notes,
+                      problems=[], extra={"steps": args.steps, "parameters": params})
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -181,6 +181,20 @@ def time_callable(
     )
 
 
+def time_steps(fn: Callable[[], object], device: torch.device | str, steps: int) -> Timing:
+    """Exactly ``steps`` timed calls after one warm-up call: for training steps, each too heavy
+    for a time budget and each changing the model (so no calibration runs)."""
+    return time_callable(fn, device, budget_s=0.0, min_runs=steps, max_runs=steps, warmup_runs=1,
+                         warmup_s=0.0, warmup_cap_s=0.0, max_case_s=None)
+
+
+def step_row(timing: Timing, batch: int) -> dict:
+    """The table fields of a timed training step: its statistics and the images per second."""
+    return {"median_ms": timing.median_ms, "p10_ms": timing.p10_ms, "p90_ms": timing.p90_ms,
+            "min_ms": timing.min_ms, "runs": timing.runs, "warmup_runs": timing.warmup_runs,
+            "images_per_s": batch / (timing.median_ms / 1e3)}
+
+
 def copy_bandwidth_gbs(
     device: torch.device | str, nbytes: int = 256 * 2**20, *, budget_s: float = 1.0
 ) -> dict:
@@ -422,7 +436,8 @@ def median_or_status(result: dict):
 class BenchmarkRun:
     """The parts of a benchmark's ``main`` that every script shares."""
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, *, copy_bandwidth: bool = True):
+        """``copy_bandwidth=False`` for benchmarks that report no bandwidth (training steps)."""
         self.args = args
         self.device = args.device
         quick = args.quick
@@ -438,9 +453,11 @@ class BenchmarkRun:
         torch.manual_seed(0)
         self.info = machine_info(self.device)
         self.log(machine_line(self.info))
-        self.copy = copy_bandwidth_gbs(self.device, (64 if quick else 256) * 2**20,
-                                       budget_s=0.3 if quick else 1.0)
-        self.log(f"copy bandwidth ({self.device.type}, read+write): {self.copy['gbs']:.1f} GB/s")
+        self.copy = None
+        if copy_bandwidth:
+            self.copy = copy_bandwidth_gbs(self.device, (64 if quick else 256) * 2**20,
+                                           budget_s=0.3 if quick else 1.0)
+            self.log(f"copy bandwidth ({self.device.type}, read+write): {self.copy['gbs']:.1f} GB/s")
 
     def log(self, msg: str) -> None:
         print(f"[{time.perf_counter() - self.started:6.1f}s] {msg}", file=sys.stderr, flush=True)
@@ -510,7 +527,7 @@ class BenchmarkRun:
                 "device": str(self.device),
                 "quick": quick,
                 "timing": self.timing_kw,
-                "copy_bandwidth": self.copy,
+                **({"copy_bandwidth": self.copy} if self.copy is not None else {}),
                 "wall_s": time.perf_counter() - self.started,
                 "load_average_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
                 **(extra or {}),

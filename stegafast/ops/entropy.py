@@ -102,7 +102,10 @@ def _check_table_values(op: str, cdfs, cdf_lengths, offsets) -> None:
 
 def _check_index_values(op: str, indexes, k: int) -> None:
     # min/max first: locating the culprit costs more, and only on failure
-    if indexes.numel() == 0 or (int(indexes.min()) >= 0 and int(indexes.max()) < k):
+    if indexes.numel() == 0:
+        return
+    lo, hi = torch.aminmax(indexes)  # one pass over what may be millions of indexes
+    if int(lo) >= 0 and int(hi) < k:
         return
     bad = ((indexes < 0) | (indexes >= k)).nonzero()
     if bad.numel():

@@ -229,15 +229,7 @@ def _target_notes(rows, device):
                     f"{r['speedup']:.2f}x, {verdict}."
                 )
     else:
-        for r in rows:
-            if r["op"] == "fwd+inv" and "native_copy_fraction" in r:
-                verdict = "met" if r["native_copy_fraction"] >= 0.7 else "NOT met"
-                notes.append(
-                    f"Target native fwd+inv >= 70% of copy bandwidth, B = {r['B']} {r['size']}: "
-                    f"{100 * r['native_copy_fraction']:.0f}%, {verdict}."
-                )
-        if not any("native_copy_fraction" in r for r in rows):
-            notes.append("GPU target not assessed: no native CUDA kernel ran (see the native column).")
+        notes += harness.copy_target_notes(rows, ("fwd+inv",))
     return notes
 
 
@@ -246,9 +238,7 @@ def _problems(rows) -> list[str]:
     out = []
     for r in rows:
         case = f"{r['op']} B = {r['B']} {r['size']}"
-        for impl in ("native", "reference", "pywt", "ptwt"):
-            if r[impl].get("status") == "error":
-                out.append(f"ERROR in {impl}, {case}: {r[impl]['detail']}")
+        out += harness.measurement_errors(r, ("native", "reference", "pywt", "ptwt"), case)
         check = r.get("check") or {}
         if "error" in check:
             out.append(f"ERROR in the native check, {case}: {check['error']}")

@@ -433,6 +433,26 @@ def median_or_status(result: dict):
     return result["timing"]["median_ms"] if "timing" in result else result["status"]
 
 
+def copy_target_notes(rows: Sequence[dict], ops: Sequence[str], fraction: float = 0.7) -> list[str]:
+    """One line per row of ``ops`` saying whether the native kernel reached ``fraction`` of
+    the measured copy bandwidth (the GPU target), or that no native kernel ran."""
+    notes = []
+    for r in rows:
+        if r["op"] in ops and "native_copy_fraction" in r:
+            verdict = "met" if r["native_copy_fraction"] >= fraction else "NOT met"
+            notes.append(f"Target native {r['op']} >= {100 * fraction:.0f}% of copy bandwidth, B = {r['B']} "
+                         f"{r['size']}: {100 * r['native_copy_fraction']:.0f}%, {verdict}.")
+    if not any("native_copy_fraction" in r for r in rows):
+        notes.append("GPU target not assessed: no native CUDA kernel ran (see the native column).")
+    return notes
+
+
+def measurement_errors(row: dict, impls: Sequence[str], case: str) -> list[str]:
+    """An "ERROR in <impl>, <case>: ..." line for each of ``impls`` whose measurement failed."""
+    return [f"ERROR in {impl}, {case}: {row[impl]['detail']}" for impl in impls
+            if row[impl].get("status") == "error"]
+
+
 class BenchmarkRun:
     """The parts of a benchmark's ``main`` that every script shares."""
 

@@ -2,6 +2,7 @@
 or the reference (see stegafast.backend), and carries fake-tensor, autograd and
 autocast registrations for its native op."""
 
+from .attention import window_attention
 from .coupling import affine_coupling, affine_coupling_inverse
 from .entropy import range_decode, range_decode_batch, range_encode, range_encode_batch
 from .jpeg import jpeg_quality_table, jpeg_quantize_blocks
@@ -18,4 +19,5 @@ __all__ = [
     "range_decode_batch",
     "range_encode",
     "range_encode_batch",
+    "window_attention",
 ]

@@ -148,6 +148,7 @@ def test_lse_is_the_rows_log_sum_exp():
     mask[1, 7] = float("-inf")
     out, lse = torch.ops.stegafast.window_attention(q, k, v, bias, mask, 0.25)
     assert lse.shape == (4, 3, 49) and lse.dtype == torch.float32
+    assert torch.equal(out[1::2, :, 7], torch.zeros_like(out[1::2, :, 7]))
     scores = reference.attention.attention_scores(q, k, bias=bias, mask=mask, scale=0.25)
     torch.testing.assert_close(lse, torch.logsumexp(scores, dim=-1), atol=1e-5, rtol=1e-5)
     assert torch.isneginf(lse[1::2, :, 7]).all()

@@ -105,7 +105,7 @@ def _autocast(q, k, v, bias, mask):
         return q, k, v, bias, mask
     dtype = torch.get_autocast_dtype(q.device.type)
     # anything else is left for the checks to name
-    cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t  # noqa: E731
+    cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t
     return cast(q), cast(k), cast(v), cast(bias), cast(mask)
 
 

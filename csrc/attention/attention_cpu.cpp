@@ -1,8 +1,8 @@
 // CPU operators of the windowed attention: (window, head) items spread over
 // threads with at::parallel_for. Each thread stages an item's operands into its
 // scratch (one allocation per thread and call, none per item), converting half
-// types to float, and runs attention_cpu_kernels.h on them, in the AVX2 build
-// where the CPU has it. attention_ops.h holds the checks and dispatch shared
+// types to float, and runs attention_cpu_kernels.h on them, in the AVX-512 or
+// AVX2 build where the CPU has it. attention_ops.h holds the checks and dispatch shared
 // with CUDA.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "attention_cpu_avx2.h"
+#include "attention_cpu_avx512.h"
 #include "attention_ops.h"
 
 #define SF_CPU_VARIANT baseline
+#define SF_VECTOR_BYTES 32
 #include "attention_cpu_kernels.h"
 
 namespace stegafast {
@@ -25,9 +27,11 @@ struct NoGuard {
   explicit NoGuard(c10::Device) {}
 };
 
+// float runs the widest build the CPU has; double always runs the baseline build.
 template <typename A>
 void run_item(const ForwardItem<A>& item) {
   if constexpr (std::is_same_v<A, float>) {
+    if (avx512::avx512_usable()) return avx512::forward_item(item);
     if (cpu::has_avx2_fma()) return avx2::forward_item(item);
   }
   baseline::forward_item(item);
@@ -36,6 +40,7 @@ void run_item(const ForwardItem<A>& item) {
 template <typename A>
 void run_item(const BackwardItem<A>& item) {
   if constexpr (std::is_same_v<A, float>) {
+    if (avx512::avx512_usable()) return avx512::backward_item(item);
     if (cpu::has_avx2_fma()) return avx2::backward_item(item);
   }
   baseline::backward_item(item);
@@ -49,9 +54,15 @@ void stage(const T* src, int64_t rows, int64_t cols, A* dst, int64_t ld) {
   }
 }
 
-// dst[c][r] = src[r][c]: the transpose of a rows x cols block, into rows of ld values.
+// dst[c][r] = src[r][c]: the transpose of a rows x cols block, into rows of ld
+// values; float in registers (in the widest build), other types value by value.
 template <typename T, typename A>
 void stage_transposed(const T* src, int64_t rows, int64_t cols, A* dst, int64_t ld) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (avx512::avx512_usable()) return avx512::transpose(src, rows, cols, dst, ld);
+    if (cpu::has_avx2_fma()) return avx2::transpose(src, rows, cols, dst, ld);
+    return baseline::transpose_rows(src, rows, cols, dst, ld);
+  }
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) dst[c * ld + r] = static_cast<A>(src[r * cols + c]);
   }

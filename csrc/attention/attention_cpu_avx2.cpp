@@ -16,6 +16,7 @@
 
 #pragma GCC target("avx2,fma")
 #define SF_CPU_VARIANT avx2
+#define SF_VECTOR_BYTES 32
 #include "attention_cpu_kernels.h"
 
 namespace stegafast {
@@ -24,6 +25,9 @@ namespace avx2 {
 
 void forward_item(const ForwardItem<float>& item) { forward_item<float>(item); }
 void backward_item(const BackwardItem<float>& item) { backward_item<float>(item); }
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst, int64_t ld) {
+  transpose_rows(src, rows, cols, dst, ld);
+}
 
 }  // namespace avx2
 }  // namespace attention

@@ -10,6 +10,8 @@ namespace avx2 {
 
 void forward_item(const ForwardItem<float>& item);
 void backward_item(const BackwardItem<float>& item);
+// dst[c][r] = src[r][c] for a rows x cols block, into rows of ld values.
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst, int64_t ld);
 
 }  // namespace avx2
 }  // namespace attention

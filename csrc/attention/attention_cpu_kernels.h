@@ -1,23 +1,27 @@
 // CPU kernels of the windowed attention for one (window, head) item, compiled
 // once per CPU variant (see common/cpu_variants.h): the including file defines
-// SF_CPU_VARIANT, the namespace the code lands in, and includes no torch header.
+// SF_CPU_VARIANT, the namespace the code lands in, and SF_VECTOR_BYTES, the
+// vector width it targets (32: AVX2 or the baseline's pairs of SSE registers,
+// 64: AVX-512), and includes no torch header.
 //
 // An item is a handful of small matrix products over its staged buffers
 // (attention_cpu_items.h), each run by one register-blocked kernel, gemm(),
-// written with GCC vector types: 4 rows by 16 columns of accumulators, the
-// columns one load of b, each row one broadcast of a; so AVX2 gets 8 fused
-// multiply-adds per 2 loads and 4 broadcasts. N <= 256, so a whole row of
+// written with GCC vector types: kTileRows rows by two vectors of columns of
+// accumulators, the columns loaded from b, each row one broadcast of a; so AVX2
+// gets 8 fused multiply-adds per 2 loads and 4 broadcasts, AVX-512 16 per 2
+// loads and 8 broadcasts. N <= 256, so a whole row of
 // scores fits in the scratch: each row is normalised exactly once (max, exp,
 // sum) rather than rescaled block by block as flash attention must for long
 // rows, and only its log-sum-exp is kept for the backward.
 // No include guard on purpose: each variant includes it once.
-#ifndef SF_CPU_VARIANT
-#error "define SF_CPU_VARIANT before including attention_cpu_kernels.h"
+#if !defined(SF_CPU_VARIANT) || !defined(SF_VECTOR_BYTES)
+#error "define SF_CPU_VARIANT and SF_VECTOR_BYTES before including attention_cpu_kernels.h"
 #endif
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "attention.h"
 #include "attention_cpu_items.h"
@@ -30,18 +34,14 @@ namespace stegafast {
 namespace attention {
 namespace SF_CPU_VARIANT {
 
-// 32-byte vectors: one AVX2 register, two SSE2 registers on the baseline.
+// Rows of a matrix-product tile: as many accumulators as the registers hold
+// (16 AVX2 registers, 32 AVX-512 ones) beside the loaded and broadcast operands.
+constexpr int kTileRows = SF_VECTOR_BYTES == 64 ? 6 : 4;
+
 template <typename A>
-struct Lanes;
-template <>
-struct Lanes<float> {
-  typedef float Vec __attribute__((vector_size(32)));
-  static constexpr int kWidth = 8;
-};
-template <>
-struct Lanes<double> {
-  typedef double Vec __attribute__((vector_size(32)));
-  static constexpr int kWidth = 4;
+struct Lanes {
+  typedef A Vec __attribute__((vector_size(SF_VECTOR_BYTES)));
+  static constexpr int kWidth = SF_VECTOR_BYTES / sizeof(A);
 };
 
 template <typename A>
@@ -67,47 +67,75 @@ SF_HD Vec<A> splat(A a) {
   return v;
 }
 
+// v with lanes l and l ^ step exchanged (a constant permutation once unrolled).
 template <typename A>
-SF_HD A horizontal_sum(Vec<A> v) {
-  A total = A(0);
-  for (int l = 0; l < Lanes<A>::kWidth; ++l) total += v[l];
-  return total;
+SF_HD Vec<A> exchanged(Vec<A> v, int step) {
+  typedef typename std::conditional<sizeof(A) == 4, int32_t, int64_t>::type Index;
+  typedef Index Indices __attribute__((vector_size(SF_VECTOR_BYTES)));
+  Indices order;
+  for (int l = 0; l < Lanes<A>::kWidth; ++l) order[l] = l ^ step;
+  return __builtin_shuffle(v, order);
 }
 
-// c(r, 0..cols) = alpha * sum_k a(r, k) b(k, 0..cols) + add0(r, ..) + add1(r, ..)
-// for r < R, where a(r, k) = a[r * sr + k * sk] (row-major a or its transpose),
-// b has rows of ldb values, the optional add0 and add1 (nullptr: none) are laid
-// out as c, and cols is a multiple of kPad.
-template <int R, typename A>
-SF_HD void gemm_rows(const A* a, int64_t sr, int64_t sk, const A* __restrict b, int64_t ldb,
-                     int64_t depth, int64_t cols, A alpha, A* __restrict c, int64_t ldc,
-                     const A* add0, const A* add1) {
+// Horizontal sum and maximum as trees of lane exchanges: log2(width) steps.
+template <typename A>
+SF_HD A horizontal_sum(Vec<A> v) {
+  for (int step = Lanes<A>::kWidth / 2; step > 0; step /= 2) v += exchanged<A>(v, step);
+  return v[0];
+}
+
+template <typename A>
+SF_HD A horizontal_max(Vec<A> v) {
+  for (int step = Lanes<A>::kWidth / 2; step > 0; step /= 2) {
+    const Vec<A> other = exchanged<A>(v, step);
+    v = other > v ? other : v;
+  }
+  return v[0];
+}
+
+// One tile of a matrix product: c(r, 0..U W) = alpha * sum_k a(r, k) b(k, 0..U W)
+// + add0(r, ..) + add1(r, ..) for r < R, where a(r, k) = a[r * sr + k * sk]
+// (row-major a or its transpose), b has rows of ldb values, and the optional
+// add0 and add1 (nullptr: none) are laid out as c.
+template <int R, int U, typename A>
+SF_HD void gemm_tile(const A* a, int64_t sr, int64_t sk, const A* __restrict b, int64_t ldb, int64_t depth,
+                     A alpha, A* __restrict c, int64_t ldc, const A* add0, const A* add1) {
   constexpr int W = Lanes<A>::kWidth;
-  constexpr int U = kPad / W;
-  for (int64_t j = 0; j < cols; j += kPad) {
-    Vec<A> acc[R][U];
+  Vec<A> acc[R][U];
+  for (int r = 0; r < R; ++r) {
+    for (int u = 0; u < U; ++u) acc[r][u] = Vec<A>{};
+  }
+  for (int64_t k = 0; k < depth; ++k) {
+    Vec<A> bk[U];
+    for (int u = 0; u < U; ++u) bk[u] = load(b + k * ldb + u * W);
     for (int r = 0; r < R; ++r) {
-      for (int u = 0; u < U; ++u) acc[r][u] = Vec<A>{};
-    }
-    const A* bj = b + j;
-    for (int64_t k = 0; k < depth; ++k) {
-      Vec<A> bk[U];
-      for (int u = 0; u < U; ++u) bk[u] = load(bj + k * ldb + u * W);
-      for (int r = 0; r < R; ++r) {
-        const A ar = a[r * sr + k * sk];  // vector * scalar broadcasts it
-        for (int u = 0; u < U; ++u) acc[r][u] += bk[u] * ar;
-      }
-    }
-    for (int r = 0; r < R; ++r) {
-      for (int u = 0; u < U; ++u) {
-        const int64_t at = r * ldc + j + u * W;
-        Vec<A> value = acc[r][u] * alpha;
-        if (add0 != nullptr) value += load(add0 + at);
-        if (add1 != nullptr) value += load(add1 + at);
-        store(c + at, value);
-      }
+      const A ar = a[r * sr + k * sk];  // vector * scalar broadcasts it
+      for (int u = 0; u < U; ++u) acc[r][u] += bk[u] * ar;
     }
   }
+  for (int r = 0; r < R; ++r) {
+    for (int u = 0; u < U; ++u) {
+      const int64_t at = r * ldc + u * W;
+      Vec<A> value = acc[r][u] * alpha;
+      if (add0 != nullptr) value += load(add0 + at);
+      if (add1 != nullptr) value += load(add1 + at);
+      store(c + at, value);
+    }
+  }
+}
+
+// R rows of a matrix product over cols columns (a multiple of kPad), in tiles of
+// two vectors and, where one is left (AVX-512), of one.
+template <int R, typename A>
+SF_HD void gemm_rows(const A* a, int64_t sr, int64_t sk, const A* b, int64_t ldb, int64_t depth, int64_t cols,
+                     A alpha, A* c, int64_t ldc, const A* add0, const A* add1) {
+  constexpr int W = Lanes<A>::kWidth;
+  const auto at = [](const A* add, int64_t j) { return add != nullptr ? add + j : nullptr; };
+  int64_t j = 0;
+  for (; j + 2 * W <= cols; j += 2 * W) {
+    gemm_tile<R, 2>(a, sr, sk, b + j, ldb, depth, alpha, c + j, ldc, at(add0, j), at(add1, j));
+  }
+  for (; j < cols; j += W) gemm_tile<R, 1>(a, sr, sk, b + j, ldb, depth, alpha, c + j, ldc, at(add0, j), at(add1, j));
 }
 
 template <typename A>
@@ -115,9 +143,16 @@ void gemm(int64_t rows, const A* a, int64_t sr, int64_t sk, const A* b, int64_t 
           int64_t cols, A alpha, A* c, int64_t ldc, const A* add0 = nullptr, const A* add1 = nullptr) {
   const auto shifted = [ldc](const A* add, int64_t r) { return add != nullptr ? add + r * ldc : nullptr; };
   int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    gemm_rows<4>(a + r * sr, sr, sk, b, ldb, depth, cols, alpha, c + r * ldc, ldc, shifted(add0, r),
-                 shifted(add1, r));
+  for (; r + kTileRows <= rows; r += kTileRows) {
+    gemm_rows<kTileRows>(a + r * sr, sr, sk, b, ldb, depth, cols, alpha, c + r * ldc, ldc, shifted(add0, r),
+                         shifted(add1, r));
+  }
+  if constexpr (kTileRows > 4) {
+    if (r + 4 <= rows) {
+      gemm_rows<4>(a + r * sr, sr, sk, b, ldb, depth, cols, alpha, c + r * ldc, ldc, shifted(add0, r),
+                   shifted(add1, r));
+      r += 4;
+    }
   }
   for (; r < rows; ++r) {
     gemm_rows<1>(a + r * sr, sr, sk, b, ldb, depth, cols, alpha, c + r * ldc, ldc, shifted(add0, r),
@@ -125,11 +160,11 @@ void gemm(int64_t rows, const A* a, int64_t sr, int64_t sk, const A* b, int64_t 
   }
 }
 
-// e^x for 8 floats by Cephes' expf polynomial (e^x = 2^n e^r, n = round(x / ln2),
+// e^x for a vector of floats by Cephes' expf polynomial (e^x = 2^n e^r, n = round(x / ln2),
 // |r| <= ln2 / 2), straight-line so that it stays in vector registers; x below
 // -87.3 (the normal range's end), -inf included, gives exactly 0.
 SF_HD Vec<float> exp_lanes(Vec<float> x) {
-  typedef int32_t Ints __attribute__((vector_size(32)));
+  typedef int32_t Ints __attribute__((vector_size(SF_VECTOR_BYTES)));
   const Vec<float> lo = splat(-87.3f), hi = splat(88.3f);
   const Vec<float> xc = x < lo ? lo : (x > hi ? hi : x);
   // round to nearest: adding 1.5 * 2^23 leaves no fraction bits
@@ -171,6 +206,42 @@ SF_HD double exp_shifted(double* s, int64_t np, double shift) {
   return total;
 }
 
+// dst[c][r] = src[r][c] for a rows x cols block of src (rows of cols values)
+// into rows of ld values of dst: 8 x 8 blocks transposed in registers (the
+// classic unpack, shuffle, lane-swap sequence), the edges value by value.
+SF_HD void transpose_rows(const float* __restrict src, int64_t rows, int64_t cols, float* __restrict dst, int64_t ld) {
+  typedef float V8 __attribute__((vector_size(32)));
+  typedef int32_t I8 __attribute__((vector_size(32)));
+  const I8 lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
+  const I8 even = {0, 1, 8, 9, 4, 5, 12, 13}, odd = {2, 3, 10, 11, 6, 7, 14, 15};
+  const I8 first = {0, 1, 2, 3, 8, 9, 10, 11}, second = {4, 5, 6, 7, 12, 13, 14, 15};
+  const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+  for (int64_t r0 = 0; r0 < rows8; r0 += 8) {
+    for (int64_t c0 = 0; c0 < cols8; c0 += 8) {
+      V8 x[8], t[8], u[8];
+      for (int i = 0; i < 8; ++i) std::memcpy(&x[i], src + (r0 + i) * cols + c0, sizeof(V8));
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shuffle(x[i], x[i + 1], lo);
+        t[i + 1] = __builtin_shuffle(x[i], x[i + 1], hi);
+      }
+      for (int i = 0; i < 8; i += 4) {
+        u[i] = __builtin_shuffle(t[i], t[i + 2], even);
+        u[i + 1] = __builtin_shuffle(t[i], t[i + 2], odd);
+        u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], even);
+        u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], odd);
+      }
+      for (int i = 0; i < 4; ++i) {
+        const V8 a = __builtin_shuffle(u[i], u[i + 4], first), b = __builtin_shuffle(u[i], u[i + 4], second);
+        std::memcpy(dst + (c0 + i) * ld + r0, &a, sizeof(V8));
+        std::memcpy(dst + (c0 + i + 4) * ld + r0, &b, sizeof(V8));
+      }
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = r < rows8 ? cols8 : 0; c < cols; ++c) dst[c * ld + r] = src[r * cols + c];
+  }
+}
+
 template <typename A>
 SF_HD A row_max(const A* s, int64_t np) {
   constexpr int W = Lanes<A>::kWidth;
@@ -179,9 +250,7 @@ SF_HD A row_max(const A* s, int64_t np) {
     const Vec<A> v = load(s + j);
     m = v > m ? v : m;
   }
-  A best = m[0];
-  for (int l = 1; l < W; ++l) best = m[l] > best ? m[l] : best;
-  return best;
+  return horizontal_max<A>(m);
 }
 
 template <typename A>

@@ -241,9 +241,9 @@ def test_opcheck(extras):
     for t in (q, k, v) + ((bias,) if bias is not None else ()):
         t.requires_grad_()
     torch.library.opcheck(op.window_attention, (q, k, v, bias, mask, 0.35))
-    out, lse = op.window_attention(q, k, v, bias, mask, 0.35)
+    _, lse = op.window_attention(q, k, v, bias, mask, 0.35)
     args = (torch.randn(q.shape), q.detach(), k.detach(), v.detach(),
-            bias.detach() if bias is not None else None, mask, out.detach(), lse.detach(), 0.35)
+            bias.detach() if bias is not None else None, mask, lse.detach(), 0.35)
     torch.library.opcheck(op.window_attention_backward, args)
 
 
@@ -324,9 +324,9 @@ def test_direct_native_calls_check_their_inputs_too():
         op.window_attention(_Q, _Q, _Q, None, torch.zeros(3, 16, 16), 1.0)
     with pytest.raises(RuntimeError, match="bias must have shape"):
         op.window_attention(_Q, _Q, _Q, torch.zeros(16, 16), None, 1.0)
-    out, lse = op.window_attention(_Q, _Q, _Q, None, None, 1.0)
+    _, lse = op.window_attention(_Q, _Q, _Q, None, None, 1.0)
     with pytest.raises(RuntimeError, match="lse must have shape"):
-        op.window_attention_backward(_Q, _Q, _Q, _Q, None, None, out, lse[:, :1], 1.0)
+        op.window_attention_backward(_Q, _Q, _Q, _Q, None, None, lse[:, :1], 1.0)
 
 
 # --- the other CPU builds -------------------------------------------------------------------------

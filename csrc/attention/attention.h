@@ -8,13 +8,15 @@
 //
 // and the backward, recomputing p from the saved lse instead of storing it:
 //
-//   D[i]     = dout[i] . out[i]
-//   dp[i][j] = dout[i] . v[j],          ds[i][j] = p[i][j] (dp[i][j] - D[i])
+//   dp[i][j] = dout[i] . v[j],          D[i] = sum_j p[i][j] dp[i][j]
+//   ds[i][j] = p[i][j] (dp[i][j] - D[i])
 //   dq[i]    = scale sum_j ds[i][j] k[j],   dk[j] = scale sum_i ds[i][j] q[i]
 //   dv[j]    = sum_i p[i][j] dout[i],       dbias[h] = sum over windows of ds
 //
 // A row whose every score is -inf (fully masked) has lse = -inf, out = 0 and
-// zero gradients: row_probability() gives 0 for it instead of exp(nan).
+// zero gradients. D equals dout[i] . out[i] (out[i] = sum_j p[i][j] v[j]), the
+// form flash attention uses; summed from p and dp, which the backward has anyway,
+// it spares saving out for the backward.
 #include <limits>
 
 #include "../common/hostdevice.h"

@@ -107,16 +107,6 @@ void finish(const A* buf, int64_t n, int64_t d, T* dst) {
   if (static_cast<const void*>(buf) != static_cast<const void*>(dst)) unstage(buf, padded(d), n, d, dst);
 }
 
-// delta[i] = a[i] . b[i] for the rows of two n x d blocks.
-template <typename T, typename A>
-void row_dots(const T* a, const T* b, int64_t n, int64_t d, A* delta) {
-  for (int64_t i = 0; i < n; ++i) {
-    A total = A(0);
-    for (int64_t c = 0; c < d; ++c) total += static_cast<A>(a[i * d + c]) * static_cast<A>(b[i * d + c]);
-    delta[i] = total;
-  }
-}
-
 // bias or mask, (count, n, n), as padded A rows (count, n, np); empty when absent.
 template <typename T, typename A>
 std::vector<A> padded_tables(const T* table, int64_t count, int64_t n) {
@@ -192,18 +182,17 @@ struct CpuKernels {
     const BiasGroups groups = bias_groups(g);
     std::vector<A> partials(gr.gbias != nullptr ? groups.count * g.heads * n * n : 0, A(0));
     at::parallel_for(0, groups.count * g.heads, 1, [&](int64_t begin, int64_t end) {
-      Scratch<A> scratch(6 * n * dp + 2 * d * np + 2 * n * np + n);
+      Scratch<A> scratch(6 * n * dp + 2 * d * np + 2 * n * np);
       BackwardItem<A> it{n, d, np, dp, scale};
       A* q = scratch.take(n * dp);
       A* k = scratch.take(n * dp);
       A* kt = scratch.take(d * np);
       A* vt = scratch.take(d * np);
       A* gout = scratch.take(n * dp);
-      A* delta = scratch.take(n);
       A* gq = scratch.take(n * dp);
       A* gk = scratch.take(n * dp);
       A* gv = scratch.take(n * dp);
-      it.kt = kt, it.vt = vt, it.delta = delta;
+      it.kt = kt, it.vt = vt;
       it.p = scratch.take(n * np);
       it.ds = scratch.take(n * np);
       for (int64_t task = begin; task < end; ++task) {
@@ -219,7 +208,6 @@ struct CpuKernels {
           stage_transposed(in.k + at, n, d, kt, np);
           stage_transposed(in.v + at, n, d, vt, np);
           it.gout = operand(gr.gout + at, n, d, gout);
-          row_dots(gr.gout + at, gr.out + at, n, d, delta);
           it.mask = g.mask_windows ? table_at(mask, g.mask_of(window), n) : nullptr;
           it.lse = gr.lse + item * n;
           it.gq = result(gr.gq + at, d, gq);

@@ -40,7 +40,6 @@ struct BackwardItem {
   const A* vt;     // d x np
   const A* gout;   // n x dp: the gradient of out
   const A* lse;    // n
-  const A* delta;  // n: D = rowsum(gout * out)
   const A* bias;   // n x np, or nullptr
   const A* mask;   // n x np, or nullptr
   A* p;            // n x np scratch: the probabilities

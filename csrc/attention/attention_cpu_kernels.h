@@ -304,12 +304,14 @@ void backward_item(const BackwardItem<A>& it) {
       exp_shifted(p, np, it.lse[i]);
     }
   }
-  // ds = p * (gout v^T - D)
+  // ds = p * (dp - D), dp = gout v^T, D = rowsum(p * dp)
   gemm(n, it.gout, dp, 1, it.vt, np, it.d, np, A(1), it.ds, np);
   for (int64_t i = 0; i < n; ++i) {
     const A* __restrict p = it.p + i * np;
     A* __restrict ds = it.ds + i * np;
-    const A delta = it.delta[i];
+    Vec<A> total{};
+    for (int64_t j = 0; j < np; j += Lanes<A>::kWidth) total += load(p + j) * load(ds + j);
+    const A delta = horizontal_sum<A>(total);
     for (int64_t j = 0; j < np; ++j) ds[j] = p[j] * (ds[j] - delta);
   }
   gemm(n, it.ds, np, 1, it.k, dp, n, dp, it.scale, it.gq, dp);  // dq = scale ds k

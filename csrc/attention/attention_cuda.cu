@@ -8,9 +8,10 @@
 //                     shared memory; online softmax (running max and sum, output
 //                     rescaled per tile), writes out and the rows' lse.
 //   grad_q_kernel     CTA = (window group, head, 8 query rows): p recomputed from
-//                     lse, ds = p (dout v^T - D), dq; D = rowsum(dout * out) kept
-//                     for the next kernel; ds added to the group's dbias partial,
-//                     which only this CTA touches (no atomics: deterministic).
+//                     lse and dp = dout v^T, in two passes over the key tiles: D =
+//                     rowsum(p dp) (kept for the next kernel), then ds = p (dp - D),
+//                     dq, and ds added to the group's dbias partial, which only this
+//                     CTA touches (no atomics: deterministic).
 //   grad_kv_kernel    CTA = (window, head, 8 keys), lanes over 32 query rows: dk, dv.
 //   sum_partials_kernel  dbias = the partials added in group order.
 //
@@ -183,44 +184,46 @@ __global__ void __launch_bounds__(kThreads) grad_q_kernel(Inputs<T> in, Grads<T,
     A lse_row[kRowsPerWarp], delta_row[kRowsPerWarp], dq[kRowsPerWarp][kChunks];
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int i = row0 + warp * kRowsPerWarp + rr;
-      A part = A(0);
-      for (int t = 0; t < kChunks; ++t) {
-        const int c = lane + t * kWarp;
-        if (i < n && c < d) {
-          const int64_t at = base + int64_t(i) * d + c;
-          part += static_cast<A>(gr.gout[at]) * static_cast<A>(gr.out[at]);
-        }
-        dq[rr][t] = A(0);
-      }
-      delta_row[rr] = warp_sum(part);
       lse_row[rr] = i < n ? gr.lse[item * g.n + i] : minus_infinity<A>();
-      if (i < n && lane == 0) delta[item * g.n + i] = delta_row[rr];
+      delta_row[rr] = A(0);
+      for (int t = 0; t < kChunks; ++t) dq[rr][t] = A(0);
     }
-    for (int j0 = 0; j0 < n; j0 += kKeys) {
-      const int tile = min(kKeys, n - j0);
-      __syncthreads();
-      load_rows(in.k + base, j0, kKeys, n, d, ks, d + 1);
-      load_rows(in.v + base, j0, kKeys, n, d, vs, d + 1);
-      __syncthreads();
-      const int j = j0 + lane;
-      for (int rr = 0; rr < kRowsPerWarp; ++rr) {
-        const int r = warp * kRowsPerWarp + rr, i = row0 + r;
-        if (i >= n || lse_row[rr] == minus_infinity<A>()) continue;  // warp-uniform; a masked row has ds = 0
-        A ds = A(0);
-        if (lane < tile) {
-          const A s = score(dot(qs + r * d, ks + lane * (d + 1), d), scale, bias, mask, i, j, n);
-          const A p = exp_of(s - lse_row[rr]);
-          ds = p * (dot(gos + r * d, vs + lane * (d + 1), d) - delta_row[rr]);
-          if (partial != nullptr) partial[i * n + j] += ds;
-        }
-        for (int jj = 0; jj < tile; ++jj) {
-          const A dsj = __shfl_sync(kFull, ds, jj);
-          for (int t = 0; t < kChunks; ++t) {
-            const int c = lane + t * kWarp;
-            if (c < d) dq[rr][t] += dsj * ks[jj * (d + 1) + c];
+    // pass 1 sums D = rowsum(p * dp), pass 2 forms ds = p (dp - D), dq and the dbias partial
+    for (int pass = 0; pass < 2; ++pass) {
+      for (int j0 = 0; j0 < n; j0 += kKeys) {
+        const int tile = min(kKeys, n - j0);
+        __syncthreads();
+        load_rows(in.k + base, j0, kKeys, n, d, ks, d + 1);
+        load_rows(in.v + base, j0, kKeys, n, d, vs, d + 1);
+        __syncthreads();
+        const int j = j0 + lane;
+        for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+          const int r = warp * kRowsPerWarp + rr, i = row0 + r;
+          if (i >= n || lse_row[rr] == minus_infinity<A>()) continue;  // warp-uniform; a masked row has ds = 0
+          A p = A(0), dp = A(0);
+          if (lane < tile) {
+            p = exp_of(score(dot(qs + r * d, ks + lane * (d + 1), d), scale, bias, mask, i, j, n) - lse_row[rr]);
+            dp = dot(gos + r * d, vs + lane * (d + 1), d);
+          }
+          if (pass == 0) {
+            delta_row[rr] += warp_sum(p * dp);
+            continue;
+          }
+          const A ds = p * (dp - delta_row[rr]);
+          if (partial != nullptr && lane < tile) partial[i * n + j] += ds;
+          for (int jj = 0; jj < tile; ++jj) {
+            const A dsj = __shfl_sync(kFull, ds, jj);
+            for (int t = 0; t < kChunks; ++t) {
+              const int c = lane + t * kWarp;
+              if (c < d) dq[rr][t] += dsj * ks[jj * (d + 1) + c];
+            }
           }
         }
       }
+    }
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+      const int i = row0 + warp * kRowsPerWarp + rr;
+      if (i < n && lane == 0) delta[item * g.n + i] = delta_row[rr];
     }
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int i = row0 + warp * kRowsPerWarp + rr;

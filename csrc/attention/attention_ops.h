@@ -37,7 +37,6 @@ struct Inputs {
 template <typename T, typename A>
 struct Grads {
   const T* gout;  // the gradient of out
-  const T* out;
   const A* lse;
   T* gq;
   T* gk;
@@ -134,12 +133,11 @@ std::tuple<at::Tensor, at::Tensor> forward_op(const at::Tensor& q_, const at::Te
 template <typename K>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_op(
     const at::Tensor& gout_, const at::Tensor& q_, const at::Tensor& k_, const at::Tensor& v_,
-    const c10::optional<at::Tensor>& bias_, const c10::optional<at::Tensor>& mask_, const at::Tensor& out_,
-    const at::Tensor& lse_, double scale) {
+    const c10::optional<at::Tensor>& bias_, const c10::optional<at::Tensor>& mask_, const at::Tensor& lse_,
+    double scale) {
   const char* op = "window_attention_backward";
   const Geometry g = checked_geometry(q_, k_, v_, bias_, mask_, scale, op);
   check_operand(q_, gout_, "grad_out", op);
-  check_operand(q_, out_, "out", op);
   TORCH_CHECK(lse_.dim() == 3 && lse_.size(0) == g.windows && lse_.size(1) == g.heads && lse_.size(2) == g.n,
               op, ": lse must have shape (", g.windows, ", ", g.heads, ", ", g.n, "), got ", lse_.sizes());
   TORCH_CHECK(lse_.scalar_type() == lse_dtype(q_.scalar_type()) && lse_.device() == q_.device(), op,
@@ -147,7 +145,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_op(
               " on ", lse_.device());
   const typename K::Guard guard(q_.device());
   const at::Tensor q = q_.contiguous(), k = k_.contiguous(), v = v_.contiguous();
-  const at::Tensor gout = gout_.contiguous(), out = out_.contiguous(), lse = lse_.contiguous();
+  const at::Tensor gout = gout_.contiguous(), lse = lse_.contiguous();
   const auto bias = contiguous(bias_), mask = contiguous(mask_);
   at::Tensor gq = at::empty(q.sizes(), q.options()), gk = at::empty(q.sizes(), q.options());
   at::Tensor gv = at::empty(q.sizes(), q.options());
@@ -159,9 +157,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_op(
     const Inputs<scalar_t> in{q.const_data_ptr<scalar_t>(), k.const_data_ptr<scalar_t>(),
                               v.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(bias),
                               data_or_null<scalar_t>(mask)};
-    const Grads<scalar_t, A> grads{gout.const_data_ptr<scalar_t>(), out.const_data_ptr<scalar_t>(),
-                                   lse.const_data_ptr<A>(),         gq.mutable_data_ptr<scalar_t>(),
-                                   gk.mutable_data_ptr<scalar_t>(), gv.mutable_data_ptr<scalar_t>(),
+    const Grads<scalar_t, A> grads{gout.const_data_ptr<scalar_t>(), lse.const_data_ptr<A>(),
+                                   gq.mutable_data_ptr<scalar_t>(), gk.mutable_data_ptr<scalar_t>(),
+                                   gv.mutable_data_ptr<scalar_t>(),
                                    bias.has_value() ? gbias.mutable_data_ptr<scalar_t>() : nullptr};
     K::template backward<scalar_t, A>(in, grads, static_cast<A>(scale), g,
                                       q.options().dtype(lse_dtype(q.scalar_type())));

@@ -13,10 +13,11 @@
   ``mask[w % nW]`` (the shifted-window mask); ``-inf`` allowed; no gradient.
   A row whose every score is ``-inf`` returns zeros and passes zero gradients.
 * ``scale``: a finite number, by default ``d ** -0.5``.
-* The native forward keeps, besides the output, only each row's float32
-  log-sum-exp (float64 for float64 inputs); its backward, a native op too,
-  recomputes the probabilities from it, so training never stores the
-  (B * nW, heads, N, N) attention matrix that the eager expression saves.
+* For the backward, the native forward keeps its inputs and each row's float32
+  log-sum-exp (float64 for float64 inputs), not even its output; the backward,
+  a native op too, recomputes the probabilities from them, so training never
+  stores the (B * nW, heads, N, N) attention matrix that the eager expression
+  (and scaled_dot_product_attention with a float mask) saves.
   Double backward raises NotImplementedError (the reference backend supports it).
 * dtypes: half types compute in float32 inside the kernel.
 * Autocast: like ``F.scaled_dot_product_attention``: inside an autocast region
@@ -134,7 +135,7 @@ def _fake_forward(q, k, v, bias, mask, scale):
     return out, torch.empty(q.shape[:3], dtype=_lse_dtype(q.dtype), device=q.device)
 
 
-def _fake_backward(grad_out, q, k, v, bias, mask, out, lse, scale):
+def _fake_backward(grad_out, q, k, v, bias, mask, lse, scale):
     grads = [torch.empty(q.shape, dtype=q.dtype, device=q.device) for _ in range(3)]
     bias_shape = bias.shape if bias is not None else (0,)
     return (*grads, torch.empty(bias_shape, dtype=q.dtype, device=q.device))
@@ -142,15 +143,15 @@ def _fake_backward(grad_out, q, k, v, bias, mask, out, lse, scale):
 
 def _setup_forward(ctx, inputs, output):
     q, k, v, bias, mask, scale = inputs
-    out, lse = output
-    ctx.save_for_backward(q, k, v, bias, mask, out, lse)
+    # the backward recomputes the probabilities from lse: the output is not kept
+    ctx.save_for_backward(q, k, v, bias, mask, output[1])
     ctx.scale = scale
 
 
 def _forward_grad(ctx, grad_out, grad_lse):
     # lse is an auxiliary output for the backward: no gradient flows into it
-    q, k, v, bias, mask, out, lse = ctx.saved_tensors
-    gq, gk, gv, gbias = _NATIVE.window_attention_backward(grad_out, q, k, v, bias, mask, out, lse, ctx.scale)
+    q, k, v, bias, mask, lse = ctx.saved_tensors
+    gq, gk, gv, gbias = _NATIVE.window_attention_backward(grad_out, q, k, v, bias, mask, lse, ctx.scale)
     return gq, gk, gv, (gbias if bias is not None else None), None, None
 
 

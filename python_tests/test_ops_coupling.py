@@ -12,7 +12,7 @@ from torch.autograd import gradcheck, gradgradcheck
 import stegafast
 from stegafast import ops, reference, use_backend
 
-from conftest import on_native, on_reference, requires_native, run_on_baseline_cpu_build
+from testutils import on_native, on_reference, requires_native, run_on_baseline_cpu_build
 
 CLAMP_FNS = ("tanh", "atan")
 

@@ -14,7 +14,7 @@ from torch.autograd import gradcheck
 from stegafast import ops, reference, use_backend
 from stegafast.nn import DiffJPEG
 
-from conftest import requires_native
+from testutils import requires_native
 
 ROUNDINGS = ("ste", "cubic", "ste_cubic")
 

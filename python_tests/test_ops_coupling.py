@@ -340,7 +340,7 @@ def test_autocast_keeps_the_input_dtype(dtype):
 
 
 def test_ops_are_declared_with_autocast_keep():
-    declared = {info.name: info for info in ops._registry.ops()}
+    declared = {info.name: info for info in ops.registration.declared()}
     for name in ("affine_coupling", "affine_coupling_inverse", "affine_coupling_backward",
                  "affine_coupling_inverse_backward"):
         assert declared[name].kernel == "coupling" and declared[name].autocast == "keep"

@@ -284,7 +284,7 @@ def test_autocast_keeps_the_input_dtype():
 
 
 def test_ops_are_declared_with_autocast_keep():
-    declared = {info.name: info for info in ops._registry.ops()}
+    declared = {info.name: info for info in ops.registration.declared()}
     for name in ("jpeg_quantize_blocks", "jpeg_quantize_blocks_backward"):
         assert declared[name].kernel == "jpeg" and declared[name].autocast == "keep"
 

@@ -38,19 +38,19 @@ build) stay module-level functions in the kernel's file. Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import pytest
 import torch
+from testutils import on_native, on_reference, requires_native
 from torch.autograd import gradcheck, gradgradcheck
 
 import stegafast
 from stegafast import use_backend
 from stegafast.dtypes import HALF_TYPES
 from stegafast.ops import registration
-
-from testutils import on_native, on_reference, requires_native
 
 __all__ = ["BadInput", "Call", "KernelTester", "shape_id"]
 
@@ -196,7 +196,8 @@ class KernelTester:
             if name in params and name not in taken:
                 values, ids = params[name]
                 if not values:  # say why rather than pytest's "empty parameter set"
-                    values, ids = [pytest.param(None, marks=pytest.mark.skip(reason=f"{self.kernel}: no {name} cases"))], None
+                    skip = pytest.mark.skip(reason=f"{self.kernel}: no {name} cases")
+                    values, ids = [pytest.param(None, marks=skip)], None
                 metafunc.parametrize(name, values, ids=ids)
 
     # --- comparisons -------------------------------------------------------------------

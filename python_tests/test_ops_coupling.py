@@ -7,13 +7,12 @@ import random
 
 import pytest
 import torch
+from kernel_testing import BadInput, Call, KernelTester
+from testutils import on_native, on_reference, requires_native, run_on_baseline_cpu_build
 from torch.autograd import gradcheck, gradgradcheck
 
 import stegafast
 from stegafast import ops, reference, use_backend
-
-from kernel_testing import BadInput, Call, KernelTester
-from testutils import on_native, on_reference, requires_native, run_on_baseline_cpu_build
 
 CLAMP_FNS = ("tanh", "atan")
 

@@ -7,13 +7,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from kernel_testing import BadInput, Call, KernelTester
+from testutils import on_native, on_reference, requires_native
 
 import stegafast
 from stegafast import NativeKernelUnavailable, _native, ops, reference, use_backend
 from stegafast.ops.entropy import CONTAINER_VERSION
-
-from kernel_testing import BadInput, Call, KernelTester
-from testutils import on_native, on_reference, requires_native
 
 TOTAL = 1 << 16
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1

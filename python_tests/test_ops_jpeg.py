@@ -9,12 +9,11 @@ import random
 import numpy as np
 import pytest
 import torch
+from kernel_testing import BadInput, Call, KernelTester
+from testutils import requires_native
 
 from stegafast import ops, reference, use_backend
 from stegafast.nn import DiffJPEG
-
-from kernel_testing import BadInput, Call, KernelTester
-from testutils import requires_native
 
 ROUNDINGS = ("ste", "cubic", "ste_cubic")
 

@@ -5,12 +5,11 @@ stegafast namespace and declared in a registry of their own."""
 
 import pytest
 import torch
+from testutils import requires_native
 
 from stegafast import NativeKernelUnavailable, use_backend
 from stegafast.dtypes import FLOAT_TYPES
 from stegafast.ops import registration
-
-from testutils import requires_native
 
 _LIB = torch.library.Library("stegafast", "FRAGMENT")  # noqa: TOR901 - test-only ops
 _REGISTRY = registration.Registry()

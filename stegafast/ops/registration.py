@@ -42,8 +42,9 @@ Autocast policies (what happens to the op inside ``torch.autocast``):
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..dtypes import HALF_TYPES
 from ._checks import check_data_range, check_image_pair, check_reduction, reduce
 
 __all__ = ["psnr"]
@@ -26,7 +27,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0, reduction: s
     check_image_pair("psnr", a, b)
     peak = check_data_range("psnr", data_range)
     check_reduction("psnr", reduction)
-    if a.dtype in (torch.float16, torch.bfloat16):
+    if a.dtype in HALF_TYPES:
         a, b = a.float(), b.float()
     mse = (a - b).square().flatten(1).mean(1)
     # data_range^2 / 0 is +inf and log10(+inf) is +inf: the documented result.

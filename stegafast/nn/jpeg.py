@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..dtypes import compute_dtype
 from ..ops.jpeg import ROUNDINGS, jpeg_quality_table, jpeg_quantize_blocks
 
 __all__ = ["DiffJPEG", "rgb_to_ycbcr", "ycbcr_to_rgb", "SUBSAMPLINGS"]
 
 SUBSAMPLINGS = ("4:2:0", "4:4:4")
-_HALF_TYPES = (torch.float16, torch.bfloat16)
 
 # JFIF (ITU-T T.871) full-range conversion, as libjpeg's jccolor.c and jdcolor.c
 _RGB_TO_YCBCR = (
@@ -148,7 +148,7 @@ class DiffJPEG(nn.Module):
         if n == 0 or h == 0 or w == 0:
             raise ValueError(f"DiffJPEG: images must be non-empty, got shape {tuple(images.shape)}")
         # half types lose whole pixel levels near 255: the codec runs in float32
-        work = torch.float32 if images.dtype in _HALF_TYPES else images.dtype
+        work = compute_dtype(images.dtype)
         if quality is None:
             luma = self.luma_table.to(device=images.device, dtype=work)
             chroma = self.chroma_table.to(device=images.device, dtype=work)

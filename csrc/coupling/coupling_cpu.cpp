@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
+#include "../common/guard.h"
 #include "coupling_cpu_avx2.h"
 #include "coupling_ops.h"
 
@@ -15,10 +16,6 @@ namespace coupling {
 namespace {
 
 constexpr cpu::ParallelFor kParallel = cpu::torch_parallel_for;
-
-struct NoGuard {
-  explicit NoGuard(c10::Device) {}
-};
 
 // float runs the AVX2 build where the CPU has it; double and half types always
 // run the baseline build.

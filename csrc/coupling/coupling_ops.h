@@ -24,6 +24,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "../common/checks.h"
 #include "../common/dispatch.h"
 #include "coupling.h"
 
@@ -43,23 +44,6 @@ inline ClampFn parse_clamp_fn(c10::string_view name, const char* op) {
 
 inline void check_clamp(double clamp, const char* op) {
   TORCH_CHECK(std::isfinite(clamp) && clamp > 0, op, ": clamp must be finite and > 0, got ", clamp);
-}
-
-inline void check_float(const at::Tensor& a, const char* op, const char* name) {
-  const at::ScalarType t = a.scalar_type();
-  TORCH_CHECK(t == at::kFloat || t == at::kDouble || t == at::kHalf || t == at::kBFloat16, op, ": ",
-              name, " must be float32, float64, float16 or bfloat16, got ", t);
-}
-
-// `other` must match `ref` (a (B, ...) tensor) in shape, dtype and device.
-inline void check_like(const at::Tensor& ref, const char* ref_name, const at::Tensor& other,
-                       const char* name, const char* op) {
-  TORCH_CHECK(other.sizes() == ref.sizes(), op, ": ", name, " has shape ", other.sizes(),
-              " but ", ref_name, " has shape ", ref.sizes());
-  TORCH_CHECK(other.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ",
-              other.scalar_type(), " but ", ref_name, " has dtype ", ref.scalar_type());
-  TORCH_CHECK(other.device() == ref.device(), op, ": ", name, " is on ", other.device(), " but ",
-              ref_name, " is on ", ref.device());
 }
 
 // The layout of a (B, ...) batch with elements-per-logdet-partial `chunk`.

@@ -24,6 +24,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../common/checks.h"
 #include "entropy.h"
 
 namespace stegafast {
@@ -35,9 +36,9 @@ constexpr uint8_t kVersion = 2;
 constexpr int64_t kFixedHeader = 9;
 
 void check_1d(const at::Tensor& t, const char* op, const char* name, at::ScalarType dtype) {
-  TORCH_CHECK(t.device().is_cpu(), op, ": ", name, " must be a CPU tensor");
+  check_cpu(t, op, name);
   TORCH_CHECK(t.dim() == 1, op, ": ", name, " must be 1-D, got ", t.dim(), " dims");
-  TORCH_CHECK(t.scalar_type() == dtype, op, ": ", name, " must be ", dtype, ", got ", t.scalar_type());
+  check_dtype(t, op, name, dtype);
 }
 
 // Decoder lookup tables: at most this many entries over all rows (64 KiB, so
@@ -59,9 +60,9 @@ struct Table {
 
 Table check_table(const char* op, const at::Tensor& cdfs, const at::Tensor& lengths,
                   const at::Tensor& offsets) {
-  TORCH_CHECK(cdfs.device().is_cpu(), op, ": cdfs must be a CPU tensor");
+  check_cpu(cdfs, op, "cdfs");
   TORCH_CHECK(cdfs.dim() == 2, op, ": cdfs must be 2-D (K, Lmax), got ", cdfs.dim(), " dims");
-  TORCH_CHECK(cdfs.scalar_type() == at::kInt, op, ": cdfs must be int32, got ", cdfs.scalar_type());
+  check_dtype(cdfs, op, "cdfs", at::kInt);
   check_1d(lengths, op, "cdf_lengths", at::kInt);
   check_1d(offsets, op, "offsets", at::kInt);
   const int64_t k = cdfs.size(0), lmax = cdfs.size(1);

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
+#include "../common/guard.h"
 #include "jpeg_ops.h"
 
 namespace stegafast {
@@ -13,10 +14,6 @@ namespace {
 
 // ~2k multiply-adds a block: a few dozen blocks amortise a task's overhead.
 constexpr int64_t kGrain = 32;
-
-struct NoGuard {
-  explicit NoGuard(c10::Device) {}
-};
 
 struct CpuKernels {
   using Guard = NoGuard;

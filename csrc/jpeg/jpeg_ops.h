@@ -30,19 +30,6 @@ inline Rounding parse_rounding(c10::string_view name, const char* op) {
   return Rounding::kSteCubic;
 }
 
-inline void check_float(const at::Tensor& a, const char* op, const char* name) {
-  const at::ScalarType t = a.scalar_type();
-  TORCH_CHECK(t == at::kFloat || t == at::kDouble || t == at::kHalf || t == at::kBFloat16, op, ": ",
-              name, " must be float32, float64, float16 or bfloat16, got ", t);
-}
-
-inline void check_same(const at::Tensor& ref, const at::Tensor& other, const char* name, const char* op) {
-  TORCH_CHECK(other.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ", other.scalar_type(),
-              " but x has dtype ", ref.scalar_type());
-  TORCH_CHECK(other.device() == ref.device(), op, ": ", name, " is on ", other.device(), " but x is on ",
-              ref.device());
-}
-
 // The geometry of x after checking it and the table against it.
 inline Geometry checked_geometry(const at::Tensor& x, const at::Tensor& qtable, const char* op) {
   check_image_batch(x, "x");
@@ -52,7 +39,7 @@ inline Geometry checked_geometry(const at::Tensor& x, const at::Tensor& qtable, 
   TORCH_CHECK(qtable.dim() == 4 && qtable.size(0) == x.size(0) && qtable.size(1) == x.size(1) &&
                   qtable.size(2) == kBlock && qtable.size(3) == kBlock,
               op, ": qtable must have shape (", x.size(0), ", ", x.size(1), ", 8, 8), got ", qtable.sizes());
-  check_same(x, qtable, "qtable", op);
+  check_same_dtype_and_device(x, "x", qtable, "qtable", op);
   return {x.size(0) * x.size(1), x.size(2), x.size(3), x.size(2) / kBlock, x.size(3) / kBlock};
 }
 
@@ -88,9 +75,7 @@ at::Tensor backward_op(const at::Tensor& gy_, const at::Tensor& x_, const at::Te
   const char* op = "jpeg_quantize_blocks_backward";
   const Geometry g = checked_geometry(x_, qtable_, op);
   const Rounding r = parse_rounding(rounding, op);
-  TORCH_CHECK(gy_.sizes() == x_.sizes(), op, ": grad_y has shape ", gy_.sizes(), " but x has shape ",
-              x_.sizes());
-  check_same(x_, gy_, "grad_y", op);
+  check_like(x_, "x", gy_, "grad_y", op);
   const typename K::Guard guard(x_.device());
   const at::Tensor gy = gy_.contiguous();
   // ste's gradient is the identity: D^T D grad_y D^T D = grad_y, exactly; a copy,

@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
+#include "../common/guard.h"
 #include "lifting_cpu_avx2.h"
 #include "lifting_ops.h"
 

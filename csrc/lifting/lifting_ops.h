@@ -18,10 +18,6 @@
 namespace stegafast {
 namespace lifting {
 
-struct NoGuard {
-  explicit NoGuard(c10::Device) {}
-};
-
 // Geometry of a (B, C, H, W) image batch.
 inline Geometry image_geometry(const at::Tensor& x, const char* name) {
   check_image_batch(x, name);

@@ -31,8 +31,8 @@ inline void check_cpu(const at::Tensor& t, const char* op, const char* name) {
 }
 
 // `other` has the shape of `ref`.
-inline void check_same_shape(const at::Tensor& ref, const char* ref_name, const at::Tensor& other,
-                             const char* name, const char* op) {
+inline void check_same_shape(const at::Tensor& ref, const char* ref_name, const at::Tensor& other, const char* name,
+                             const char* op) {
   TORCH_CHECK(other.sizes() == ref.sizes(), op, ": ", name, " has shape ", other.sizes(), " but ", ref_name,
               " has shape ", ref.sizes());
 }
@@ -40,10 +40,10 @@ inline void check_same_shape(const at::Tensor& ref, const char* ref_name, const 
 // `other` has the dtype and the device of `ref`.
 inline void check_same_dtype_and_device(const at::Tensor& ref, const char* ref_name, const at::Tensor& other,
                                         const char* name, const char* op) {
-  TORCH_CHECK(other.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ", other.scalar_type(),
-              " but ", ref_name, " has dtype ", ref.scalar_type());
-  TORCH_CHECK(other.device() == ref.device(), op, ": ", name, " is on ", other.device(), " but ", ref_name,
-              " is on ", ref.device());
+  TORCH_CHECK(other.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ", other.scalar_type(), " but ",
+              ref_name, " has dtype ", ref.scalar_type());
+  TORCH_CHECK(other.device() == ref.device(), op, ": ", name, " is on ", other.device(), " but ", ref_name, " is on ",
+              ref.device());
 }
 
 // `other` matches `ref` in shape, dtype and device.

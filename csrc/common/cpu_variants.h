@@ -49,10 +49,10 @@ bool has_avx2_fma();
 // argument types) and the CPU runs it, else baseline::fn(args...). The AVX2 call
 // sits in a discarded `if constexpr` branch otherwise, so it is never
 // instantiated (nor needs to link) for dtypes the AVX2 build lacks.
-#define SF_CPU_BEST_VARIANT(avx2_built, fn, ...)                              \
-  do {                                                                        \
-    if constexpr ((avx2_built) && SF_CPU_AVX2_VARIANTS) {                     \
-      if (::stegafast::cpu::has_avx2_fma()) return avx2::fn(__VA_ARGS__);     \
-    }                                                                         \
-    return baseline::fn(__VA_ARGS__);                                         \
+#define SF_CPU_BEST_VARIANT(avx2_built, fn, ...)                          \
+  do {                                                                    \
+    if constexpr ((avx2_built) && SF_CPU_AVX2_VARIANTS) {                 \
+      if (::stegafast::cpu::has_avx2_fma()) return avx2::fn(__VA_ARGS__); \
+    }                                                                     \
+    return baseline::fn(__VA_ARGS__);                                     \
   } while (0)

@@ -67,6 +67,5 @@ void launch_grid_stride(void (*kernel)(Params...), int64_t items, int threads, A
 
 // The body runs once for every item i in [0, n) that falls to this thread:
 // i starts at the thread's global index and steps by the grid's thread count.
-#define SF_GRID_STRIDE_LOOP(i, n)                                                   \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += int64_t(gridDim.x) * blockDim.x)
+#define SF_GRID_STRIDE_LOOP(i, n) \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)

@@ -23,22 +23,20 @@ struct CpuKernels {
   static constexpr int64_t kChunk = baseline::kChunk;
 
   template <typename T, typename A>
-  static void coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out,
-                       A* partials, A* logdet, const Layout& g, ClampFn fn, double clamp,
-                       bool inverse) {
-    SF_CPU_BEST_VARIANT(kAvx2Build<T>, run_coupling, in, r, t, out, partials, logdet, g, fn, clamp, inverse,
-                        kParallel);
+  static void coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out, A* partials, A* logdet,
+                       const Layout& g, ClampFn fn, double clamp, bool inverse) {
+    SF_CPU_BEST_VARIANT(kAvx2Build<T>, run_coupling, in, r, t, out, partials, logdet, g, fn, clamp, inverse, kParallel);
   }
 
   template <typename T, typename A>
-  static void forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r,
-                           T* gx, T* gr, const Layout& g, ClampFn fn, double clamp) {
+  static void forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r, T* gx, T* gr,
+                           const Layout& g, ClampFn fn, double clamp) {
     SF_CPU_BEST_VARIANT(kAvx2Build<T>, run_forward_grad, gy, gl, x, r, gx, gr, g, fn, clamp, kParallel);
   }
 
   template <typename T, typename A>
-  static void inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r,
-                           T* gy, T* gr, T* gt, const Layout& g, ClampFn fn, double clamp) {
+  static void inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r, T* gy, T* gr,
+                           T* gt, const Layout& g, ClampFn fn, double clamp) {
     SF_CPU_BEST_VARIANT(kAvx2Build<T>, run_inverse_grad, gx, gl, x, r, gy, gr, gt, g, fn, clamp, kParallel);
   }
 };

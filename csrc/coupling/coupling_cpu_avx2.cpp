@@ -22,12 +22,12 @@ namespace coupling {
 namespace avx2 {
 
 // The dtypes of kAvx2Build (coupling_cpu_avx2.h).
-template void run_coupling(Samples<const float>, Samples<const float>, Samples<const float>, float*, float*,
-                           float*, const Layout&, ClampFn, double, bool, cpu::ParallelFor);
-template void run_forward_grad(Samples<const float>, const float*, Samples<const float>, Samples<const float>,
+template void run_coupling(Samples<const float>, Samples<const float>, Samples<const float>, float*, float*, float*,
+                           const Layout&, ClampFn, double, bool, cpu::ParallelFor);
+template void run_forward_grad(Samples<const float>, const float*, Samples<const float>, Samples<const float>, float*,
+                               float*, const Layout&, ClampFn, double, cpu::ParallelFor);
+template void run_inverse_grad(Samples<const float>, const float*, Samples<const float>, Samples<const float>, float*,
                                float*, float*, const Layout&, ClampFn, double, cpu::ParallelFor);
-template void run_inverse_grad(Samples<const float>, const float*, Samples<const float>, Samples<const float>,
-                               float*, float*, float*, const Layout&, ClampFn, double, cpu::ParallelFor);
 
 }  // namespace avx2
 }  // namespace coupling

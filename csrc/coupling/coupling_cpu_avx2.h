@@ -25,8 +25,8 @@ template <typename T, typename A>
 void run_forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r, T* gx, T* gr,
                       const Layout& g, ClampFn fn, double clamp, cpu::ParallelFor parallel);
 template <typename T, typename A>
-void run_inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r, T* gy, T* gr,
-                      T* gt, const Layout& g, ClampFn fn, double clamp, cpu::ParallelFor parallel);
+void run_inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r, T* gy, T* gr, T* gt,
+                      const Layout& g, ClampFn fn, double clamp, cpu::ParallelFor parallel);
 
 }  // namespace avx2
 }  // namespace coupling

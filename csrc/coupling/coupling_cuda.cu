@@ -91,8 +91,8 @@ __global__ void __launch_bounds__(kThreads)
 
 template <typename T, typename Act>
 __global__ void __launch_bounds__(kThreads)
-    forward_grad_kernel(Samples<const T> gy, const acc_t<T>* __restrict__ gl, Samples<const T> x,
-                        Samples<const T> r, T* __restrict__ gx, T* __restrict__ gr, Layout g, Act act) {
+    forward_grad_kernel(Samples<const T> gy, const acc_t<T>* __restrict__ gl, Samples<const T> x, Samples<const T> r,
+                        T* __restrict__ gx, T* __restrict__ gr, Layout g, Act act) {
   using A = acc_t<T>;
   const Item it = block_item(g);
   const T* __restrict__ gy_c = gy.at(it.sample, it.offset);
@@ -113,9 +113,8 @@ __global__ void __launch_bounds__(kThreads)
 
 template <typename T, typename Act>
 __global__ void __launch_bounds__(kThreads)
-    inverse_grad_kernel(Samples<const T> gx, const acc_t<T>* __restrict__ gl, Samples<const T> x,
-                        Samples<const T> r, T* __restrict__ gy, T* __restrict__ gr, T* __restrict__ gt,
-                        Layout g, Act act) {
+    inverse_grad_kernel(Samples<const T> gx, const acc_t<T>* __restrict__ gl, Samples<const T> x, Samples<const T> r,
+                        T* __restrict__ gy, T* __restrict__ gr, T* __restrict__ gt, Layout g, Act act) {
   using A = acc_t<T>;
   const Item it = block_item(g);
   const T* __restrict__ gx_c = gx.at(it.sample, it.offset);
@@ -153,9 +152,8 @@ struct CudaKernels {
   static constexpr int64_t kChunk = kBlockChunk;
 
   template <typename T, typename A>
-  static void coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out,
-                       A* partials, A* logdet, const Layout& g, ClampFn fn, double clamp,
-                       bool inverse) {
+  static void coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out, A* partials, A* logdet,
+                       const Layout& g, ClampFn fn, double clamp, bool inverse) {
     const unsigned samples = cuda::block_per_item(g.batch, "affine_coupling");
     const unsigned blocks = item_blocks(g);
     with_activation<A>(fn, clamp, [&](auto act) {
@@ -170,8 +168,8 @@ struct CudaKernels {
   }
 
   template <typename T, typename A>
-  static void forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r,
-                           T* gx, T* gr, const Layout& g, ClampFn fn, double clamp) {
+  static void forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r, T* gx, T* gr,
+                           const Layout& g, ClampFn fn, double clamp) {
     const unsigned blocks = item_blocks(g);
     with_activation<A>(fn, clamp, [&](auto act) {
       cuda::launch(forward_grad_kernel<T, decltype(act)>, blocks, kThreads, gy, gl, x, r, gx, gr, g, act);
@@ -179,8 +177,8 @@ struct CudaKernels {
   }
 
   template <typename T, typename A>
-  static void inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r,
-                           T* gy, T* gr, T* gt, const Layout& g, ClampFn fn, double clamp) {
+  static void inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r, T* gy, T* gr,
+                           T* gt, const Layout& g, ClampFn fn, double clamp) {
     const unsigned blocks = item_blocks(g);
     with_activation<A>(fn, clamp, [&](auto act) {
       cuda::launch(inverse_grad_kernel<T, decltype(act)>, blocks, kThreads, gx, gl, x, r, gy, gr, gt, g, act);

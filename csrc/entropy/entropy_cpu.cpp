@@ -58,8 +58,7 @@ struct Table {
   std::vector<uint16_t> luts;
 };
 
-Table check_table(const char* op, const at::Tensor& cdfs, const at::Tensor& lengths,
-                  const at::Tensor& offsets) {
+Table check_table(const char* op, const at::Tensor& cdfs, const at::Tensor& lengths, const at::Tensor& offsets) {
   check_cpu(cdfs, op, "cdfs");
   TORCH_CHECK(cdfs.dim() == 2, op, ": cdfs must be 2-D (K, Lmax), got ", cdfs.dim(), " dims");
   check_dtype(cdfs, op, "cdfs", at::kInt);
@@ -76,8 +75,7 @@ Table check_table(const char* op, const at::Tensor& cdfs, const at::Tensor& leng
   const int32_t* off = off_c.data_ptr<int32_t>();
   table.rows.reserve(k);
   for (int64_t r = 0; r < k; ++r) {
-    TORCH_CHECK(len[r] >= 2 && len[r] <= lmax, op, ": cdf_lengths[", r, "] = ", len[r],
-                " must be in [2, ", lmax, "]");
+    TORCH_CHECK(len[r] >= 2 && len[r] <= lmax, op, ": cdf_lengths[", r, "] = ", len[r], " must be in [2, ", lmax, "]");
     const int32_t* cdf = base + r * lmax;
     TORCH_CHECK(cdf[0] == 0 && cdf[len[r] - 1] == static_cast<int32_t>(kTotal), op, ": cdfs row ", r,
                 " must start at 0 and end at 65536");
@@ -147,16 +145,16 @@ int64_t first_bad_index(const int32_t* idx, int64_t begin, int64_t end, int64_t 
 // renormalisation branch mispredicts).
 constexpr int64_t kSparseBelow = 16;
 
-int64_t encode_block(Encoder& enc, const Row* rows, const int32_t* idx, const int32_t* sym, int64_t begin,
-                     int64_t end, bool sparse) {
+int64_t encode_block(Encoder& enc, const Row* rows, const int32_t* idx, const int32_t* sym, int64_t begin, int64_t end,
+                     bool sparse) {
   return sparse ? encode_values<true>(enc, rows, idx, sym, begin, end)
                 : encode_values<false>(enc, rows, idx, sym, begin, end);
 }
 
 // Encodes symbols [begin, end); returns -1, or the position of a symbol with
 // an index outside the table or in a bin of zero probability.
-int64_t encode_range(const int32_t* sym, const int32_t* idx, int64_t begin, int64_t end,
-                     const Table& table, Coded& out) {
+int64_t encode_range(const int32_t* sym, const int32_t* idx, int64_t begin, int64_t end, const Table& table,
+                     Coded& out) {
   // n regular values add at most 16 bits each, plus under 2^-15 bits each
   // lost to rounding (range >> 16 with range >= 2^32), rounded up to a word:
   // without escapes the buffer never grows
@@ -203,8 +201,7 @@ void check_index_at(const char* op, int64_t i, const int32_t* idx, int64_t k) {
 
 void fail_at(const char* op, int64_t i, const int32_t* sym, const int32_t* idx, int64_t k) {
   check_index_at(op, i, idx, k);
-  TORCH_CHECK(false, op, ": symbols[", i, "] = ", sym[i], " falls in a bin of zero probability of cdfs row ",
-              idx[i]);
+  TORCH_CHECK(false, op, ": symbols[", i, "] = ", sym[i], " falls in a bin of zero probability of cdfs row ", idx[i]);
 }
 
 at::Tensor range_encode(const at::Tensor& symbols, const at::Tensor& indexes, const at::Tensor& cdfs,

@@ -26,8 +26,7 @@ struct CpuKernels {
   }
 
   template <Rounding R, typename T, typename A>
-  static void backward(const DctBasis<A>& b, const T* gy, const T* x, const T* q, T* gx,
-                       const Geometry& g) {
+  static void backward(const DctBasis<A>& b, const T* gy, const T* x, const T* q, T* gx, const Geometry& g) {
     at::parallel_for(0, g.blocks(), kGrain, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) backward_at<R>(b, gy, x, q, gx, g, k);
     });

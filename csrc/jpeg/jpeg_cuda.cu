@@ -17,8 +17,8 @@ namespace {
 constexpr int kThreads = 128;
 
 template <Rounding R, typename T, typename A>
-__global__ void forward_kernel(const DctBasis<A> b, const T* __restrict__ x, const T* __restrict__ q,
-                               T* __restrict__ y, Geometry g) {
+__global__ void forward_kernel(const DctBasis<A> b, const T* __restrict__ x, const T* __restrict__ q, T* __restrict__ y,
+                               Geometry g) {
   SF_GRID_STRIDE_LOOP(k, g.blocks()) { forward_at<R>(b, x, q, y, g, k); }
 }
 
@@ -37,8 +37,7 @@ struct CudaKernels {
   }
 
   template <Rounding R, typename T, typename A>
-  static void backward(const DctBasis<A>& b, const T* gy, const T* x, const T* q, T* gx,
-                       const Geometry& g) {
+  static void backward(const DctBasis<A>& b, const T* gy, const T* x, const T* q, T* gx, const Geometry& g) {
     cuda::launch_grid_stride(backward_kernel<R, T, A>, g.blocks(), kThreads, b, gy, x, q, gx, g);
   }
 };

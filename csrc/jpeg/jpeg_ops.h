@@ -46,9 +46,12 @@ inline Geometry checked_geometry(const at::Tensor& x, const at::Tensor& qtable, 
 template <typename K, typename T, typename A>
 void run_forward(Rounding r, const DctBasis<A>& b, const T* x, const T* q, T* y, const Geometry& g) {
   switch (r) {
-    case Rounding::kSte: return K::template forward<Rounding::kSte, T, A>(b, x, q, y, g);
-    case Rounding::kCubic: return K::template forward<Rounding::kCubic, T, A>(b, x, q, y, g);
-    case Rounding::kSteCubic: return K::template forward<Rounding::kSteCubic, T, A>(b, x, q, y, g);
+    case Rounding::kSte:
+      return K::template forward<Rounding::kSte, T, A>(b, x, q, y, g);
+    case Rounding::kCubic:
+      return K::template forward<Rounding::kCubic, T, A>(b, x, q, y, g);
+    case Rounding::kSteCubic:
+      return K::template forward<Rounding::kSteCubic, T, A>(b, x, q, y, g);
   }
 }
 
@@ -63,8 +66,8 @@ at::Tensor forward_op(const at::Tensor& x_, const at::Tensor& qtable_, c10::stri
   if (g.blocks() == 0) return y;
   SF_DISPATCH_FLOAT(x.scalar_type(), "jpeg_quantize_blocks", [&] {
     using A = acc_t<scalar_t>;
-    run_forward<K, scalar_t, A>(r, DctBasis<A>::make(), x.const_data_ptr<scalar_t>(),
-                                qtable.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), g);
+    run_forward<K, scalar_t, A>(r, DctBasis<A>::make(), x.const_data_ptr<scalar_t>(), qtable.const_data_ptr<scalar_t>(),
+                                y.mutable_data_ptr<scalar_t>(), g);
   });
   return y;
 }
@@ -104,8 +107,8 @@ at::Tensor backward_op(const at::Tensor& gy_, const at::Tensor& x_, const at::Te
 }  // namespace stegafast
 
 // Registers the two operators of kernel set K for a dispatch key.
-#define SF_REGISTER_JPEG_OPS(m, K)                                                      \
-  do {                                                                                 \
-    m.impl("jpeg_quantize_blocks", &stegafast::jpeg::forward_op<K>);                   \
-    m.impl("jpeg_quantize_blocks_backward", &stegafast::jpeg::backward_op<K>);         \
+#define SF_REGISTER_JPEG_OPS(m, K)                                             \
+  do {                                                                         \
+    m.impl("jpeg_quantize_blocks", &stegafast::jpeg::forward_op<K>);           \
+    m.impl("jpeg_quantize_blocks_backward", &stegafast::jpeg::backward_op<K>); \
   } while (0)

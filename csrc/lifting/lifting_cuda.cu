@@ -26,8 +26,7 @@ __device__ __forceinline__ Quad quad_at(int64_t k, const Geometry& g) {
 }
 
 template <typename T, typename A>
-__device__ __forceinline__ void store_bands(T* y, const Geometry& g, const Quad& q,
-                                            const A out[4]) {
+__device__ __forceinline__ void store_bands(T* y, const Geometry& g, const Quad& q, const A out[4]) {
   const int64_t at = q.i * g.kw + q.j;
   for (int s = 0; s < 4; ++s) y[band_offset(g, q.p, s) + at] = T(out[s]);
 }
@@ -35,8 +34,7 @@ __device__ __forceinline__ void store_bands(T* y, const Geometry& g, const Quad&
 // out holds the padded image's (2i, 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1);
 // for odd H (W) the last odd row (column) is padding and lies outside the image.
 template <typename T, typename A>
-__device__ __forceinline__ void store_quad(T* x, const Geometry& g, const Quad& q,
-                                           const A out[4]) {
+__device__ __forceinline__ void store_quad(T* x, const Geometry& g, const Quad& q, const A out[4]) {
   const int64_t r = 2 * q.i, c = 2 * q.j;
   const bool has_col = c + 1 < g.w, has_row = r + 1 < g.h;
   T* even = x + (q.p * g.h + r) * g.w + c;
@@ -50,8 +48,7 @@ __device__ __forceinline__ void store_quad(T* x, const Geometry& g, const Quad& 
 }
 
 template <bool Round, typename T>
-__global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ y, Geometry g,
-                               int64_t quads) {
+__global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ y, Geometry g, int64_t quads) {
   using A = acc_t<T>;
   SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
@@ -62,8 +59,7 @@ __global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ y, Geome
 }
 
 template <bool Round, typename T>
-__global__ void inverse_kernel(const T* __restrict__ y, T* __restrict__ x, Geometry g,
-                               int64_t quads) {
+__global__ void inverse_kernel(const T* __restrict__ y, T* __restrict__ x, Geometry g, int64_t quads) {
   using A = acc_t<T>;
   SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
@@ -74,8 +70,7 @@ __global__ void inverse_kernel(const T* __restrict__ y, T* __restrict__ x, Geome
 }
 
 template <typename T>
-__global__ void forward_adjoint_kernel(const T* __restrict__ gy, T* __restrict__ gx, Geometry g,
-                                       int64_t quads) {
+__global__ void forward_adjoint_kernel(const T* __restrict__ gy, T* __restrict__ gx, Geometry g, int64_t quads) {
   using A = acc_t<T>;
   SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
@@ -86,8 +81,7 @@ __global__ void forward_adjoint_kernel(const T* __restrict__ gy, T* __restrict__
 }
 
 template <typename T>
-__global__ void inverse_adjoint_kernel(const T* __restrict__ gx, T* __restrict__ gy, Geometry g,
-                                       int64_t quads) {
+__global__ void inverse_adjoint_kernel(const T* __restrict__ gx, T* __restrict__ gy, Geometry g, int64_t quads) {
   using A = acc_t<T>;
   SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);

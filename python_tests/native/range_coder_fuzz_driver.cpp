@@ -41,8 +41,8 @@ struct OwnedRow {
 };
 
 OwnedRow random_row(Rng& rng) {
-  const int32_t length = rng.below(8) == 0 ? 2 + static_cast<int32_t>(rng.below(5000))
-                                           : 2 + static_cast<int32_t>(rng.below(300));
+  const int32_t length =
+      rng.below(8) == 0 ? 2 + static_cast<int32_t>(rng.below(5000)) : 2 + static_cast<int32_t>(rng.below(300));
   OwnedRow r{std::unique_ptr<int32_t[]>(new int32_t[length]), nullptr, {}};
   std::vector<uint64_t> weight(length - 1);
   uint64_t sum = 0;

@@ -19,10 +19,14 @@
 
 // 1 where AVX2 builds are compiled (x86-64 with GCC or Clang), else 0: then
 // every <kernel>_cpu_avx2.cpp compiles to nothing and only the baseline runs.
+// -DSF_CPU_AVX2_VARIANTS=0 builds that way on x86-64 too (how the path taken
+// elsewhere is checked here).
+#ifndef SF_CPU_AVX2_VARIANTS
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SF_CPU_AVX2_VARIANTS 1
 #else
 #define SF_CPU_AVX2_VARIANTS 0
+#endif
 #endif
 
 namespace stegafast {

@@ -13,7 +13,7 @@ import torch
 from .. import _native, use_backend
 from ..data import BUNDLED_PHOTOS, load_bundled_photo
 from ..nn import ILWT2d
-from .common import UserError
+from ..errors import UserError
 
 
 def add_parser(sub) -> None:

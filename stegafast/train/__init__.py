@@ -73,15 +73,13 @@ Example::
 
     result = train(Denoise(), TrainConfig(out="runs/denoise", steps=200, batch_size=8, val_every=50))
 
-Commands build their config with ``add_common_train_args`` and
-``config_from_args`` / ``train_from_args`` (``stegafast.train.cli``). Several
+The engine knows nothing of command lines: the ``train`` commands build a
+``TrainConfig`` from their options in ``stegafast.cli.train_args``. Several
 processes: ``torchrun --nproc_per_node=N -m stegafast <family> train ...``.
 """
 
 from .amp import AMP_MODES, AmpPolicy, resolve_amp
 from .checkpoint import CheckpointError, atomic_save, check_weights_only, load_checkpoint
-from .cli import (add_common_train_args, add_val_data_arg, check_image_folders, config_from_args,
-                  run_training, train_from_args)
 from .config import TrainConfig
 from .context import StepContext
 from .engine import Trainer, TrainResult, train
@@ -98,12 +96,6 @@ __all__ = [
     "atomic_save",
     "check_weights_only",
     "load_checkpoint",
-    "add_common_train_args",
-    "config_from_args",
-    "train_from_args",
-    "add_val_data_arg",
-    "check_image_folders",
-    "run_training",
     "TrainConfig",
     "StepContext",
     "Trainer",

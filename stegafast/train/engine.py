@@ -25,13 +25,14 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, IterableDataset
 
 from .._version import __version__
+from ..device import device_type_of, resolve_device
 from .amp import AmpPolicy, resolve_amp
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, atomic_save, identity_mismatch, load_checkpoint
 from .config import TrainConfig
 from .context import StepContext
 from .data import EpochSampler, ShardSampler, TrainStream, batch_size_of, make_loader, to_device
-from .distributed import (DistInfo, all_reduce_grads, barrier, device_type_of, gather_objects, init_distributed,
-                          resolve_device, sum_across_processes, wrap_models)
+from .distributed import (DistInfo, all_reduce_grads, barrier, gather_objects, init_distributed,
+                          sum_across_processes, wrap_models)
 from .metrics_log import MetricAccumulator, MetricLog
 from .progress import Progress, format_metrics
 from .rundir import RunDir
@@ -121,7 +122,7 @@ class Trainer:
     def _fit(self, amp: AmpPolicy, info: DistInfo, resume_from: Path | None) -> TrainResult:
         cfg, task = self.config, self.task
         self.info = info
-        self.device = device = resolve_device(cfg.device, info)
+        self.device = device = resolve_device(cfg.device, info.local_rank if info.distributed else None)
         self.amp = amp
         if device.type == "cuda":
             torch.cuda.set_device(device)

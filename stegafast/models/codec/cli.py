@@ -26,10 +26,12 @@ from pathlib import Path
 
 import torch
 
-from ...cli.common import UserError, add_checkpoint_and_device, load_task_checkpoint, resolve_device
+from ...cli.common import add_checkpoint_and_device, load_task_checkpoint
+from ...cli.train_args import add_common_train_args, add_val_data_arg, check_image_folders, run_training
 from ...data import DataError, load_image, save_image
+from ...device import resolve_device
 from ...entropy import QUANTIZATION_MODES
-from ...train import add_common_train_args, add_val_data_arg, check_image_folders, run_training
+from ...errors import UserError
 from .codec import ImageCodec
 from .config import DEFAULT_LMBDA, MULTIPLE, CodecConfig
 from .evaluate import JPEG_QUALITIES, WEBP_QUALITIES, evaluate, evaluation_images, write_report

@@ -35,9 +35,11 @@ from pathlib import Path
 
 import torch
 
-from ...cli.common import UserError, add_checkpoint_and_device, load_task_checkpoint, resolve_device
+from ...cli.common import add_checkpoint_and_device, load_task_checkpoint
+from ...cli.train_args import add_common_train_args, add_val_data_arg, check_image_folders, run_training
 from ...data import BundledPhotos, DataError, ImageFolder, find_images, load_image, save_image
-from ...train import add_common_train_args, add_val_data_arg, check_image_folders, run_training
+from ...device import resolve_device
+from ...errors import UserError
 from .bch import check_message, decode_bits, encode_message
 from .config import ROUNDINGS, StampLossConfig, StampModelConfig, StampNoiseConfig
 from .evaluation import evaluate_robustness

@@ -29,11 +29,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ...cli.common import UserError, add_checkpoint_and_device, load_task_checkpoint, resolve_device
+from ...cli.common import add_checkpoint_and_device, load_task_checkpoint
+from ...cli.train_args import add_common_train_args, add_val_data_arg, check_image_folders, run_training
 from ...data import BundledPhotos, DataError, ImageFolder, PairedImages, load_image, save_image
+from ...device import resolve_device
+from ...errors import UserError
 from ...metrics import bit_errors, psnr, ssim
 from ...nn import SUBNETS
-from ...train import add_common_train_args, add_val_data_arg, check_image_folders, run_training
 from .config import MIN_IMAGE_SIZE, StegoLossConfig, StegoModelConfig
 from .model import StegoINN
 from .task import TASK_NAME, StegoTask, model_from_identity

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import UserError
 from ..models.codec import cli as codec
 from ..models.stamp import cli as stamp
 from ..models.stego import cli as stego
-from ..errors import UserError
 from . import demo, info
 
 COMMANDS = (info, demo, stego, codec, stamp)

@@ -12,8 +12,8 @@ import torch
 
 from .. import _native, use_backend
 from ..data import BUNDLED_PHOTOS, load_bundled_photo
-from ..nn import ILWT2d
 from ..errors import UserError
+from ..nn import ILWT2d
 
 
 def add_parser(sub) -> None:

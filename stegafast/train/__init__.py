@@ -20,7 +20,11 @@ implement:
   metrics; the engine steps, clips, schedules and zeroes;
 - optionally ``validation_step(batch, ctx)``, ``phases(step, total_steps)``,
   ``state_dict()``/``load_state_dict()``, ``identity()``, ``monitor`` and
-  ``monitor_mode``.
+  ``monitor_mode``;
+- for using the trained models: the classmethod ``from_identity(identity)``,
+  the task a checkpoint's identity describes; ``load_trained(TaskType, path,
+  device)`` then picks a run folder's best checkpoint (by ``monitor_mode``) and
+  returns the task and its models with their weights.
 
 ``ctx`` (a ``StepContext``) carries ``step``, ``total_steps``, ``progress``,
 ``phase``, ``models`` (to call), ``modules`` (plain), ``device``,
@@ -83,6 +87,7 @@ from .checkpoint import CheckpointError, atomic_save, check_weights_only, load_c
 from .config import TrainConfig
 from .context import StepContext
 from .engine import Trainer, TrainResult, train
+from .loading import Trained, checkpoint_file, load_trained
 from .rundir import RunDir, RunDirError
 from .schedules import Schedule, ramp
 from .seeding import mix_seed, seed_everything
@@ -101,6 +106,9 @@ __all__ = [
     "Trainer",
     "TrainResult",
     "train",
+    "Trained",
+    "checkpoint_file",
+    "load_trained",
     "RunDir",
     "RunDirError",
     "Schedule",

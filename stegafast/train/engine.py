@@ -38,7 +38,7 @@ from .progress import Progress, format_metrics
 from .rundir import RunDir
 from .schedules import Schedule
 from .seeding import capture_rng_state, forked_rng, mix_seed, restore_rng_state, seed_everything
-from .task import OptimizerSpec, Phase, Task
+from .task import OptimizerSpec, Phase, Task, built_models
 
 __all__ = ["Trainer", "TrainResult", "train"]
 
@@ -179,12 +179,7 @@ class Trainer:
                 raise TypeError(f"{type(self.task).__name__} has a validation set but no validation_step")
 
     def _build_models(self) -> dict[str, nn.Module]:
-        built = self.task.build_models()
-        modules = {"model": built} if isinstance(built, nn.Module) else dict(built)
-        if not modules or not all(isinstance(n, str) and isinstance(m, nn.Module) for n, m in modules.items()):
-            raise TypeError(f"{type(self.task).__name__}.build_models() must return a module or a non-empty "
-                            "dict of name -> module")
-        return {name: module.to(self.device) for name, module in modules.items()}
+        return {name: module.to(self.device) for name, module in built_models(self.task).items()}
 
     def _build_optimizers(self) -> dict[str, _Optimizer]:
         built = self.task.build_optimizers(self.modules, self.config)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .config import TrainConfig
     from .context import StepContext
 
-__all__ = ["Task", "OptimizerSpec", "Phase"]
+__all__ = ["Task", "OptimizerSpec", "Phase", "built_models"]
 
 
 @dataclass
@@ -64,7 +64,8 @@ class Task(abc.ABC):
                     checkpoint of another name is an error (``identity()`` may add
                     architecture settings that must match too)
     monitor:        the validation metric that ranks checkpoints (``--keep-best``)
-    monitor_mode:   "min" or "max": which end of ``monitor`` is best
+    monitor_mode:   "min" or "max": which end of ``monitor`` is best (also how
+                    ``load_trained`` picks a run folder's best checkpoint)
     find_unused_parameters: passed to DDP, for models with parameters that some
                     forward passes do not use
     collate_fn:     the DataLoader's collate function (None: PyTorch's default)
@@ -80,6 +81,16 @@ class Task(abc.ABC):
         """JSON-able facts that must match for a checkpoint to fit this task;
         extend with architecture settings: ``{**super().identity(), "blocks": 8}``."""
         return {"task": self.name}
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any]) -> "Task":
+        """The task a checkpoint's ``identity()`` describes, able to ``build_models()``
+        the architecture that was trained (``load_trained`` then loads the weights).
+        It needs no data: dataset arguments keep their defaults. Override it in every
+        task whose checkpoints are used after training; raise ValueError, KeyError or
+        TypeError for an identity that does not describe a usable model."""
+        raise NotImplementedError(f"task {cls.name!r} cannot rebuild itself from a checkpoint "
+                                  "(it does not implement from_identity)")
 
     @abc.abstractmethod
     def build_models(self) -> nn.Module | dict[str, nn.Module]:
@@ -126,3 +137,14 @@ class Task(abc.ABC):
         """Restore ``state_dict()`` output on resume."""
         if state:
             raise NotImplementedError(f"task {self.name!r} saved state {sorted(state)} but does not load it")
+
+
+def built_models(task: Task) -> dict[str, nn.Module]:
+    """``task.build_models()`` as a dict name -> module (a single module is named "model");
+    a TypeError for anything else."""
+    built = task.build_models()
+    modules = {"model": built} if isinstance(built, nn.Module) else dict(built)
+    if not modules or not all(isinstance(n, str) and isinstance(m, nn.Module) for n, m in modules.items()):
+        raise TypeError(f"{type(task).__name__}.build_models() must return a module or a non-empty "
+                        "dict of name -> module")
+    return modules

@@ -24,19 +24,17 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from ...cli.common import add_checkpoint_and_device, load_task_checkpoint
+from ...cli.common import add_checkpoint_and_device
 from ...cli.train_args import add_common_train_args, add_val_data_arg, check_image_folders, run_training
-from ...data import DataError, load_image, save_image
-from ...device import resolve_device
+from ...data import load_image, save_image
+from ...device import DEVICE_CHOICES, resolve_device
 from ...entropy import QUANTIZATION_MODES
 from ...errors import UserError
-from .codec import ImageCodec
 from .config import DEFAULT_LMBDA, MULTIPLE, CodecConfig
 from .evaluate import JPEG_QUALITIES, WEBP_QUALITIES, evaluate, evaluation_images, write_report
-from .fileformat import CodecFileError, read_sfc
-from .task import TASK_NAME, CodecTask, model_from_identity
+from .fileformat import read_sfc
+from .inference import load_codec
+from .task import CodecTask
 
 
 def add_parser(sub) -> None:
@@ -88,19 +86,6 @@ def run_train(args: argparse.Namespace) -> int:
 # ---- shared pieces -------------------------------------------------------------------------------
 
 
-def load_codec(path: str, device: torch.device) -> ImageCodec:
-    """The trained codec of a checkpoint file or run folder, ready to code on ``device``."""
-    state = load_task_checkpoint(path, TASK_NAME, mode="min")
-    try:
-        model = model_from_identity(state["identity"])
-        model.load_state_dict(state["models"]["model"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise UserError(f"{path}: the checkpoint does not hold a usable codec model ({exc})") from None
-    model = model.to(device).eval()
-    model.update()  # a no-op: every checkpoint carries its tables; only an older file would lack them
-    return ImageCodec(model)
-
-
 def _input_file(path: str, what: str) -> Path:
     file = Path(path)
     if not file.is_file():
@@ -130,10 +115,7 @@ def _add_compress(verbs) -> None:
 
 def run_compress(args: argparse.Namespace) -> int:
     out = _output_file(args.out)
-    try:
-        image = load_image(_input_file(args.image, "image"), "RGB")
-    except DataError as exc:
-        raise UserError(str(exc)) from None
+    image = load_image(_input_file(args.image, "image"), "RGB")
     codec = load_codec(args.checkpoint, resolve_device(args.device))
     try:
         data = codec.compress(image)
@@ -156,15 +138,9 @@ def _add_decompress(verbs) -> None:
 def run_decompress(args: argparse.Namespace) -> int:
     out = _output_file(args.out, ".png")
     data = _input_file(args.file, "file").read_bytes()
-    try:
-        read_sfc(data, name=args.file)  # a damaged file is reported before the model loads
-        image = load_codec(args.checkpoint, resolve_device(args.device)).decompress(data, name=args.file)
-    except CodecFileError as exc:
-        raise UserError(str(exc)) from None
-    try:
-        save_image(image.cpu(), out)
-    except DataError as exc:
-        raise UserError(str(exc)) from None
+    read_sfc(data, name=args.file)  # a damaged file is reported before the model loads
+    image = load_codec(args.checkpoint, resolve_device(args.device)).decompress(data, name=args.file)
+    save_image(image.cpu(), out)
     return 0
 
 
@@ -175,7 +151,7 @@ def _add_evaluate(verbs) -> None:
     p = verbs.add_parser("evaluate", help="rate-distortion against JPEG and WebP: rd.json and rd.png")
     p.add_argument("--checkpoint", required=True, nargs="+", metavar="C",
                    help="codec checkpoint files or run folders (several: one RD point each)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default: %(default)s)")
     p.add_argument("--data", metavar="DIR", help="folder of test images, evaluated at full size "
                    "(default: the held-out bundled photographs)")
     p.add_argument("--out", default="rd", metavar="DIR", help="folder for rd.json and rd.png (default: %(default)s)")
@@ -201,10 +177,7 @@ def _check_evaluate_args(args: argparse.Namespace) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     _check_evaluate_args(args)
-    try:
-        images = evaluation_images(args.data, args.limit)
-    except DataError as exc:
-        raise UserError(str(exc)) from None
+    images = evaluation_images(args.data, args.limit)
     device = resolve_device(args.device)
     codecs = [(str(c), load_codec(c, device)) for c in args.checkpoint]
     table = evaluate(codecs, images, jpeg_qualities=args.jpeg_qualities, webp_qualities=args.webp_qualities,

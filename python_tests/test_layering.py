@@ -1,6 +1,7 @@
 """The layers of stegafast/DESIGN.md, checked on the source: no module below the
 command layer imports it or the model families, not even lazily inside a
-function, and ``stegafast.errors`` imports nothing of stegafast.
+function, and the leaf modules (``stegafast.errors``, ``stegafast.config``)
+import nothing of stegafast.
 
 Every ``import`` and ``from ... import`` node of every module is read with
 ``ast`` (relative imports resolved against the module's package), so an
@@ -15,7 +16,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "stegafast"
 
 # Modules and packages below the command layer and the families: they may import neither.
 LOWER_LAYERS = ("train", "nn", "ops", "entropy", "data", "metrics", "reference", "ecc", "backend", "_native",
-                "errors", "device", "color")
+                "errors", "device", "config", "color")
+# Leaf modules: they import nothing of stegafast, so every layer may import them.
+LEAVES = ("errors.py", "config.py")
 COMMAND_LAYER = "stegafast.cli"
 FAMILIES = "stegafast.models"
 
@@ -105,6 +108,6 @@ def test_only_a_familys_cli_module_imports_the_command_layer():
     assert not bad, "family modules other than cli.py import the command layer:\n" + "\n".join(bad)
 
 
-def test_the_error_module_is_a_leaf():
-    bad = _violations([PACKAGE_ROOT / "errors.py"], ("stegafast",))
-    assert not bad, "stegafast.errors must import nothing of stegafast:\n" + "\n".join(bad)
+def test_leaf_modules_import_nothing_of_stegafast():
+    bad = _violations([PACKAGE_ROOT / leaf for leaf in LEAVES], ("stegafast",))
+    assert not bad, "leaf modules must import nothing of stegafast:\n" + "\n".join(bad)

@@ -11,7 +11,6 @@ recovers the secret from the stego image alone (see ``model``).
 * ``StegoTask``: the training task for ``stegafast.train``;
 * ``inference``: ``load_stego``, ``embed``, ``extract``;
 * ``evaluate``: hiding and recovery quality through 8-bit PNGs;
-* ``color``: the JFIF YCbCr conversions of the residual;
 * ``cli``: ``stegafast stego train|embed|extract|evaluate``.
 """
 

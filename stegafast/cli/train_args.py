@@ -4,9 +4,8 @@ anything heavy.
 
 ::
 
-    def add_parser(sub):
-        p = sub.add_parser("train", help="train the model")
-        add_common_train_args(p)
+    def _add_train(verbs):
+        p = add_train_parser(verbs, "train the model")
         p.set_defaults(steps=20000, batch_size=8, image_size=224, run=run)   # the family's defaults
 
     def run(args):
@@ -33,8 +32,16 @@ from ..train import AMP_MODES, RunDir, Schedule, TrainConfig, Trainer, resolve_a
 if TYPE_CHECKING:
     from ..train import Task, TrainResult
 
-__all__ = ["add_common_train_args", "add_val_data_arg", "check_image_folders", "config_from_args",
+__all__ = ["add_train_parser", "add_common_train_args", "add_val_data_arg", "check_image_folders", "config_from_args",
            "run_training", "train_from_args"]
+
+
+def add_train_parser(verbs, help: str) -> argparse.ArgumentParser:
+    """A family's ``train`` verb under ``verbs`` with the engine's options (``add_common_train_args``);
+    the family adds its own options and ``set_defaults`` to the parser returned."""
+    p = verbs.add_parser("train", help=help)
+    add_common_train_args(p)
+    return p
 
 
 def add_common_train_args(parser: argparse.ArgumentParser) -> None:

@@ -24,8 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...cli.common import add_checkpoint_and_device
-from ...cli.train_args import add_common_train_args, add_val_data_arg, check_image_folders, run_training
+from ...cli.common import add_checkpoint_and_device, add_family
+from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import load_image, save_image
 from ...device import DEVICE_CHOICES, resolve_device
 from ...entropy import QUANTIZATION_MODES
@@ -38,20 +38,15 @@ from .task import CodecTask
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("codec", help="learned image compression: train, compress, decompress, evaluate")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    _add_train(verbs)
-    _add_compress(verbs)
-    _add_decompress(verbs)
-    _add_evaluate(verbs)
+    add_family(sub, "codec", "learned image compression: train, compress, decompress, evaluate",
+               (_add_train, _add_compress, _add_decompress, _add_evaluate))
 
 
 # ---- train ---------------------------------------------------------------------------------------
 
 
 def _add_train(verbs) -> None:
-    p = verbs.add_parser("train", help="train the hyperprior codec")
-    add_common_train_args(p)
+    p = add_train_parser(verbs, "train the hyperprior codec")
     g, defaults = p.add_argument_group("codec"), CodecConfig()
     g.add_argument("--lmbda", type=float, default=DEFAULT_LMBDA,
                    help="rate-distortion trade-off of lmbda * 255^2 * MSE + bpp (default: %(default)s)")

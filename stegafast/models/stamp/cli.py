@@ -35,8 +35,8 @@ from pathlib import Path
 
 import torch
 
-from ...cli.common import add_checkpoint_and_device
-from ...cli.train_args import add_common_train_args, add_val_data_arg, check_image_folders, run_training
+from ...cli.common import add_checkpoint_and_device, add_family
+from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import find_images, load_image, save_image
 from ...device import resolve_device
 from ...errors import UserError
@@ -50,21 +50,15 @@ DECODE_FAILED = 1
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("stamp", help="StegaStamp watermarking: train, encode, decode, evaluate, export-onnx")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    _add_train(verbs)
-    _add_encode(verbs)
-    _add_decode(verbs)
-    _add_evaluate(verbs)
-    _add_export(verbs)
+    add_family(sub, "stamp", "StegaStamp watermarking: train, encode, decode, evaluate, export-onnx",
+               (_add_train, _add_encode, _add_decode, _add_evaluate, _add_export))
 
 
 # ---- train ---------------------------------------------------------------------------------------
 
 
 def _add_train(verbs) -> None:
-    p = verbs.add_parser("train", help="train the StegaStamp encoder and decoder")
-    add_common_train_args(p)
+    p = add_train_parser(verbs, "train the StegaStamp encoder and decoder")
     losses, noise = StampLossConfig(), StampNoiseConfig()
     g = p.add_argument_group("stamp")
     add_val_data_arg(g)

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-from ...cli.common import add_checkpoint_and_device
-from ...cli.train_args import add_common_train_args, add_val_data_arg, check_image_folders, run_training
+from ...cli.common import add_checkpoint_and_device, add_family
+from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import DataError, load_image, save_image
 from ...device import resolve_device
 from ...errors import UserError
@@ -40,20 +40,15 @@ from .task import StegoTask
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("stego", help="INN image-in-image steganography: train, embed, extract, evaluate")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    _add_train(verbs)
-    _add_embed(verbs)
-    _add_extract(verbs)
-    _add_evaluate(verbs)
+    add_family(sub, "stego", "INN image-in-image steganography: train, embed, extract, evaluate",
+               (_add_train, _add_embed, _add_extract, _add_evaluate))
 
 
 # ---- train ---------------------------------------------------------------------------------------
 
 
 def _add_train(verbs) -> None:
-    p = verbs.add_parser("train", help="train the stego model")
-    add_common_train_args(p)
+    p = add_train_parser(verbs, "train the stego model")
     m, defaults = p.add_argument_group("stego model"), StegoModelConfig()
     m.add_argument("--blocks", type=int, default=defaults.blocks, help="StarINN blocks (default: %(default)s)")
     m.add_argument("--hidden", type=int, default=defaults.hidden,

@@ -96,3 +96,17 @@ def test_a_task_without_from_identity_says_so():
 
     with pytest.raises(NotImplementedError, match="'toy.plain' cannot rebuild itself"):
         Plain.from_identity({"task": "toy.plain"})
+
+
+def test_a_task_naming_its_monitor_must_name_its_direction():
+    with pytest.raises(TypeError, match="sets monitor = 'psnr' but not monitor_mode"):
+        class Forgetful(RegressionTask):
+            monitor = "psnr"
+    with pytest.raises(TypeError, match="monitor_mode must be 'min' or 'max', got 'best'"):
+        class Wrong(RegressionTask):
+            monitor_mode = "best"
+
+    class Inherits(ScriptedMax):
+        monitor = "psnr"  # the direction comes from ScriptedMax
+
+    assert Inherits.monitor_mode == "max"

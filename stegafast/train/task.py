@@ -65,7 +65,9 @@ class Task(abc.ABC):
                     architecture settings that must match too)
     monitor:        the validation metric that ranks checkpoints (``--keep-best``)
     monitor_mode:   "min" or "max": which end of ``monitor`` is best (also how
-                    ``load_trained`` picks a run folder's best checkpoint)
+                    ``load_trained`` picks a run folder's best checkpoint). The
+                    defaults rank by lowest "loss"; a task that names another
+                    monitor must say its mode too (a TypeError otherwise)
     find_unused_parameters: passed to DDP, for models with parameters that some
                     forward passes do not use
     collate_fn:     the DataLoader's collate function (None: PyTorch's default)
@@ -76,6 +78,17 @@ class Task(abc.ABC):
     monitor_mode: str = "min"
     find_unused_parameters: bool = False
     collate_fn = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # "min" is right for the default "loss" only: a metric such as PSNR silently ranked
+        # by its lowest value would keep the worst checkpoints
+        if cls.monitor != Task.monitor and not any("monitor_mode" in vars(base) for base in cls.__mro__
+                                                   if base is not Task):
+            raise TypeError(f"{cls.__name__} sets monitor = {cls.monitor!r} but not monitor_mode: "
+                            "say whether 'min' or 'max' is best")
+        if cls.monitor_mode not in ("min", "max"):
+            raise TypeError(f"{cls.__name__}.monitor_mode must be 'min' or 'max', got {cls.monitor_mode!r}")
 
     def identity(self) -> dict[str, Any]:
         """JSON-able facts that must match for a checkpoint to fit this task;

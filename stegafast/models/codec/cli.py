@@ -24,7 +24,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...cli.common import add_checkpoint_and_device, add_family
+from ...cli.common import add_checkpoint_and_device, add_family, check_at_least, check_output_file
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import load_image, save_image
 from ...device import DEVICE_CHOICES, resolve_device
@@ -88,15 +88,6 @@ def _input_file(path: str, what: str) -> Path:
     return file
 
 
-def _output_file(path: str, suffix: str | None = None) -> Path:
-    out = Path(path)
-    if suffix is not None and out.suffix.lower() != suffix:
-        raise UserError(f"-o {path}: the output must be a {suffix} file")
-    if not out.parent.is_dir():
-        raise UserError(f"-o {path}: folder {out.parent} does not exist")
-    return out
-
-
 # ---- compress / decompress -----------------------------------------------------------------------
 
 
@@ -109,7 +100,7 @@ def _add_compress(verbs) -> None:
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    out = _output_file(args.out)
+    out = check_output_file("-o", args.out)
     image = load_image(_input_file(args.image, "image"), "RGB")
     codec = load_codec(args.checkpoint, resolve_device(args.device))
     try:
@@ -131,7 +122,7 @@ def _add_decompress(verbs) -> None:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
-    out = _output_file(args.out, ".png")
+    out = check_output_file("-o", args.out, ".png")
     data = _input_file(args.file, "file").read_bytes()
     read_sfc(data, name=args.file)  # a damaged file is reported before the model loads
     image = load_codec(args.checkpoint, resolve_device(args.device)).decompress(data, name=args.file)
@@ -159,8 +150,7 @@ def _add_evaluate(verbs) -> None:
 
 
 def _check_evaluate_args(args: argparse.Namespace) -> None:
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    check_at_least("--limit", args.limit, 1)
     for name, qualities in (("--jpeg-qualities", args.jpeg_qualities), ("--webp-qualities", args.webp_qualities)):
         bad = [q for q in qualities if not 0 <= q <= 100]
         if bad:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from ...cli.common import add_checkpoint_and_device, add_family
+from ...cli.common import add_checkpoint_and_device, add_family, check_at_least, check_output_file
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import DataError, load_image, save_image
 from ...device import resolve_device
@@ -81,8 +81,7 @@ def _task_from_args(args: argparse.Namespace) -> StegoTask:
                                  noise_prob=args.noise_prob)
     except ValueError as exc:
         raise UserError(f"--{str(exc).replace('_', '-')}") from None
-    if args.image_size < MIN_IMAGE_SIZE:
-        raise UserError(f"--image-size must be at least {MIN_IMAGE_SIZE}, got {args.image_size}")
+    check_at_least("--image-size", args.image_size, MIN_IMAGE_SIZE)
     check_image_folders(args.data, args.val_data)
     return StegoTask(model, losses, data=args.data, val_data=args.val_data, image_size=args.image_size)
 
@@ -108,13 +107,8 @@ def _read_image(path: str, what: str) -> torch.Tensor:
     return image.unsqueeze(0)
 
 
-def _check_output(path: str) -> Path:
-    out = Path(path)
-    if out.suffix.lower() != ".png":
-        raise UserError(f"--out {path}: the output must be a .png file (a lossy format would destroy the secret)")
-    if not out.parent.is_dir():
-        raise UserError(f"--out {path}: folder {out.parent} does not exist")
-    return out
+def _png_output(path: str) -> Path:
+    return check_output_file("--out", path, ".png", " (a lossy format would destroy the secret)")
 
 
 # ---- embed / extract -----------------------------------------------------------------------------
@@ -131,7 +125,7 @@ def _add_embed(verbs) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    out = _check_output(args.out)
+    out = _png_output(args.out)
     cover, secret = _read_image(args.cover, "cover"), _read_image(args.secret, "secret")
     model = load_stego(args.checkpoint, resolve_device(args.device))
     save_image(embed(model, cover, secret)[0].cpu(), out)
@@ -147,7 +141,7 @@ def _add_extract(verbs) -> None:
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    out = _check_output(args.out)
+    out = _png_output(args.out)
     stego = _read_image(args.stego, "stego")
     model = load_stego(args.checkpoint, resolve_device(args.device))
     save_image(extract(model, stego)[0].cpu(), out)
@@ -169,10 +163,8 @@ def _add_evaluate(verbs) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    if args.image_size < MIN_IMAGE_SIZE:
-        raise UserError(f"--image-size must be at least {MIN_IMAGE_SIZE}, got {args.image_size}")
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    check_at_least("--image-size", args.image_size, MIN_IMAGE_SIZE)
+    check_at_least("--limit", args.limit, 1)
     pairs = evaluation_pairs(args.data, args.image_size)
     device = resolve_device(args.device)
     result = evaluate(load_stego(args.checkpoint, device), pairs, device, args.limit)

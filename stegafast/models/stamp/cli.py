@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from ...cli.common import add_checkpoint_and_device, add_family, check_at_least
+from ...cli.common import add_checkpoint_and_device, add_family, check_at_least, check_output_file
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import find_images, load_image, save_image
 from ...device import resolve_device
@@ -210,8 +210,8 @@ def _add_evaluate(verbs) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     check_at_least("--limit", args.limit, 1)
-    if args.json is not None and not Path(args.json).parent.is_dir():
-        raise UserError(f"--json {args.json}: folder {Path(args.json).parent} does not exist")
+    if args.json is not None:
+        check_output_file("--json", args.json)
     check_at_least("--crops", args.crops, 1)
     if args.data is not None:
         find_images(args.data)

@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["KR", "KB", "JFIF_RGB_TO_YCBCR", "JFIF_YCBCR_TO_RGB", "BT601_RGB_TO_YUV", "rgb_to_ycbcr_01", "ycbcr_01_to_rgb",
-           "rgb_to_ycbcr_255", "ycbcr_255_to_rgb", "rgb_to_ycbcr_delta", "ycbcr_to_rgb_delta", "rgb_to_yuv_bt601"]
+__all__ = ["KR", "KB", "JFIF_RGB_TO_YCBCR", "JFIF_YCBCR_TO_RGB", "BT601_RGB_TO_YUV", "rgb_to_ycbcr_01",
+           "ycbcr_01_to_rgb", "rgb_to_ycbcr_255", "ycbcr_255_to_rgb", "rgb_to_ycbcr_delta", "ycbcr_to_rgb_delta",
+           "rgb_to_yuv_bt601"]
 
 KR, KB = 0.299, 0.114  # BT.601's luma weights of red and blue (green: 1 - KR - KB)
 

@@ -30,8 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
-from stegafast.models.codec import CodecConfig, HyperpriorCodec, ImageCodec  # noqa: E402
-from stegafast.models.codec.cli import load_codec  # noqa: E402
+from stegafast.models.codec import CodecConfig, HyperpriorCodec, ImageCodec, load_codec  # noqa: E402
 from stegafast.models.codec.evaluate import evaluate, evaluation_images, write_report  # noqa: E402
 from stegafast.models.codec.losses import rate_distortion  # noqa: E402
 from stegafast.models.codec.task import AUX_LR, MAIN_LR  # noqa: E402

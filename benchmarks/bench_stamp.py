@@ -31,8 +31,8 @@ import harness  # noqa: E402
 
 from stegafast.models.stamp import (NoisePipeline, StampCritic, StampDecoder, StampEncoder,  # noqa: E402
                                     StampLossConfig, StampModelConfig, StampNoiseConfig)
-from stegafast.models.stamp.cli import evaluation_images, load_models  # noqa: E402
-from stegafast.models.stamp.evaluation import evaluate_robustness  # noqa: E402
+from stegafast.models.stamp.evaluate import evaluate_robustness, evaluation_images  # noqa: E402
+from stegafast.models.stamp.inference import load_stamp  # noqa: E402
 from stegafast.models.stamp.losses import (critic_loss, generator_critic_loss, secret_loss,  # noqa: E402
                                            yuv_l2_loss)
 from stegafast.models.stamp.noise import full_strength  # noqa: E402
@@ -96,7 +96,7 @@ def run_case(amp: str, batch: int, size: int, device: torch.device, steps: int, 
 
 
 def robustness(checkpoint: str, device: torch.device, crops: int, limit: int | None, log) -> tuple[dict, list]:
-    encoder, decoder = load_models(checkpoint, device)
+    encoder, decoder = load_stamp(checkpoint, device)
     images = evaluation_images(None, encoder.config.image_size, crops)
     result = evaluate_robustness(encoder, decoder, images, device, limit=limit)
     log(f"robustness on {result['images']} crops: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}")

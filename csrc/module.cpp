@@ -15,12 +15,10 @@ static PyObject* cpu_variant(PyObject*, PyObject*) {
 }
 
 static PyMethodDef stegafast_methods[] = {
-    {"cpu_variant", cpu_variant, METH_NOARGS, "The build of the CPU kernels in use."},
-    {nullptr, nullptr, 0, nullptr}};
+    {"cpu_variant", cpu_variant, METH_NOARGS, "The build of the CPU kernels in use."}, {nullptr, nullptr, 0, nullptr}};
 
 static struct PyModuleDef stegafast_module = {
-    PyModuleDef_HEAD_INIT, "_C", "stegafast native kernels (registered as torch.ops.stegafast)",
-    -1, stegafast_methods};
+    PyModuleDef_HEAD_INIT, "_C", "stegafast native kernels (registered as torch.ops.stegafast)", -1, stegafast_methods};
 
 PyMODINIT_FUNC PyInit__C(void) {
   PyObject* module = PyModule_Create(&stegafast_module);

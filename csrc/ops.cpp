@@ -15,12 +15,19 @@ TORCH_LIBRARY(stegafast, m) {
   // Fused affine coupling of invertible networks (csrc/coupling/): y = x * exp(s) + t with
   // s = clamp * tanh(s_raw / clamp) (or the seed's atan clamp), and the per-sample
   // log-determinant sum(s); the inverse returns x and -sum(s).
-  m.def("affine_coupling(Tensor x, Tensor s_raw, Tensor t, float clamp=2.0, str clamp_fn=\"tanh\") -> (Tensor, Tensor)");
-  m.def("affine_coupling_inverse(Tensor y, Tensor s_raw, Tensor t, float clamp=2.0, str clamp_fn=\"tanh\") -> (Tensor, Tensor)");
+  m.def(
+      "affine_coupling(Tensor x, Tensor s_raw, Tensor t, float clamp=2.0, str clamp_fn=\"tanh\") -> (Tensor, Tensor)");
+  m.def(
+      "affine_coupling_inverse(Tensor y, Tensor s_raw, Tensor t, float clamp=2.0, str clamp_fn=\"tanh\") -> (Tensor, "
+      "Tensor)");
   // Their backward passes: (grad_x, grad_s_raw) (grad_t is grad_y itself) and
   // (grad_y, grad_s_raw, grad_t); x is the forward's input, the inverse's output.
-  m.def("affine_coupling_backward(Tensor grad_y, Tensor grad_logdet, Tensor x, Tensor s_raw, float clamp, str clamp_fn) -> (Tensor, Tensor)");
-  m.def("affine_coupling_inverse_backward(Tensor grad_x, Tensor grad_logdet, Tensor x, Tensor s_raw, float clamp, str clamp_fn) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "affine_coupling_backward(Tensor grad_y, Tensor grad_logdet, Tensor x, Tensor s_raw, float clamp, str clamp_fn) "
+      "-> (Tensor, Tensor)");
+  m.def(
+      "affine_coupling_inverse_backward(Tensor grad_x, Tensor grad_logdet, Tensor x, Tensor s_raw, float clamp, str "
+      "clamp_fn) -> (Tensor, Tensor, Tensor)");
   // Differentiable JPEG quantisation of 8x8 blocks (csrc/jpeg/): per block of x (pixel values
   // 0..255, H and W multiples of 8), level shift, DCT-II, division by qtable (N, C, 8, 8),
   // rounding ("ste", "cubic" or "ste_cubic"), multiplication back, inverse DCT.
@@ -41,6 +48,8 @@ TORCH_LIBRARY(stegafast, m) {
   // csrc/entropy/entropy_cpu.cpp). Integer data: no autograd.
   m.def("range_encode(Tensor symbols, Tensor indexes, Tensor cdfs, Tensor cdf_lengths, Tensor offsets) -> Tensor");
   m.def("range_decode(Tensor stream, Tensor indexes, Tensor cdfs, Tensor cdf_lengths, Tensor offsets) -> Tensor");
-  m.def("range_encode_batch(Tensor symbols, Tensor indexes, Tensor symbol_counts, Tensor cdfs, Tensor cdf_lengths, Tensor offsets) -> (Tensor, Tensor)");
+  m.def(
+      "range_encode_batch(Tensor symbols, Tensor indexes, Tensor symbol_counts, Tensor cdfs, Tensor cdf_lengths, "
+      "Tensor offsets) -> (Tensor, Tensor)");
   m.def("range_decode_batch(Tensor stream, Tensor indexes, Tensor cdfs, Tensor cdf_lengths, Tensor offsets) -> Tensor");
 }

@@ -11,7 +11,7 @@ import torch
 import stegafast
 from stegafast import NativeKernelUnavailable, backend, ops, use_backend
 
-from conftest import requires_native
+from testutils import requires_native
 
 
 def _run_python(code, **env):

@@ -6,7 +6,7 @@ import json
 import pytest
 from PIL import Image
 
-from conftest import single_error_line, train_tiny_run, write_random_png
+from testutils import single_error_line, train_tiny_run, write_random_png
 from stegafast.cli import main
 from stegafast.data import load_image
 

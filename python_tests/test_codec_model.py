@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from stegafast.models.codec import CodecConfig, CodecTask, HyperpriorCodec, ImageCodec
-from stegafast.models.codec.codec import pad_to_multiple
+from stegafast.models.codec.inference import pad_to_multiple
 from stegafast.models.codec.gdn import GDN
 from stegafast.models.codec.losses import rate_distortion
 from stegafast.train import TrainConfig, load_checkpoint, train

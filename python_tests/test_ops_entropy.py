@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from kernel_testing import BadInput, Call, KernelTester
+from testutils import on_native, on_reference, requires_native
 
 import stegafast
 from stegafast import NativeKernelUnavailable, _native, ops, reference, use_backend
 from stegafast.ops.entropy import CONTAINER_VERSION
-
-from conftest import on_native, on_reference, requires_native
 
 TOTAL = 1 << 16
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -70,8 +70,6 @@ def _dist_case(name, n, seed=0):
     idx[rng.random(n) < 0.1] = 1 if name != "all_mass_on_one" else 0
     vals = np.where(idx == 0, sample(rng, row, -7, n), sample(rng, quantised_cdf(np.ones(3)), 2, n))
     return (torch.tensor(vals, dtype=torch.int32), torch.tensor(idx), cdfs, lengths, offsets)
-
-
 
 
 def _escape_case(n=400, seed=1):
@@ -412,12 +410,6 @@ BAD_ENCODE = [
 ]
 
 
-@pytest.mark.parametrize("args,error,match", BAD_ENCODE, ids=[m for _, _, m in BAD_ENCODE])
-def test_bad_encode_arguments(args, error, match):
-    with pytest.raises(error, match=match):
-        ops.range_encode(*args)
-
-
 @pytest.mark.parametrize("backend", ["reference", pytest.param("native", marks=requires_native)])
 def test_zero_probability_symbol_is_refused(backend):
     cdfs, lengths, offsets = make_table([[0, 0, TOTAL, TOTAL]], [0])
@@ -471,38 +463,7 @@ def test_direct_native_zero_probability_and_counts_are_checked():
         torch.ops.stegafast.range_encode_batch(sym, idx, torch.tensor([3, -1]), cdfs, lengths, offsets)
 
 
-# --- registration, compile, devices ---------------------------------------------
-
-
-@requires_native
-def test_opcheck():
-    sym, idx, counts, cdfs, lengths, offsets = _batch_case()
-    stream = ops.range_encode(sym, idx, cdfs, lengths, offsets)
-    container, _ = ops.range_encode_batch(sym, idx, counts, cdfs, lengths, offsets)
-    # encode's output length is data-dependent: the fake returns an unbacked size,
-    # which the AOT-dispatch checks do not cover; the schema and fake checks do
-    encode_tests = ("test_schema", "test_faketensor")
-    torch.library.opcheck(torch.ops.stegafast.range_encode, (sym, idx, cdfs, lengths, offsets), test_utils=encode_tests)
-    torch.library.opcheck(
-        torch.ops.stegafast.range_encode_batch, (sym, idx, counts, cdfs, lengths, offsets), test_utils=encode_tests
-    )
-    torch.library.opcheck(torch.ops.stegafast.range_decode, (stream, idx, cdfs, lengths, offsets))
-    torch.library.opcheck(torch.ops.stegafast.range_decode_batch, (container, idx, cdfs, lengths, offsets))
-
-
-@requires_native
-def test_compile_fullgraph():
-    torch._dynamo.reset()
-    sym, idx, cdfs, lengths, offsets = _dist_case("peaked", 500)
-
-    @torch.compile(fullgraph=True, backend="eager")
-    def round_trip(sym, idx, cdfs, lengths, offsets):
-        stream = torch.ops.stegafast.range_encode(sym, idx, cdfs, lengths, offsets)
-        return stream, torch.ops.stegafast.range_decode(stream, idx, cdfs, lengths, offsets)
-
-    stream, decoded = round_trip(sym, idx, cdfs, lengths, offsets)
-    assert torch.equal(decoded, sym)
-    assert torch.equal(stream, ops.range_encode(sym, idx, cdfs, lengths, offsets))
+# --- devices ----------------------------------------------------------------------
 
 
 @requires_native
@@ -521,14 +482,81 @@ def test_cuda_tensors_use_the_reference_or_raise_under_native():
         ops.range_encode(sym, idx, cdfs, lengths, offsets)
 
 
-@requires_native
-def test_non_contiguous_inputs():
-    sym, idx, cdfs, lengths, offsets = _dist_case("peaked", 1000, seed=21)
-    wide = torch.zeros(2 * cdfs.shape[0], cdfs.shape[1] + 4, dtype=torch.int32)
-    wide[::2, 2 : 2 + cdfs.shape[1]] = cdfs
-    strided = [torch.stack([t, t], 1)[:, 0] for t in (sym, idx)]  # stride 2
-    args = (*strided, wide[::2, 2 : 2 + cdfs.shape[1]], lengths, offsets)
-    assert not args[0].is_contiguous() and not args[2].is_contiguous()
-    stream = on_native(ops.range_encode, *args)
-    assert torch.equal(stream, reference.range_encode(sym, idx, cdfs, lengths, offsets))
-    assert torch.equal(on_native(ops.range_decode, stream, *args[1:]), sym)
+
+
+# --- the shared battery ---------------------------------------------------------------
+
+EXACT = dict(atol=0, rtol=0)
+
+
+class TestEntropyKernel(KernelTester):
+    """The shared battery (kernel_testing.py): streams and symbols are integers,
+    so every comparison is exact; the ops have no gradients (integer data)."""
+
+    kernel = "entropy"
+    op_names = ("range_encode", "range_decode", "range_encode_batch", "range_decode_batch")
+    shapes = [(1,), (13,), (3000,)]  # symbols per call
+    dtypes = (torch.int32,)
+    tolerances = {torch.int32: EXACT, torch.uint8: EXACT}  # by the first tensor argument's dtype
+    autocast_input_dtypes = (torch.int32,)
+    compile_backend = "eager"
+    bad_inputs = [BadInput(ops.range_encode, tuple(args), error, match) for args, error, match in BAD_ENCODE]
+
+    def parity_calls(self, shape, dtype):
+        (n,) = shape
+        args = _dist_case("peaked", n, seed=n)
+        sym, idx, cdfs, lengths, offsets = args
+        yield Call(ops.range_encode, args)
+        yield Call(ops.range_decode, (reference.range_encode(*args), *args[1:]), expected=sym)
+        counts = torch.tensor([n // 3, 0, n - n // 3], dtype=torch.int64)
+        batch = (sym, idx, counts, cdfs, lengths, offsets)
+        yield Call(ops.range_encode_batch, batch)
+        container, _ = reference.range_encode_batch(*batch)
+        yield Call(ops.range_decode_batch, (container, idx, cdfs, lengths, offsets), expected=sym)
+
+    def layout_calls(self):
+        sym, idx, cdfs, lengths, offsets = _dist_case("peaked", 1000, seed=21)
+        wide = torch.zeros(2 * cdfs.shape[0], cdfs.shape[1] + 4, dtype=torch.int32)
+        wide[::2, 2 : 2 + cdfs.shape[1]] = cdfs
+        strided = [torch.stack([t, t], 1)[:, 0] for t in (sym, idx)]  # stride 2
+        args = (*strided, wide[::2, 2 : 2 + cdfs.shape[1]], lengths, offsets)
+        assert not args[0].is_contiguous() and not args[2].is_contiguous()
+        stream = reference.range_encode(sym, idx, cdfs, lengths, offsets)
+        yield Call(ops.range_encode, args, expected=stream)
+        yield Call(ops.range_decode, (stream, *args[1:]), expected=sym)
+
+    def opcheck_samples(self):
+        sym, idx, counts, cdfs, lengths, offsets = _batch_case()
+        stream = ops.range_encode(sym, idx, cdfs, lengths, offsets)
+        container, _ = ops.range_encode_batch(sym, idx, counts, cdfs, lengths, offsets)
+        # encode's output length is data-dependent: the fake returns an unbacked size,
+        # which the AOT-dispatch checks do not cover; the schema and fake checks do
+        encode_checks = dict(test_utils=("test_schema", "test_faketensor"))
+        op = torch.ops.stegafast
+        return [
+            (op.range_encode, (sym, idx, cdfs, lengths, offsets), encode_checks),
+            (op.range_encode_batch, (sym, idx, counts, cdfs, lengths, offsets), encode_checks),
+            (op.range_decode, (stream, idx, cdfs, lengths, offsets)),
+            (op.range_decode_batch, (container, idx, cdfs, lengths, offsets)),
+        ]
+
+    def compile_case(self):
+        # the wrappers' value checks read data; the compiled graph calls the ops themselves
+        def round_trip(sym, idx, cdfs, lengths, offsets):
+            stream = torch.ops.stegafast.range_encode(sym, idx, cdfs, lengths, offsets)
+            return stream, torch.ops.stegafast.range_decode(stream, idx, cdfs, lengths, offsets)
+
+        return round_trip, _dist_case("peaked", 500)
+
+    def compile_expected(self, fn, args):
+        return reference.range_encode(*args), args[0]
+
+    def check_compiled(self, outputs, args):
+        stream, decoded = outputs
+        assert torch.equal(decoded, args[0])
+        assert torch.equal(stream, ops.range_encode(*args))
+
+    def autocast_calls(self, dtype):
+        args = _dist_case("flat", 200)
+        yield Call(ops.range_encode, args)
+        yield Call(ops.range_decode, (ops.range_encode(*args), *args[1:]), expected=args[0])

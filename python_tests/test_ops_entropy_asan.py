@@ -1,5 +1,5 @@
 """The range coder (csrc/entropy/entropy.h) under AddressSanitizer and UBSan:
-csrc/entropy/fuzz_coder.cc round-trips random tables and values, then decodes
+native/range_coder_fuzz_driver.cpp round-trips random tables and values, then decodes
 corrupted, truncated and random streams from buffers of exactly their size, so
 any read or write outside a buffer (or undefined arithmetic) fails the run."""
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DRIVER = ROOT / "csrc" / "entropy" / "fuzz_coder.cc"
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DRIVER = HERE / "native" / "range_coder_fuzz_driver.cpp"
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 
 
@@ -20,7 +21,7 @@ def fuzz_driver(tmp_path_factory) -> Path:
     compiler = shutil.which("g++") or shutil.which("clang++")
     if compiler is None:
         pytest.skip("no C++ compiler")
-    exe = tmp_path / "fuzz_coder"
+    exe = tmp_path / "range_coder_fuzz_driver"
     cmd = [compiler, "-std=c++20", "-O1", "-g", *SANITIZE, f"-I{ROOT / 'csrc'}", str(DRIVER), "-o", str(exe)]
     built = subprocess.run(cmd, capture_output=True, text=True)
     if built.returncode and "asan" in built.stderr.lower():

@@ -9,12 +9,11 @@ import random
 import numpy as np
 import pytest
 import torch
-from torch.autograd import gradcheck
+from kernel_testing import BadInput, Call, KernelTester
+from testutils import requires_native
 
 from stegafast import ops, reference, use_backend
 from stegafast.nn import DiffJPEG
-
-from conftest import requires_native
 
 ROUNDINGS = ("ste", "cubic", "ste_cubic")
 
@@ -53,6 +52,99 @@ def _tol(dtype):
         torch.float16: dict(atol=1.0, rtol=1e-2),
         torch.bfloat16: dict(atol=4.0, rtol=2e-2),
     }[dtype]
+
+
+_X = torch.zeros(2, 3, 8, 16)
+_T = torch.ones(8, 8)
+
+
+def _bad(args, error, message):
+    return BadInput(ops.jpeg_quantize_blocks, args, error, message)
+
+
+class TestJpegKernel(KernelTester):
+    """The shared battery (kernel_testing.py) over the three rounding modes."""
+
+    kernel = "jpeg"
+    op_names = ("jpeg_quantize_blocks", "jpeg_quantize_blocks_backward")
+    shapes = SHAPES
+    dtypes = (torch.float32, torch.float64)
+    tolerances = {dtype: _tol(dtype) for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)}
+    # cubic's gradient is its forward's own (away from the rounding steps, which
+    # random inputs miss), so gradcheck applies; the ste modes' gradients are
+    # surrogates by design (test_surrogate_gradients_match_the_reference)
+    grad_shapes = [(2, 1, 8, 16)]  # two samples (per-sample tables), two blocks each: quick
+    gradcheck_options = dict(eps=1e-6, atol=1e-5)
+    compile_tolerance = dict(atol=1e-4, rtol=1e-4)
+    compile_grad_tolerance = dict(atol=1e-4, rtol=1e-4)
+    bad_inputs = [
+        _bad(([[1.0]], _T), TypeError, "x must be a torch.Tensor"),
+        _bad((_X.int(), _T), TypeError, "x has dtype torch.int32"),
+        _bad((torch.zeros(3, 8, 8), _T), ValueError, "x must have 4 dims"),
+        _bad((torch.zeros(1, 1, 8, 12), _T), ValueError, "multiples of 8"),
+        _bad((_X, None), TypeError, "qtable must be a torch.Tensor"),
+        _bad((_X, torch.ones(4, 4)), ValueError, r"qtable must be \(8, 8\)"),
+        _bad((_X, torch.ones(3, 8, 8)), ValueError, "does not match x"),
+        _bad((_X, torch.ones(2, 2, 8, 8)), ValueError, "does not match x"),
+        _bad((_X, torch.zeros(8, 8)), ValueError, "quantisation steps > 0"),
+        _bad((_X, torch.full((8, 8), float("nan"))), ValueError, "quantisation steps > 0"),
+        _bad((_X, torch.ones(8, 8, device="meta")), ValueError, "qtable is on meta"),
+        _bad((_X, _T, "floor"), ValueError, "rounding must be one of"),
+    ]
+
+    def parity_calls(self, shape, dtype):
+        x = _pixels(shape, dtype)
+        tables = _tables(shape[0])
+        for rounding in ROUNDINGS:
+            yield Call(ops.jpeg_quantize_blocks, (x, tables, rounding))
+
+    def layout_calls(self):
+        x = _pixels((3, 4, 16, 16))
+        one, per_sample = ops.jpeg_quality_table(60), _tables(3)
+        per_channel = ops.jpeg_quality_table(torch.arange(5, 101, 8)).view(3, 4, 8, 8)
+        for table in (one, per_sample, per_channel, per_sample[:, None], one.double()):
+            yield Call(ops.jpeg_quantize_blocks, (x, table))
+        yield Call(ops.jpeg_quantize_blocks, (x.transpose(2, 3), per_sample))
+
+    def gradcheck_calls(self, shape):
+        x = _pixels(shape, torch.float64).requires_grad_()
+        yield Call(ops.jpeg_quantize_blocks, (x, _tables(shape[0]).double(), "cubic"))
+
+    def opcheck_samples(self):
+        op = torch.ops.stegafast
+        x = _pixels((2, 3, 8, 16)).requires_grad_()
+        tables = ops.jpeg_quality_table(torch.tensor([20, 90]))[:, None].expand(2, 3, 8, 8).contiguous()
+        samples = []
+        for rounding in ROUNDINGS:
+            samples += [
+                (op.jpeg_quantize_blocks, (x, tables, rounding)),
+                (op.jpeg_quantize_blocks_backward, (torch.randn(2, 3, 8, 16), x.detach(), tables, rounding)),
+            ]
+        return samples
+
+    def compile_case(self):
+        return DiffJPEG(torch.tensor([30, 80]), rounding="ste_cubic"), (torch.rand(2, 3, 20, 28, requires_grad=True),)
+
+    def check_compiled(self, outputs, args):
+        assert outputs[0].shape == args[0].shape
+
+    def autocast_calls(self, dtype):
+        x, table = _pixels((2, 1, 8, 8), dtype), ops.jpeg_quality_table(50)
+        yield Call(ops.jpeg_quantize_blocks, (x, table))
+
+
+@pytest.mark.parametrize("backend", [pytest.param("native", marks=requires_native), "reference"])
+@pytest.mark.parametrize("rounding", ["ste", "ste_cubic"])
+def test_surrogate_gradients_match_the_reference(backend, rounding):
+    x = _pixels((2, 1, 8, 16), torch.float64).requires_grad_()
+    tables = _tables(2).double()
+    with use_backend(backend):
+        y = ops.jpeg_quantize_blocks(x, tables, rounding)
+    grad_out = torch.randn_like(y)
+    (got,) = torch.autograd.grad(y, x, grad_out)
+    with use_backend("reference"):
+        (want,) = torch.autograd.grad(reference.jpeg_quantize_blocks(x, tables, rounding), x, grad_out)
+    torch.testing.assert_close(got, want, atol=1e-9, rtol=1e-9)
 
 
 # --- quantisation tables -------------------------------------------------------------------
@@ -115,10 +207,8 @@ def _coefficients_of_output(y, table):
     return torch.round(k)
 
 
-@pytest.mark.parametrize("backend", ["native", "reference"])
+@pytest.mark.parametrize("backend", [pytest.param("native", marks=requires_native), "reference"])
 def test_ste_coefficients_equal_a_straightforward_quantiser(backend):
-    if backend == "native":
-        pytest.importorskip("stegafast._C")
     x = _pixels((6, 1, 8, 8), torch.float64)
     tables = ops.jpeg_quality_table(torch.tensor([5, 25, 50, 75, 90, 100]), dtype=torch.float64)
     y = _run(backend, x, tables, "ste")
@@ -163,17 +253,6 @@ def test_rounding_gradients():
 
 
 @requires_native
-@pytest.mark.parametrize("rounding", ROUNDINGS)
-@pytest.mark.parametrize("shape", SHAPES, ids=ids)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_native_matches_reference(shape, dtype, rounding):
-    x = _pixels(shape, dtype)
-    tables = _tables(shape[0])
-    torch.testing.assert_close(_run("native", x, tables, rounding), _run("reference", x, tables, rounding),
-                               **_tol(dtype))
-
-
-@requires_native
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_types_match_the_float32_reference(dtype):
     x = _pixels((3, 2, 16, 24), dtype)
@@ -184,46 +263,7 @@ def test_half_types_match_the_float32_reference(dtype):
     torch.testing.assert_close(got.float(), want.float(), **_tol(dtype))
 
 
-@requires_native
-def test_table_layouts_and_non_contiguous_inputs():
-    x = _pixels((3, 4, 16, 16))
-    one, per_sample = ops.jpeg_quality_table(60), _tables(3)
-    per_channel = ops.jpeg_quality_table(torch.arange(5, 101, 8)).view(3, 4, 8, 8)
-    for table in (one, per_sample, per_channel, per_sample[:, None], one.double()):
-        torch.testing.assert_close(_run("native", x, table), _run("reference", x, table), **_tol(torch.float32))
-    strided = x.transpose(2, 3)
-    torch.testing.assert_close(_run("native", strided, per_sample), _run("reference", strided.contiguous(), per_sample),
-                               **_tol(torch.float32))
-
-
 # --- gradients ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("backend", ["native", "reference"])
-@pytest.mark.parametrize("rounding", ROUNDINGS)
-def test_gradcheck_float64(backend, rounding):
-    if backend == "native":
-        pytest.importorskip("stegafast._C")
-    # cubic's gradient is its forward's own (away from the rounding steps, which
-    # random inputs miss), so gradcheck applies; the ste modes' gradients are
-    # surrogates by design, so they are checked against the reference's autograd
-    # two samples (per-sample tables), two blocks each: 256 inputs keep it quick
-    x = _pixels((2, 1, 8, 16), torch.float64).requires_grad_()
-    tables = _tables(2).double()
-
-    def fn(a):
-        with use_backend(backend):
-            return ops.jpeg_quantize_blocks(a, tables, rounding)
-
-    if rounding == "cubic":
-        assert gradcheck(fn, (x,), eps=1e-6, atol=1e-5)
-    else:
-        y = fn(x)
-        grad_out = torch.randn_like(y)
-        (got,) = torch.autograd.grad(y, x, grad_out)
-        with use_backend("reference"):
-            (want,) = torch.autograd.grad(reference.jpeg_quantize_blocks(x, tables, rounding), x, grad_out)
-        torch.testing.assert_close(got, want, atol=1e-9, rtol=1e-9)
 
 
 @requires_native
@@ -248,73 +288,7 @@ def test_double_backward_raises_a_clear_error():
         g.sum().backward()
 
 
-# --- registration -----------------------------------------------------------------------------
-
-
-@requires_native
-@pytest.mark.parametrize("rounding", ROUNDINGS)
-def test_opcheck(rounding):
-    op = torch.ops.stegafast
-    x = _pixels((2, 3, 8, 16)).requires_grad_()
-    tables = ops.jpeg_quality_table(torch.tensor([20, 90]))[:, None].expand(2, 3, 8, 8).contiguous()
-    torch.library.opcheck(op.jpeg_quantize_blocks, (x, tables, rounding))
-    torch.library.opcheck(op.jpeg_quantize_blocks_backward, (torch.randn(2, 3, 8, 16), x.detach(), tables, rounding))
-
-
-@requires_native
-def test_torch_compile_fullgraph():
-    model = DiffJPEG(torch.tensor([30, 80]), rounding="ste_cubic")
-    compiled = torch.compile(model, fullgraph=True)
-    x = torch.rand(2, 3, 20, 28, requires_grad=True)
-    y = compiled(x)
-    with use_backend("reference"):
-        want = model(x.detach())
-    torch.testing.assert_close(y, want, atol=1e-4, rtol=1e-4)
-    y.sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
-
-
-@requires_native
-def test_autocast_keeps_the_input_dtype():
-    x, table = _pixels((2, 1, 8, 8)), ops.jpeg_quality_table(50)
-    plain = ops.jpeg_quantize_blocks(x, table)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = ops.jpeg_quantize_blocks(x, table)
-    assert y.dtype == torch.float32 and torch.equal(y, plain)
-
-
-def test_ops_are_declared_with_autocast_keep():
-    declared = {info.name: info for info in ops._registry.ops()}
-    for name in ("jpeg_quantize_blocks", "jpeg_quantize_blocks_backward"):
-        assert declared[name].kernel == "jpeg" and declared[name].autocast == "keep"
-
-
 # --- bad input ----------------------------------------------------------------------------------
-
-_X = torch.zeros(2, 3, 8, 16)
-_T = torch.ones(8, 8)
-
-
-@pytest.mark.parametrize(
-    "args,error,message",
-    [
-        (([[1.0]], _T), TypeError, "x must be a torch.Tensor"),
-        ((_X.int(), _T), TypeError, "x has dtype torch.int32"),
-        ((torch.zeros(3, 8, 8), _T), ValueError, "x must have 4 dims"),
-        ((torch.zeros(1, 1, 8, 12), _T), ValueError, "multiples of 8"),
-        ((_X, None), TypeError, "qtable must be a torch.Tensor"),
-        ((_X, torch.ones(4, 4)), ValueError, r"qtable must be \(8, 8\)"),
-        ((_X, torch.ones(3, 8, 8)), ValueError, "does not match x"),
-        ((_X, torch.ones(2, 2, 8, 8)), ValueError, "does not match x"),
-        ((_X, torch.zeros(8, 8)), ValueError, "quantisation steps > 0"),
-        ((_X, torch.full((8, 8), float("nan"))), ValueError, "quantisation steps > 0"),
-        ((_X, torch.ones(8, 8, device="meta")), ValueError, "qtable is on meta"),
-        ((_X, _T, "floor"), ValueError, "rounding must be one of"),
-    ],
-)
-def test_rejects_bad_input(args, error, message):
-    with pytest.raises(error, match=message):
-        ops.jpeg_quantize_blocks(*args)
 
 
 @pytest.mark.parametrize(

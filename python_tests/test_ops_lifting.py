@@ -7,12 +7,12 @@ import random
 import numpy as np
 import pytest
 import torch
-from torch.autograd import gradcheck, gradgradcheck
+from kernel_testing import BadInput, Call, KernelTester
+from testutils import on_native, on_reference, requires_native, run_on_baseline_cpu_build
+from torch.autograd import gradcheck
 
 import stegafast
 from stegafast import ops, reference, use_backend
-
-from conftest import on_native, on_reference, requires_native, run_on_baseline_cpu_build
 
 
 def _shapes(count, seed):
@@ -33,6 +33,109 @@ def _image(shape, dtype=torch.float32, low=0, high=256):
     return torch.randint(low, high, shape, dtype=torch.int32).to(dtype)
 
 
+def _bands_shape(shape):
+    return (shape[0], 4 * shape[1], (shape[2] + 1) // 2, (shape[3] + 1) // 2)
+
+
+EXACT = dict(atol=0, rtol=0)
+
+
+class TestLiftingKernel(KernelTester):
+    """The shared battery (kernel_testing.py): integer-valued images transform
+    bit-exactly in every dtype, so every tolerance is exact."""
+
+    kernel = "lifting"
+    op_names = ("ilwt53_forward", "ilwt53_inverse", "ilwt53_forward_backward", "ilwt53_inverse_backward")
+    shapes = SHAPES
+    dtypes = (torch.int32, torch.float32, torch.float64, torch.float16, torch.bfloat16)
+    tolerances = {dtype: EXACT for dtype in dtypes}
+    grad_shapes = [(1, 1, 2, 2), (1, 1, 3, 2), (2, 1, 5, 4), (1, 2, 4, 7), (2, 2, 7, 9)]
+    double_backward = True  # the backwards are linear native ops with native gradients
+    bad_inputs = [
+        BadInput(ops.ilwt53_forward, ([[1.0, 2.0]],), TypeError, "must be a torch.Tensor"),
+        BadInput(ops.ilwt53_forward, (torch.zeros(4, 4),), ValueError, "must have 4 dims"),
+        BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 1, 8),), ValueError, "H >= 2 and W >= 2"),
+        BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 8, 1),), ValueError, "H >= 2 and W >= 2"),
+        BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 4, 4, dtype=torch.uint8),), TypeError, "dtype torch.uint8"),
+        BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 4, 4, dtype=torch.int64),), TypeError, "supported: int32"),
+        BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 4, 4, dtype=torch.int32), False), ValueError,
+                 "needs a floating tensor"),
+        BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 4, 4), 1), TypeError, "rounding must be True or False"),
+        BadInput(ops.ilwt53_inverse, (torch.zeros(1, 4, 2, 2), (5, 4)), ValueError, "needs subbands of 3x2"),
+        BadInput(ops.ilwt53_inverse, (torch.zeros(1, 4, 2, 2), (2, 2)), ValueError, "needs subbands of 1x1"),
+        BadInput(ops.ilwt53_inverse, (torch.zeros(1, 6, 2, 2), (4, 4)), ValueError, "4\\*C channels"),
+        BadInput(ops.ilwt53_inverse, (torch.zeros(1, 4, 1, 1), (1, 2)), ValueError, "out_size needs H >= 2"),
+        BadInput(ops.ilwt53_inverse, (torch.zeros(1, 4, 2, 2), (4,)), ValueError, "must be a pair"),
+        BadInput(ops.ilwt53_inverse, (torch.zeros(1, 4, 2, 2), (4.0, 4)), TypeError, "must hold ints"),
+        BadInput(ops.ilwt53_inverse, (torch.zeros(4, 2, 2), (4, 4)), ValueError, "y must have 4 dims"),
+    ]
+
+    def parity_calls(self, shape, dtype):
+        x = _image(shape, dtype)
+        yield Call(ops.ilwt53_forward, (x,))
+        # bfloat16 holds the subbands exactly but is not promised to round-trip
+        back = x if dtype != torch.bfloat16 else None
+        yield Call(ops.ilwt53_inverse, (reference.ilwt53_forward(x), shape[2:]), expected=back)
+
+    def check_native_output(self, call, outputs):
+        if call.fn is ops.ilwt53_forward:
+            x = call.args[0]
+            assert outputs[0].dtype == x.dtype and outputs[0].shape == _bands_shape(x.shape)
+
+    def layout_calls(self):
+        base = _image((3, 4, 20, 15))
+        for x in [
+            base.transpose(2, 3),
+            base[:, ::2],
+            base[..., 1:, :-2],
+            base.contiguous(memory_format=torch.channels_last),
+        ]:
+            yield Call(ops.ilwt53_forward, (x,))
+            y_cl = reference.ilwt53_forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
+            yield Call(ops.ilwt53_inverse, (y_cl, x.shape[2:]), expected=x)
+
+    def gradcheck_calls(self, shape):
+        x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+        y = ops.ilwt53_forward(x.detach(), rounding=False).requires_grad_()
+        yield Call(ops.ilwt53_forward, (x,), dict(rounding=False))
+        yield Call(ops.ilwt53_inverse, (y,), dict(out_size=shape[2:], rounding=False))
+
+    def opcheck_samples(self):
+        op = torch.ops.stegafast
+        samples = []
+        for shape in [(1, 1, 2, 2), (2, 3, 5, 4), (3, 2, 7, 9)]:
+            for dtype in (torch.float32, torch.float64):
+                x = torch.randn(shape, dtype=dtype, requires_grad=True)
+                y = torch.randn(_bands_shape(shape), dtype=dtype, requires_grad=True)
+                size = list(shape[2:])
+                xi = (x.detach() * 100).round().requires_grad_()
+                samples += [
+                    (op.ilwt53_forward, (x, False)),
+                    (op.ilwt53_inverse, (y, size, False)),
+                    (op.ilwt53_forward_backward, (y, size)),
+                    (op.ilwt53_inverse_backward, (x,)),
+                    (op.ilwt53_forward, (xi, True)),
+                    (op.ilwt53_forward, (xi.detach().int(), True)),
+                ]
+        return samples
+
+    def compile_case(self):
+        def round_trip(t):
+            bands = ops.ilwt53_forward(t)
+            return ops.ilwt53_inverse(bands * 1, t.shape[2:]), bands
+
+        return round_trip, (_image((2, 3, 11, 8)).requires_grad_(),)
+
+    def check_compiled(self, outputs, args):
+        back, bands = outputs
+        x = args[0].detach()
+        assert torch.equal(back, x)
+        assert torch.equal(bands, ops.ilwt53_forward(x))
+
+    def autocast_calls(self, dtype):
+        x = _image((2, 3, 9, 10), dtype)
+        yield Call(ops.ilwt53_forward, (x,))
+        yield Call(ops.ilwt53_inverse, (ops.ilwt53_forward(x), (9, 10)), expected=x)
 
 
 # --- an independent oracle: the JPEG 2000 formulas, literally ----------------
@@ -93,28 +196,6 @@ def test_known_values_of_a_short_signal():
 
 
 @requires_native
-@pytest.mark.parametrize("shape", SHAPES, ids=ids)
-@pytest.mark.parametrize("dtype", [torch.int32, torch.float32, torch.float64, torch.float16])
-def test_native_is_bit_exact_on_integer_images(shape, dtype):
-    x = _image(shape, dtype)
-    y = on_native(ops.ilwt53_forward, x)
-    assert y.dtype == dtype and y.shape == (shape[0], 4 * shape[1], (shape[2] + 1) // 2, (shape[3] + 1) // 2)
-    assert torch.equal(y, on_reference(ops.ilwt53_forward, x))
-    back = on_native(ops.ilwt53_inverse, y, shape[2:])
-    assert torch.equal(back, x)
-    assert torch.equal(back, on_reference(ops.ilwt53_inverse, y, shape[2:]))
-
-
-@requires_native
-@pytest.mark.parametrize("shape", SHAPES[::3], ids=ids[::3])
-def test_native_matches_reference_in_bfloat16(shape):
-    x = _image(shape, torch.bfloat16)
-    y = on_native(ops.ilwt53_forward, x)
-    assert torch.equal(y, on_reference(ops.ilwt53_forward, x))
-    assert torch.equal(on_native(ops.ilwt53_inverse, y, shape[2:]), on_reference(ops.ilwt53_inverse, y, shape[2:]))
-
-
-@requires_native
 def test_integer_transform_is_exact_beyond_8_bits():
     x = _image((2, 2, 33, 18), torch.int32, low=-(2**20), high=2**20)
     y = on_native(ops.ilwt53_forward, x)
@@ -141,21 +222,6 @@ def test_reference_round_trip_is_exact(shape):
     assert torch.equal(reference.ilwt53_inverse(reference.ilwt53_forward(x), shape[2:]), x)
 
 
-@requires_native
-def test_non_contiguous_and_channels_last_inputs():
-    base = _image((3, 4, 20, 15))
-    for x in [
-        base.transpose(2, 3),
-        base[:, ::2],
-        base[..., 1:, :-2],
-        base.contiguous(memory_format=torch.channels_last),
-    ]:
-        y = on_native(ops.ilwt53_forward, x)
-        assert torch.equal(y, on_reference(ops.ilwt53_forward, x.contiguous()))
-        y_cl = y.contiguous(memory_format=torch.channels_last)
-        assert torch.equal(on_native(ops.ilwt53_inverse, y_cl, x.shape[2:]), x)
-
-
 @pytest.mark.parametrize("backend", ["native", "reference"])
 @pytest.mark.parametrize("shape", [(0, 3, 8, 7), (2, 0, 8, 7)])
 def test_empty_batches(backend, shape):
@@ -168,22 +234,6 @@ def test_empty_batches(backend, shape):
 
 
 # --- gradients ---------------------------------------------------------------
-
-GRAD_SHAPES = [(1, 1, 2, 2), (1, 1, 3, 2), (2, 1, 5, 4), (1, 2, 4, 7), (2, 2, 7, 9)]
-
-
-@pytest.mark.parametrize("backend", ["native", "reference"])
-@pytest.mark.parametrize("shape", GRAD_SHAPES, ids=["x".join(map(str, s)) for s in GRAD_SHAPES])
-def test_gradcheck_float64(backend, shape):
-    if backend == "native" and not stegafast.native_available():
-        pytest.skip("stegafast._C is not loaded")
-    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
-    y = ops.ilwt53_forward(x.detach(), rounding=False).requires_grad_()
-    with use_backend(backend):
-        assert gradcheck(lambda t: ops.ilwt53_forward(t, rounding=False), (x,))
-        assert gradcheck(lambda t: ops.ilwt53_inverse(t, shape[2:], rounding=False), (y,))
-        assert gradgradcheck(lambda t: ops.ilwt53_forward(t, rounding=False), (x,))
-        assert gradgradcheck(lambda t: ops.ilwt53_inverse(t, shape[2:], rounding=False), (y,))
 
 
 def _grads(fn, inp, cotangent):
@@ -219,98 +269,7 @@ def test_rounding_passes_gradients_straight_through(backend):
     torch.testing.assert_close(rounded, linear, atol=1e-12, rtol=0)
 
 
-# --- operator registration ----------------------------------------------------
-
-
-def _opcheck_samples():
-    samples = []
-    for shape in [(1, 1, 2, 2), (2, 3, 5, 4), (3, 2, 7, 9)]:
-        for dtype in (torch.float32, torch.float64):
-            x = torch.randn(shape, dtype=dtype, requires_grad=True)
-            y = torch.randn(shape[0], 4 * shape[1], (shape[2] + 1) // 2, (shape[3] + 1) // 2,
-                            dtype=dtype, requires_grad=True)
-            samples.append((x, y, list(shape[2:])))
-    return samples
-
-
-@requires_native
-@pytest.mark.parametrize("sample", range(6))
-def test_opcheck(sample):
-    x, y, size = _opcheck_samples()[sample]
-    op = torch.ops.stegafast
-    torch.library.opcheck(op.ilwt53_forward, (x, False))
-    torch.library.opcheck(op.ilwt53_inverse, (y, size, False))
-    torch.library.opcheck(op.ilwt53_forward_backward, (y, size))
-    torch.library.opcheck(op.ilwt53_inverse_backward, (x,))
-    xi = (x.detach() * 100).round().requires_grad_()
-    torch.library.opcheck(op.ilwt53_forward, (xi, True))
-    torch.library.opcheck(op.ilwt53_forward, (xi.detach().int(), True))
-
-
-@requires_native
-def test_torch_compile_fullgraph():
-    def round_trip(t):
-        bands = ops.ilwt53_forward(t)
-        return ops.ilwt53_inverse(bands * 1, t.shape[2:]), bands
-
-    compiled = torch.compile(round_trip, fullgraph=True)
-    x = _image((2, 3, 11, 8)).requires_grad_()
-    back, bands = compiled(x)
-    assert torch.equal(back, x.detach())
-    assert torch.equal(bands, ops.ilwt53_forward(x.detach()))
-    (bands.sum() + back.sum()).backward()
-    expected = _grads(lambda t: ops.ilwt53_forward(t).sum() + t.sum(), x, None)
-    torch.testing.assert_close(x.grad, expected)
-
-
-@requires_native
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_autocast_keeps_the_input_dtype(dtype):
-    x = _image((2, 3, 9, 10), dtype)
-    plain = ops.ilwt53_forward(x)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = ops.ilwt53_forward(x)
-        back = ops.ilwt53_inverse(y, (9, 10))
-    assert y.dtype == dtype and torch.equal(y, plain)
-    assert back.dtype == dtype and torch.equal(back, x)
-
-
-# --- bad input ----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "args,error,message",
-    [
-        (([[1.0, 2.0]],), TypeError, "must be a torch.Tensor"),
-        ((torch.zeros(4, 4),), ValueError, "must have 4 dims"),
-        ((torch.zeros(1, 1, 1, 8),), ValueError, "H >= 2 and W >= 2"),
-        ((torch.zeros(1, 1, 8, 1),), ValueError, "H >= 2 and W >= 2"),
-        ((torch.zeros(1, 1, 4, 4, dtype=torch.uint8),), TypeError, "dtype torch.uint8"),
-        ((torch.zeros(1, 1, 4, 4, dtype=torch.int64),), TypeError, "supported: int32"),
-        ((torch.zeros(1, 1, 4, 4, dtype=torch.int32), False), ValueError, "needs a floating tensor"),
-        ((torch.zeros(1, 1, 4, 4), 1), TypeError, "rounding must be True or False"),
-    ],
-)
-def test_forward_rejects_bad_input(args, error, message):
-    with pytest.raises(error, match=message):
-        ops.ilwt53_forward(*args)
-
-
-@pytest.mark.parametrize(
-    "y,size,message",
-    [
-        (torch.zeros(1, 4, 2, 2), (5, 4), "needs subbands of 3x2"),
-        (torch.zeros(1, 4, 2, 2), (2, 2), "needs subbands of 1x1"),
-        (torch.zeros(1, 6, 2, 2), (4, 4), "4\\*C channels"),
-        (torch.zeros(1, 4, 1, 1), (1, 2), "H >= 2 and W >= 2"),
-        (torch.zeros(1, 4, 2, 2), (4,), "must be a pair"),
-        (torch.zeros(1, 4, 2, 2), (4.0, 4), "must hold ints"),
-        (torch.zeros(4, 2, 2), (4, 4), "must have 4 dims"),
-    ],
-)
-def test_inverse_rejects_bad_input(y, size, message):
-    with pytest.raises((ValueError, TypeError), match=message):
-        ops.ilwt53_inverse(y, size)
+# --- direct calls -------------------------------------------------------------
 
 
 @requires_native

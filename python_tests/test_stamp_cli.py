@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import stegafast.models.stamp.cli as stamp_cli
-from conftest import single_error_line, train_tiny_run, write_random_png
+from testutils import single_error_line, train_tiny_run, write_random_png
 from stegafast.cli import main
 from stegafast.models.stamp import encode_message
 

@@ -3,9 +3,10 @@
 import pytest
 import torch
 
+from stegafast.color import rgb_to_yuv_bt601
 from stegafast.models.stamp import StampLossConfig
 from stegafast.models.stamp.losses import (bit_accuracy, critic_loss, edge_falloff, generator_critic_loss,
-                                           loss_weights, rgb_to_yuv, secret_loss, yuv_l2_loss)
+                                           loss_weights, secret_loss, yuv_l2_loss)
 
 
 def test_edge_falloff():
@@ -34,7 +35,7 @@ def test_yuv_l2_weighs_colour_changes_more():
 
 
 def test_rgb_to_yuv_of_grey_has_no_chroma():
-    yuv = rgb_to_yuv(torch.full((1, 3, 2, 2), 0.7))
+    yuv = rgb_to_yuv_bt601(torch.full((1, 3, 2, 2), 0.7))
     torch.testing.assert_close(yuv[:, 0], torch.full((1, 2, 2), 0.7))
     assert yuv[:, 1:].abs().max() < 1e-6
 

@@ -6,8 +6,9 @@ import argparse
 
 import pytest
 
-from stegafast.cli.common import UserError
-from stegafast.train import RunDir, Schedule, add_common_train_args, config_from_args, train_from_args
+from stegafast.cli.train_args import add_common_train_args, config_from_args, train_from_args
+from stegafast.errors import UserError
+from stegafast.train import RunDir, Schedule
 
 from train_toys import RegressionTask, WganTask
 

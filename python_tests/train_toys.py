@@ -176,6 +176,7 @@ class WganTask(Task):
 
     name = "toy.wgan"
     monitor = "mean_dist"
+    monitor_mode = "min"
 
     def __init__(self, n_critic: int = 3):
         self.n_critic = n_critic

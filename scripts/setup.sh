@@ -27,6 +27,9 @@ trap 'rm -f "$constraints"' EXIT
 echo "torch==$installed_torch" >"$constraints"
 echo "== installing build and test dependencies"
 "${pip[@]}" install -q -c "$constraints" setuptools wheel ninja pybind11 numpy pillow scikit-image pytest bchlib
+# The C++ formatter that scripts/test.sh checks csrc/ with, pinned: each release
+# formats a little differently
+"${pip[@]}" install -q -c "$constraints" "clang-format==23.1.3"
 # The optional ONNX extra, so the export tests run rather than skip
 "${pip[@]}" install -q -c "$constraints" onnx onnxruntime
 

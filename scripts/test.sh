@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# The test command: sets everything up, compile-checks the CUDA sources with
-# nvcc (no GPU needed), then runs the whole test suite. Extra arguments go to pytest.
+# The test command: sets everything up, checks the C++ formatting, compile-checks
+# the CUDA sources with nvcc (no GPU needed), then runs the whole test suite.
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 bash scripts/setup.sh
+
+echo "== clang-format check of csrc/ and python_tests/native/"
+# The clang-format that scripts/setup.sh installed into $PYTHON, whatever else
+# is on PATH. Fix a failure with: clang-format -i FILE
+clang_format=$("$PYTHON" -c "import clang_format; print(clang_format.get_executable('clang-format'))")
+"$clang_format" --version
+find csrc python_tests/native -type f \( -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' \) -print0 |
+  sort -z | xargs -0 "$clang_format" --dry-run --Werror
 
 if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
   echo "== nvcc compile check of csrc/**/*.cu"

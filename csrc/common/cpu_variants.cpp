@@ -18,7 +18,7 @@ bool detect_avx2_fma() {
   // STEGAFAST_CPU_VARIANT=baseline forces the baseline build (for tests and comparisons).
   const char* forced = std::getenv("STEGAFAST_CPU_VARIANT");
   if (forced != nullptr && std::strcmp(forced, "baseline") == 0) return false;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if SF_CPU_AVX2_VARIANTS
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
   return false;

@@ -1,6 +1,13 @@
 #pragma once
 // CPU kernels compiled more than once, for the baseline x86-64 instruction set
-// and for AVX2 + FMA, with the best one picked at run time.
+// and for AVX2 + FMA, with the best one picked at run time. The recipe for a
+// kernel is in csrc/README.md ("Adding a CPU variant"); in short:
+//   <kernel>_cpu_kernels.h  the kernels as templates in `namespace SF_CPU_VARIANT`
+//   <kernel>_cpu_avx2.h     their declarations in namespace avx2, and which dtypes
+//                           the AVX2 build has
+//   <kernel>_cpu_avx2.cpp   common/cpu_variant_avx2.h, then the kernels header, then
+//                           explicit instantiations for those dtypes
+//   <kernel>_cpu.cpp        the baseline build, and SF_CPU_BEST_VARIANT to call either
 //
 // A variant's source file must include no torch header: under
 // `#pragma GCC target`, the inline functions of torch and of the C++ standard
@@ -9,6 +16,18 @@
 // reaches the thread pool through this plain function-pointer interface, and
 // keeps its code in a namespace of its own.
 #include <cstdint>
+
+// 1 where AVX2 builds are compiled (x86-64 with GCC or Clang), else 0: then
+// every <kernel>_cpu_avx2.cpp compiles to nothing and only the baseline runs.
+// -DSF_CPU_AVX2_VARIANTS=0 builds that way on x86-64 too (how the path taken
+// elsewhere is checked here).
+#ifndef SF_CPU_AVX2_VARIANTS
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SF_CPU_AVX2_VARIANTS 1
+#else
+#define SF_CPU_AVX2_VARIANTS 0
+#endif
+#endif
 
 namespace stegafast {
 namespace cpu {
@@ -21,9 +40,23 @@ using ParallelFor = void (*)(int64_t n, int64_t grain, void* ctx, RangeBody body
 // at::parallel_for behind the interface above (defined in common/cpu_variants.cpp).
 void torch_parallel_for(int64_t n, int64_t grain, void* ctx, RangeBody body);
 
-// Whether the AVX2 + FMA builds run here: the CPU has both and
-// STEGAFAST_CPU_VARIANT=baseline is not set (checked once).
+// Whether the AVX2 + FMA builds run here: they were compiled, the CPU has both
+// and STEGAFAST_CPU_VARIANT=baseline is not set (checked once).
 bool has_avx2_fma();
 
 }  // namespace cpu
 }  // namespace stegafast
+
+// In a baseline file (<kernel>_cpu.cpp), inside the kernel's namespace, where
+// both `baseline::fn` and `avx2::fn` are declared: returns avx2::fn(args...)
+// when `avx2_built` (a constant: the AVX2 build was instantiated for these
+// argument types) and the CPU runs it, else baseline::fn(args...). The AVX2 call
+// sits in a discarded `if constexpr` branch otherwise, so it is never
+// instantiated (nor needs to link) for dtypes the AVX2 build lacks.
+#define SF_CPU_BEST_VARIANT(avx2_built, fn, ...)                          \
+  do {                                                                    \
+    if constexpr ((avx2_built) && SF_CPU_AVX2_VARIANTS) {                 \
+      if (::stegafast::cpu::has_avx2_fma()) return avx2::fn(__VA_ARGS__); \
+    }                                                                     \
+    return baseline::fn(__VA_ARGS__);                                     \
+  } while (0)

@@ -17,17 +17,27 @@
 #define SF_LAMBDA
 #endif
 
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 namespace stegafast {
 
 // Accumulation type: half types widen to float so that integer-valued 8-bit
 // images stay exact; int32 widens to int64 so lifting sums cannot overflow.
-template <typename T> struct AccType { using type = float; };
-template <> struct AccType<double> { using type = double; };
-template <> struct AccType<int32_t> { using type = int64_t; };
-template <typename T> using acc_t = typename AccType<T>::type;
+template <typename T>
+struct AccType {
+  using type = float;
+};
+template <>
+struct AccType<double> {
+  using type = double;
+};
+template <>
+struct AccType<int32_t> {
+  using type = int64_t;
+};
+template <typename T>
+using acc_t = typename AccType<T>::type;
 
 }  // namespace stegafast

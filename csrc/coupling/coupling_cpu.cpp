@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
+#include "../common/guard.h"
 #include "coupling_cpu_avx2.h"
 #include "coupling_ops.h"
 
@@ -16,50 +17,27 @@ namespace {
 
 constexpr cpu::ParallelFor kParallel = cpu::torch_parallel_for;
 
-struct NoGuard {
-  explicit NoGuard(c10::Device) {}
-};
-
-// float runs the AVX2 build where the CPU has it; double and half types always
-// run the baseline build.
-template <typename T>
-constexpr bool kHasAvx2Build = std::is_same<T, float>::value;
-
 struct CpuKernels {
   using Guard = NoGuard;
   // both builds split samples alike, so a logdet does not depend on the thread count
   static constexpr int64_t kChunk = baseline::kChunk;
 
   template <typename T, typename A>
-  static void coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out,
-                       A* partials, A* logdet, const Layout& g, ClampFn fn, double clamp,
-                       bool inverse) {
-    if constexpr (kHasAvx2Build<T>) {
-      if (cpu::has_avx2_fma()) {
-        return avx2::coupling(in, r, t, out, partials, logdet, g, fn, clamp, inverse, kParallel);
-      }
-    }
-    baseline::run_coupling(in, r, t, out, partials, logdet, g, fn, clamp, inverse, kParallel);
+  static void coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out, A* partials, A* logdet,
+                       const Layout& g, ClampFn fn, double clamp, bool inverse) {
+    SF_CPU_BEST_VARIANT(kAvx2Build<T>, run_coupling, in, r, t, out, partials, logdet, g, fn, clamp, inverse, kParallel);
   }
 
   template <typename T, typename A>
-  static void forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r,
-                           T* gx, T* gr, const Layout& g, ClampFn fn, double clamp) {
-    if constexpr (kHasAvx2Build<T>) {
-      if (cpu::has_avx2_fma()) return avx2::forward_grad(gy, gl, x, r, gx, gr, g, fn, clamp, kParallel);
-    }
-    baseline::run_forward_grad(gy, gl, x, r, gx, gr, g, fn, clamp, kParallel);
+  static void forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r, T* gx, T* gr,
+                           const Layout& g, ClampFn fn, double clamp) {
+    SF_CPU_BEST_VARIANT(kAvx2Build<T>, run_forward_grad, gy, gl, x, r, gx, gr, g, fn, clamp, kParallel);
   }
 
   template <typename T, typename A>
-  static void inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r,
-                           T* gy, T* gr, T* gt, const Layout& g, ClampFn fn, double clamp) {
-    if constexpr (kHasAvx2Build<T>) {
-      if (cpu::has_avx2_fma()) {
-        return avx2::inverse_grad(gx, gl, x, r, gy, gr, gt, g, fn, clamp, kParallel);
-      }
-    }
-    baseline::run_inverse_grad(gx, gl, x, r, gy, gr, gt, g, fn, clamp, kParallel);
+  static void inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r, T* gy, T* gr,
+                           T* gt, const Layout& g, ClampFn fn, double clamp) {
+    SF_CPU_BEST_VARIANT(kAvx2Build<T>, run_inverse_grad, gx, gl, x, r, gy, gr, gt, g, fn, clamp, kParallel);
   }
 };
 

@@ -1,22 +1,32 @@
 #pragma once
-// Entry points of the AVX2 + FMA build of the CPU coupling kernels
-// (coupling_cpu_avx2.cpp), for float; call only when cpu::has_avx2_fma() is true.
+// The AVX2 + FMA build of the CPU coupling kernels: the entry points of
+// coupling_cpu_kernels.h declared in namespace avx2, instantiated in
+// coupling_cpu_avx2.cpp for float. Called through SF_CPU_BEST_VARIANT
+// (common/cpu_variants.h) only.
+#include <type_traits>
+
 #include "../common/cpu_variants.h"
 #include "coupling.h"
 
 namespace stegafast {
 namespace coupling {
+
+// Only float has an AVX2 build: double runs libm, which does not vectorise, and
+// half types convert through torch's types, which a variant may not include.
+template <typename T>
+constexpr bool kAvx2Build = std::is_same<T, float>::value;
+
 namespace avx2 {
 
-void coupling(Samples<const float> in, Samples<const float> r, Samples<const float> t, float* out,
-              float* partials, float* logdet, const Layout& g, ClampFn fn, double clamp, bool inverse,
-              cpu::ParallelFor parallel);
-void forward_grad(Samples<const float> gy, const float* gl, Samples<const float> x,
-                  Samples<const float> r, float* gx, float* gr, const Layout& g, ClampFn fn,
-                  double clamp, cpu::ParallelFor parallel);
-void inverse_grad(Samples<const float> gx, const float* gl, Samples<const float> x,
-                  Samples<const float> r, float* gy, float* gr, float* gt, const Layout& g,
-                  ClampFn fn, double clamp, cpu::ParallelFor parallel);
+template <typename T, typename A>
+void run_coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out, A* partials, A* logdet,
+                  const Layout& g, ClampFn fn, double clamp, bool inverse, cpu::ParallelFor parallel);
+template <typename T, typename A>
+void run_forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r, T* gx, T* gr,
+                      const Layout& g, ClampFn fn, double clamp, cpu::ParallelFor parallel);
+template <typename T, typename A>
+void run_inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r, T* gy, T* gr, T* gt,
+                      const Layout& g, ClampFn fn, double clamp, cpu::ParallelFor parallel);
 
 }  // namespace avx2
 }  // namespace coupling

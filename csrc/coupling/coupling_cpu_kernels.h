@@ -23,10 +23,10 @@ namespace stegafast {
 namespace coupling {
 namespace SF_CPU_VARIANT {
 
-constexpr int64_t kChunk = 8192;        // elements per (sample, chunk) item
-constexpr int64_t kMinTask = 32768;     // elements below which a task is not split
-constexpr int64_t kTile = 256;          // s values buffered before summing
-constexpr int kLanes = 16;              // independent partial sums per chunk
+constexpr int64_t kChunk = 8192;     // elements per (sample, chunk) item
+constexpr int64_t kMinTask = 32768;  // elements below which a task is not split
+constexpr int64_t kTile = 256;       // s values buffered before summing
+constexpr int kLanes = 16;           // independent partial sums per chunk
 
 // Runs body(item, sample, offset, length) for every (sample, chunk) item of g:
 // elements [offset, offset + length) of the sample, its chunk item % g.chunks.
@@ -83,8 +83,8 @@ A pairwise_sum(const A* v, int64_t n) {
 
 // One chunk of the forward (or inverse): writes out[0..n) and returns sum(s).
 template <bool Inverse, typename T, typename A, typename Act>
-A coupling_chunk(const Act act, const T* __restrict in, const T* __restrict r,
-                 const T* __restrict t, T* __restrict out, int64_t n) {
+A coupling_chunk(const Act act, const T* __restrict in, const T* __restrict r, const T* __restrict t, T* __restrict out,
+                 int64_t n) {
   A lanes[kLanes] = {};
   A tile[kTile];
   for (int64_t base = 0; base < n; base += kTile) {
@@ -128,9 +128,8 @@ void with_activation(ClampFn fn, double clamp, const Body& body) {
 // Forward (inverse = false) or inverse of the whole batch: out, one partial per
 // (sample, chunk) item, then logdet[b] = +-(the pairwise sum of b's partials).
 template <typename T, typename A>
-void run_coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out,
-                  A* partials, A* logdet, const Layout& g, ClampFn fn, double clamp,
-                  bool inverse, cpu::ParallelFor parallel) {
+void run_coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out, A* partials, A* logdet,
+                  const Layout& g, ClampFn fn, double clamp, bool inverse, cpu::ParallelFor parallel) {
   with_activation<A>(fn, clamp, [&](const auto act) {
     for_each_chunk(parallel, g, [&](int64_t item, int64_t b, int64_t offset, int64_t n) {
       T* out_c = out + b * g.per_sample + offset;
@@ -147,8 +146,8 @@ void run_coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T
 
 // One chunk of the forward's gradients: gx and gr from gy, the sample's gl, x and r.
 template <typename T, typename A, typename Act>
-void forward_grad_chunk(const Act act, const T* __restrict gy, A gl, const T* __restrict x,
-                        const T* __restrict r, T* __restrict gx, T* __restrict gr, int64_t n) {
+void forward_grad_chunk(const Act act, const T* __restrict gy, A gl, const T* __restrict x, const T* __restrict r,
+                        T* __restrict gx, T* __restrict gr, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const ForwardGrads<A> d = forward_grad_element(act, A(gy[i]), gl, A(x[i]), A(r[i]));
     gx[i] = T(d.x);
@@ -159,9 +158,8 @@ void forward_grad_chunk(const Act act, const T* __restrict gy, A gl, const T* __
 // One chunk of the inverse's gradients: gy, gr and gt from gx, the sample's gl,
 // the inverse's output x and r.
 template <typename T, typename A, typename Act>
-void inverse_grad_chunk(const Act act, const T* __restrict gx, A gl, const T* __restrict x,
-                        const T* __restrict r, T* __restrict gy, T* __restrict gr,
-                        T* __restrict gt, int64_t n) {
+void inverse_grad_chunk(const Act act, const T* __restrict gx, A gl, const T* __restrict x, const T* __restrict r,
+                        T* __restrict gy, T* __restrict gr, T* __restrict gt, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const InverseGrads<A> d = inverse_grad_element(act, A(gx[i]), gl, A(x[i]), A(r[i]));
     gy[i] = T(d.y);
@@ -171,27 +169,25 @@ void inverse_grad_chunk(const Act act, const T* __restrict gx, A gl, const T* __
 }
 
 template <typename T, typename A>
-void run_forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r,
-                      T* gx, T* gr, const Layout& g, ClampFn fn, double clamp,
-                      cpu::ParallelFor parallel) {
+void run_forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r, T* gx, T* gr,
+                      const Layout& g, ClampFn fn, double clamp, cpu::ParallelFor parallel) {
   with_activation<A>(fn, clamp, [&](const auto act) {
     for_each_chunk(parallel, g, [&](int64_t, int64_t b, int64_t offset, int64_t n) {
       const int64_t first = b * g.per_sample + offset;
-      forward_grad_chunk<T, A>(act, gy.at(b, offset), gl[b], x.at(b, offset), r.at(b, offset),
-                               gx + first, gr + first, n);
+      forward_grad_chunk<T, A>(act, gy.at(b, offset), gl[b], x.at(b, offset), r.at(b, offset), gx + first, gr + first,
+                               n);
     });
   });
 }
 
 template <typename T, typename A>
-void run_inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r,
-                      T* gy, T* gr, T* gt, const Layout& g, ClampFn fn, double clamp,
-                      cpu::ParallelFor parallel) {
+void run_inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r, T* gy, T* gr, T* gt,
+                      const Layout& g, ClampFn fn, double clamp, cpu::ParallelFor parallel) {
   with_activation<A>(fn, clamp, [&](const auto act) {
     for_each_chunk(parallel, g, [&](int64_t, int64_t b, int64_t offset, int64_t n) {
       const int64_t first = b * g.per_sample + offset;
-      inverse_grad_chunk<T, A>(act, gx.at(b, offset), gl[b], x.at(b, offset), r.at(b, offset),
-                               gy + first, gr + first, gt + first, n);
+      inverse_grad_chunk<T, A>(act, gx.at(b, offset), gl[b], x.at(b, offset), r.at(b, offset), gy + first, gr + first,
+                               gt + first, n);
     });
   });
 }

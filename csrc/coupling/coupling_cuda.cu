@@ -7,20 +7,16 @@
 // partials in a fixed order, so a logdet never depends on scheduling. Checks,
 // dtype dispatch and output allocation are coupling_ops.h's, shared with the CPU.
 #include <ATen/core/Tensor.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <limits>
-
+#include "../common/cuda_launch.h"
 #include "coupling_ops.h"
 
 namespace stegafast {
 namespace coupling {
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = cuda::kThreadsPerBlock;
 constexpr int kWarps = kThreads / 32;
 constexpr int kPerThread = 4;
 constexpr int64_t kBlockChunk = int64_t(kThreads) * kPerThread;  // elements per block
@@ -95,8 +91,8 @@ __global__ void __launch_bounds__(kThreads)
 
 template <typename T, typename Act>
 __global__ void __launch_bounds__(kThreads)
-    forward_grad_kernel(Samples<const T> gy, const acc_t<T>* __restrict__ gl, Samples<const T> x,
-                        Samples<const T> r, T* __restrict__ gx, T* __restrict__ gr, Layout g, Act act) {
+    forward_grad_kernel(Samples<const T> gy, const acc_t<T>* __restrict__ gl, Samples<const T> x, Samples<const T> r,
+                        T* __restrict__ gx, T* __restrict__ gr, Layout g, Act act) {
   using A = acc_t<T>;
   const Item it = block_item(g);
   const T* __restrict__ gy_c = gy.at(it.sample, it.offset);
@@ -117,9 +113,8 @@ __global__ void __launch_bounds__(kThreads)
 
 template <typename T, typename Act>
 __global__ void __launch_bounds__(kThreads)
-    inverse_grad_kernel(Samples<const T> gx, const acc_t<T>* __restrict__ gl, Samples<const T> x,
-                        Samples<const T> r, T* __restrict__ gy, T* __restrict__ gr, T* __restrict__ gt,
-                        Layout g, Act act) {
+    inverse_grad_kernel(Samples<const T> gx, const acc_t<T>* __restrict__ gl, Samples<const T> x, Samples<const T> r,
+                        T* __restrict__ gy, T* __restrict__ gr, T* __restrict__ gt, Layout g, Act act) {
   using A = acc_t<T>;
   const Item it = block_item(g);
   const T* __restrict__ gx_c = gx.at(it.sample, it.offset);
@@ -139,14 +134,8 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Blocks for one per (sample, chunk) item; 0 when there is nothing to do (a
-// zero-block grid is a launch error).
-unsigned item_blocks(const Layout& g) {
-  const int64_t items = g.batch * g.chunks;
-  TORCH_CHECK(items <= int64_t(std::numeric_limits<int32_t>::max()),
-              "affine_coupling: the input is too large for one launch (", items, " chunks)");
-  return static_cast<unsigned>(items);
-}
+// One block per (sample, chunk) item; 0 when there is nothing to do.
+unsigned item_blocks(const Layout& g) { return cuda::block_per_item(g.batch * g.chunks, "affine_coupling"); }
 
 // Calls body(act) with the activation of fn, in accumulation type A.
 template <typename A, typename Body>
@@ -159,54 +148,40 @@ void with_activation(ClampFn fn, double clamp, const Body& body) {
 }
 
 struct CudaKernels {
-  using Guard = c10::cuda::CUDAGuard;
+  using Guard = cuda::DeviceGuard;
   static constexpr int64_t kChunk = kBlockChunk;
 
   template <typename T, typename A>
-  static void coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out,
-                       A* partials, A* logdet, const Layout& g, ClampFn fn, double clamp,
-                       bool inverse) {
-    if (g.batch == 0) return;
-    TORCH_CHECK(g.batch <= int64_t(std::numeric_limits<int32_t>::max()), "affine_coupling: batch too large");
-    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  static void coupling(Samples<const T> in, Samples<const T> r, Samples<const T> t, T* out, A* partials, A* logdet,
+                       const Layout& g, ClampFn fn, double clamp, bool inverse) {
+    const unsigned samples = cuda::block_per_item(g.batch, "affine_coupling");
     const unsigned blocks = item_blocks(g);
-    if (blocks > 0) {
-      with_activation<A>(fn, clamp, [&](auto act) {
-        if (inverse) {
-          coupling_kernel<true, T><<<blocks, kThreads, 0, stream>>>(in, r, t, out, partials, g, act);
-        } else {
-          coupling_kernel<false, T><<<blocks, kThreads, 0, stream>>>(in, r, t, out, partials, g, act);
-        }
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-      });
-    }
+    with_activation<A>(fn, clamp, [&](auto act) {
+      if (inverse) {
+        cuda::launch(coupling_kernel<true, T, decltype(act)>, blocks, kThreads, in, r, t, out, partials, g, act);
+      } else {
+        cuda::launch(coupling_kernel<false, T, decltype(act)>, blocks, kThreads, in, r, t, out, partials, g, act);
+      }
+    });
     // also for empty samples (no chunks): their logdet is 0
-    finish_logdet_kernel<A><<<static_cast<unsigned>(g.batch), kThreads, 0, stream>>>(
-        partials, g.chunks, inverse ? A(-1) : A(1), logdet);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    cuda::launch(finish_logdet_kernel<A>, samples, kThreads, partials, g.chunks, inverse ? A(-1) : A(1), logdet);
   }
 
   template <typename T, typename A>
-  static void forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r,
-                           T* gx, T* gr, const Layout& g, ClampFn fn, double clamp) {
+  static void forward_grad(Samples<const T> gy, const A* gl, Samples<const T> x, Samples<const T> r, T* gx, T* gr,
+                           const Layout& g, ClampFn fn, double clamp) {
     const unsigned blocks = item_blocks(g);
-    if (blocks == 0) return;
-    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
     with_activation<A>(fn, clamp, [&](auto act) {
-      forward_grad_kernel<T><<<blocks, kThreads, 0, stream>>>(gy, gl, x, r, gx, gr, g, act);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      cuda::launch(forward_grad_kernel<T, decltype(act)>, blocks, kThreads, gy, gl, x, r, gx, gr, g, act);
     });
   }
 
   template <typename T, typename A>
-  static void inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r,
-                           T* gy, T* gr, T* gt, const Layout& g, ClampFn fn, double clamp) {
+  static void inverse_grad(Samples<const T> gx, const A* gl, Samples<const T> x, Samples<const T> r, T* gy, T* gr,
+                           T* gt, const Layout& g, ClampFn fn, double clamp) {
     const unsigned blocks = item_blocks(g);
-    if (blocks == 0) return;
-    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
     with_activation<A>(fn, clamp, [&](auto act) {
-      inverse_grad_kernel<T><<<blocks, kThreads, 0, stream>>>(gx, gl, x, r, gy, gr, gt, g, act);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      cuda::launch(inverse_grad_kernel<T, decltype(act)>, blocks, kThreads, gx, gl, x, r, gy, gr, gt, g, act);
     });
   }
 };

@@ -33,13 +33,13 @@
 namespace stegafast {
 namespace entropy {
 
-constexpr int kPrecision = 16;                      // CDF totals are 1 << 16
+constexpr int kPrecision = 16;  // CDF totals are 1 << 16
 constexpr uint32_t kTotal = 1u << kPrecision;
-constexpr int kWordBits = 32;                       // renormalisation unit
+constexpr int kWordBits = 32;  // renormalisation unit
 constexpr int kWordBytes = kWordBits / 8;
 constexpr uint64_t kRenormBelow = uint64_t{1} << kWordBits;  // range is kept >= this
-constexpr int kLengthBits = 6;                      // bit length of an escape payload
-constexpr int kChunkBits = 16;                      // bypass bits coded per step
+constexpr int kLengthBits = 6;                               // bit length of an escape payload
+constexpr int kChunkBits = 16;                               // bypass bits coded per step
 // Bytes one value can add to a stream: a word per coding step, and a value
 // codes its bin, and for an escape the payload length and up to 3 chunks of a
 // payload of at most 33 bits.
@@ -122,7 +122,7 @@ class Encoder {
     low_ = low;
     range_ = r * freq;
     if (kSparse && range_ >= kRenormBelow) return;
-    const int n = range_ < kRenormBelow;  // words to shift out: 0 or 1
+    const int n = range_ < kRenormBelow;                                // words to shift out: 0 or 1
     store_be32(buf_ + pos_, static_cast<uint32_t>(low_ >> kWordBits));  // kept only when n = 1
     pos_ += kWordBytes * n;
     low_ <<= kWordBits * n;
@@ -262,8 +262,8 @@ SF_HD bool encode_value(Encoder& enc, const Row& row, int32_t value) {
 // value that needs a larger buffer (enc.room() < kMaxValueBytes), or one whose
 // bin has zero probability (coding nothing of it).
 template <bool kSparse>
-SF_HD int64_t encode_values(Encoder& enc, const Row* rows, const int32_t* idx, const int32_t* values,
-                            int64_t begin, int64_t end) {
+SF_HD int64_t encode_values(Encoder& enc, const Row* rows, const int32_t* idx, const int32_t* values, int64_t begin,
+                            int64_t end) {
   // A local copy: the buffer's bytes cannot alias it, so its state stays in
   // registers instead of being reloaded after every byte store.
   Encoder local = enc;

@@ -24,6 +24,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../common/checks.h"
 #include "entropy.h"
 
 namespace stegafast {
@@ -35,9 +36,9 @@ constexpr uint8_t kVersion = 2;
 constexpr int64_t kFixedHeader = 9;
 
 void check_1d(const at::Tensor& t, const char* op, const char* name, at::ScalarType dtype) {
-  TORCH_CHECK(t.device().is_cpu(), op, ": ", name, " must be a CPU tensor");
+  check_cpu(t, op, name);
   TORCH_CHECK(t.dim() == 1, op, ": ", name, " must be 1-D, got ", t.dim(), " dims");
-  TORCH_CHECK(t.scalar_type() == dtype, op, ": ", name, " must be ", dtype, ", got ", t.scalar_type());
+  check_dtype(t, op, name, dtype);
 }
 
 // Decoder lookup tables: at most this many entries over all rows (64 KiB, so
@@ -57,11 +58,10 @@ struct Table {
   std::vector<uint16_t> luts;
 };
 
-Table check_table(const char* op, const at::Tensor& cdfs, const at::Tensor& lengths,
-                  const at::Tensor& offsets) {
-  TORCH_CHECK(cdfs.device().is_cpu(), op, ": cdfs must be a CPU tensor");
+Table check_table(const char* op, const at::Tensor& cdfs, const at::Tensor& lengths, const at::Tensor& offsets) {
+  check_cpu(cdfs, op, "cdfs");
   TORCH_CHECK(cdfs.dim() == 2, op, ": cdfs must be 2-D (K, Lmax), got ", cdfs.dim(), " dims");
-  TORCH_CHECK(cdfs.scalar_type() == at::kInt, op, ": cdfs must be int32, got ", cdfs.scalar_type());
+  check_dtype(cdfs, op, "cdfs", at::kInt);
   check_1d(lengths, op, "cdf_lengths", at::kInt);
   check_1d(offsets, op, "offsets", at::kInt);
   const int64_t k = cdfs.size(0), lmax = cdfs.size(1);
@@ -75,8 +75,7 @@ Table check_table(const char* op, const at::Tensor& cdfs, const at::Tensor& leng
   const int32_t* off = off_c.data_ptr<int32_t>();
   table.rows.reserve(k);
   for (int64_t r = 0; r < k; ++r) {
-    TORCH_CHECK(len[r] >= 2 && len[r] <= lmax, op, ": cdf_lengths[", r, "] = ", len[r],
-                " must be in [2, ", lmax, "]");
+    TORCH_CHECK(len[r] >= 2 && len[r] <= lmax, op, ": cdf_lengths[", r, "] = ", len[r], " must be in [2, ", lmax, "]");
     const int32_t* cdf = base + r * lmax;
     TORCH_CHECK(cdf[0] == 0 && cdf[len[r] - 1] == static_cast<int32_t>(kTotal), op, ": cdfs row ", r,
                 " must start at 0 and end at 65536");
@@ -146,16 +145,16 @@ int64_t first_bad_index(const int32_t* idx, int64_t begin, int64_t end, int64_t 
 // renormalisation branch mispredicts).
 constexpr int64_t kSparseBelow = 16;
 
-int64_t encode_block(Encoder& enc, const Row* rows, const int32_t* idx, const int32_t* sym, int64_t begin,
-                     int64_t end, bool sparse) {
+int64_t encode_block(Encoder& enc, const Row* rows, const int32_t* idx, const int32_t* sym, int64_t begin, int64_t end,
+                     bool sparse) {
   return sparse ? encode_values<true>(enc, rows, idx, sym, begin, end)
                 : encode_values<false>(enc, rows, idx, sym, begin, end);
 }
 
 // Encodes symbols [begin, end); returns -1, or the position of a symbol with
 // an index outside the table or in a bin of zero probability.
-int64_t encode_range(const int32_t* sym, const int32_t* idx, int64_t begin, int64_t end,
-                     const Table& table, Coded& out) {
+int64_t encode_range(const int32_t* sym, const int32_t* idx, int64_t begin, int64_t end, const Table& table,
+                     Coded& out) {
   // n regular values add at most 16 bits each, plus under 2^-15 bits each
   // lost to rounding (range >> 16 with range >= 2^32), rounded up to a word:
   // without escapes the buffer never grows
@@ -202,8 +201,7 @@ void check_index_at(const char* op, int64_t i, const int32_t* idx, int64_t k) {
 
 void fail_at(const char* op, int64_t i, const int32_t* sym, const int32_t* idx, int64_t k) {
   check_index_at(op, i, idx, k);
-  TORCH_CHECK(false, op, ": symbols[", i, "] = ", sym[i], " falls in a bin of zero probability of cdfs row ",
-              idx[i]);
+  TORCH_CHECK(false, op, ": symbols[", i, "] = ", sym[i], " falls in a bin of zero probability of cdfs row ", idx[i]);
 }
 
 at::Tensor range_encode(const at::Tensor& symbols, const at::Tensor& indexes, const at::Tensor& cdfs,

@@ -118,8 +118,7 @@ SF_HD void quantize_block(const DctBasis<A>& b, const A q[kBlockSize], A px[kBlo
 // The backward of one block (not for ste, whose gradient is grad_y itself):
 // the forward's input px and table q, grad_y in g, replaced by grad_x.
 template <Rounding R, typename A>
-SF_HD void quantize_block_backward(const DctBasis<A>& b, const A q[kBlockSize], A px[kBlockSize],
-                                   A g[kBlockSize]) {
+SF_HD void quantize_block_backward(const DctBasis<A>& b, const A q[kBlockSize], A px[kBlockSize], A g[kBlockSize]) {
   A coef[kBlockSize], gc[kBlockSize];
   for (int i = 0; i < kBlockSize; ++i) px[i] -= A(128);
   transform<true>(b, px, coef);
@@ -163,8 +162,7 @@ SF_HD void load_table(const T* src, A out[kBlockSize]) {
 
 // Block k of the forward, read from x and written to y.
 template <Rounding R, typename T, typename A>
-SF_HD void forward_at(const DctBasis<A>& b, const T* x, const T* qtable, T* y, const Geometry& g,
-                      int64_t k) {
+SF_HD void forward_at(const DctBasis<A>& b, const T* x, const T* qtable, T* y, const Geometry& g, int64_t k) {
   A q[kBlockSize], px[kBlockSize];
   const int64_t o = g.origin(k);
   load_table(qtable + g.plane(k) * kBlockSize, q);
@@ -175,8 +173,8 @@ SF_HD void forward_at(const DctBasis<A>& b, const T* x, const T* qtable, T* y, c
 
 // Block k of the backward (not for ste).
 template <Rounding R, typename T, typename A>
-SF_HD void backward_at(const DctBasis<A>& b, const T* gy, const T* x, const T* qtable, T* gx,
-                       const Geometry& g, int64_t k) {
+SF_HD void backward_at(const DctBasis<A>& b, const T* gy, const T* x, const T* qtable, T* gx, const Geometry& g,
+                       int64_t k) {
   A q[kBlockSize], px[kBlockSize], gr[kBlockSize];
   const int64_t o = g.origin(k);
   load_table(qtable + g.plane(k) * kBlockSize, q);

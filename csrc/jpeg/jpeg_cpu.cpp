@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include <torch/library.h>
 
+#include "../common/guard.h"
 #include "jpeg_ops.h"
 
 namespace stegafast {
@@ -13,10 +14,6 @@ namespace {
 
 // ~2k multiply-adds a block: a few dozen blocks amortise a task's overhead.
 constexpr int64_t kGrain = 32;
-
-struct NoGuard {
-  explicit NoGuard(c10::Device) {}
-};
 
 struct CpuKernels {
   using Guard = NoGuard;
@@ -29,8 +26,7 @@ struct CpuKernels {
   }
 
   template <Rounding R, typename T, typename A>
-  static void backward(const DctBasis<A>& b, const T* gy, const T* x, const T* q, T* gx,
-                       const Geometry& g) {
+  static void backward(const DctBasis<A>& b, const T* gy, const T* x, const T* q, T* gx, const Geometry& g) {
     at::parallel_for(0, g.blocks(), kGrain, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) backward_at<R>(b, gy, x, q, gx, g, k);
     });

@@ -30,19 +30,6 @@ inline Rounding parse_rounding(c10::string_view name, const char* op) {
   return Rounding::kSteCubic;
 }
 
-inline void check_float(const at::Tensor& a, const char* op, const char* name) {
-  const at::ScalarType t = a.scalar_type();
-  TORCH_CHECK(t == at::kFloat || t == at::kDouble || t == at::kHalf || t == at::kBFloat16, op, ": ",
-              name, " must be float32, float64, float16 or bfloat16, got ", t);
-}
-
-inline void check_same(const at::Tensor& ref, const at::Tensor& other, const char* name, const char* op) {
-  TORCH_CHECK(other.scalar_type() == ref.scalar_type(), op, ": ", name, " has dtype ", other.scalar_type(),
-              " but x has dtype ", ref.scalar_type());
-  TORCH_CHECK(other.device() == ref.device(), op, ": ", name, " is on ", other.device(), " but x is on ",
-              ref.device());
-}
-
 // The geometry of x after checking it and the table against it.
 inline Geometry checked_geometry(const at::Tensor& x, const at::Tensor& qtable, const char* op) {
   check_image_batch(x, "x");
@@ -52,16 +39,19 @@ inline Geometry checked_geometry(const at::Tensor& x, const at::Tensor& qtable, 
   TORCH_CHECK(qtable.dim() == 4 && qtable.size(0) == x.size(0) && qtable.size(1) == x.size(1) &&
                   qtable.size(2) == kBlock && qtable.size(3) == kBlock,
               op, ": qtable must have shape (", x.size(0), ", ", x.size(1), ", 8, 8), got ", qtable.sizes());
-  check_same(x, qtable, "qtable", op);
+  check_same_dtype_and_device(x, "x", qtable, "qtable", op);
   return {x.size(0) * x.size(1), x.size(2), x.size(3), x.size(2) / kBlock, x.size(3) / kBlock};
 }
 
 template <typename K, typename T, typename A>
 void run_forward(Rounding r, const DctBasis<A>& b, const T* x, const T* q, T* y, const Geometry& g) {
   switch (r) {
-    case Rounding::kSte: return K::template forward<Rounding::kSte, T, A>(b, x, q, y, g);
-    case Rounding::kCubic: return K::template forward<Rounding::kCubic, T, A>(b, x, q, y, g);
-    case Rounding::kSteCubic: return K::template forward<Rounding::kSteCubic, T, A>(b, x, q, y, g);
+    case Rounding::kSte:
+      return K::template forward<Rounding::kSte, T, A>(b, x, q, y, g);
+    case Rounding::kCubic:
+      return K::template forward<Rounding::kCubic, T, A>(b, x, q, y, g);
+    case Rounding::kSteCubic:
+      return K::template forward<Rounding::kSteCubic, T, A>(b, x, q, y, g);
   }
 }
 
@@ -76,8 +66,8 @@ at::Tensor forward_op(const at::Tensor& x_, const at::Tensor& qtable_, c10::stri
   if (g.blocks() == 0) return y;
   SF_DISPATCH_FLOAT(x.scalar_type(), "jpeg_quantize_blocks", [&] {
     using A = acc_t<scalar_t>;
-    run_forward<K, scalar_t, A>(r, DctBasis<A>::make(), x.const_data_ptr<scalar_t>(),
-                                qtable.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), g);
+    run_forward<K, scalar_t, A>(r, DctBasis<A>::make(), x.const_data_ptr<scalar_t>(), qtable.const_data_ptr<scalar_t>(),
+                                y.mutable_data_ptr<scalar_t>(), g);
   });
   return y;
 }
@@ -88,9 +78,7 @@ at::Tensor backward_op(const at::Tensor& gy_, const at::Tensor& x_, const at::Te
   const char* op = "jpeg_quantize_blocks_backward";
   const Geometry g = checked_geometry(x_, qtable_, op);
   const Rounding r = parse_rounding(rounding, op);
-  TORCH_CHECK(gy_.sizes() == x_.sizes(), op, ": grad_y has shape ", gy_.sizes(), " but x has shape ",
-              x_.sizes());
-  check_same(x_, gy_, "grad_y", op);
+  check_like(x_, "x", gy_, "grad_y", op);
   const typename K::Guard guard(x_.device());
   const at::Tensor gy = gy_.contiguous();
   // ste's gradient is the identity: D^T D grad_y D^T D = grad_y, exactly; a copy,
@@ -119,8 +107,8 @@ at::Tensor backward_op(const at::Tensor& gy_, const at::Tensor& x_, const at::Te
 }  // namespace stegafast
 
 // Registers the two operators of kernel set K for a dispatch key.
-#define SF_REGISTER_JPEG_OPS(m, K)                                                      \
-  do {                                                                                 \
-    m.impl("jpeg_quantize_blocks", &stegafast::jpeg::forward_op<K>);                   \
-    m.impl("jpeg_quantize_blocks_backward", &stegafast::jpeg::backward_op<K>);         \
+#define SF_REGISTER_JPEG_OPS(m, K)                                             \
+  do {                                                                         \
+    m.impl("jpeg_quantize_blocks", &stegafast::jpeg::forward_op<K>);           \
+    m.impl("jpeg_quantize_blocks_backward", &stegafast::jpeg::backward_op<K>); \
   } while (0)

@@ -58,15 +58,13 @@ struct TruncationFloor {
   SF_HD static F floor_of(F v, F integral_from) {
     const F magnitude = v < F(0) ? -v : v;
     const bool small = magnitude < integral_from;  // false for NaN
-    const F safe = small ? v : F(0);  // keeps the integer conversion in range
+    const F safe = small ? v : F(0);               // keeps the integer conversion in range
     const F t = F(I(safe));
     const F down = t > safe ? t - F(1) : t;
     return small ? down : v;
   }
   SF_HD float operator()(float v) const { return floor_of<float, int32_t>(v, 8388608.0f); }
-  SF_HD double operator()(double v) const {
-    return floor_of<double, int64_t>(v, 4503599627370496.0);
-  }
+  SF_HD double operator()(double v) const { return floor_of<double, int64_t>(v, 4503599627370496.0); }
 };
 
 #if defined(__CUDA_ARCH__)
@@ -108,8 +106,8 @@ SF_HD Pair<A> lift5(A x0, A x1, A x2, A x3, A x4) {
 // Forward lifting of pair i of a length-n signal; g(q) reads physical sample q.
 template <bool Round, typename A, typename G>
 SF_HD Pair<A> lift_at(const G& g, int64_t i, int64_t n) {
-  return lift5<Round, A>(g(ext(2 * i - 2, n)), g(ext(2 * i - 1, n)), g(ext(2 * i, n)),
-                         g(ext(2 * i + 1, n)), g(ext(2 * i + 2, n)));
+  return lift5<Round, A>(g(ext(2 * i - 2, n)), g(ext(2 * i - 1, n)), g(ext(2 * i, n)), g(ext(2 * i + 1, n)),
+                         g(ext(2 * i + 2, n)));
 }
 
 // Inverse lifting of pair i from s[i], s[i+1], d[i-1], d[i], d[i+1]: returns the
@@ -236,9 +234,8 @@ SF_HD void inverse_quad(const Bands<T>& b, int64_t kh, int64_t i, int64_t j, A o
   };
   for (int parity = 0; parity < 2; ++parity) {
     auto col = [&](const Pair<A>& p) { return parity ? p.hi : p.lo; };
-    const Pair<A> y = unlift_at<Round, A>(
-        [&](int64_t r) { return col(row(b.ll, b.hl, r)); },
-        [&](int64_t r) { return col(row(b.lh, b.hh, r)); }, i, kh);
+    const Pair<A> y = unlift_at<Round, A>([&](int64_t r) { return col(row(b.ll, b.hl, r)); },
+                                          [&](int64_t r) { return col(row(b.lh, b.hh, r)); }, i, kh);
     out[parity] = y.lo;
     out[2 + parity] = y.hi;
   }
@@ -247,8 +244,7 @@ SF_HD void inverse_quad(const Bands<T>& b, int64_t kh, int64_t i, int64_t j, A o
 // Gradient of the forward transform: adjoint of the horizontal pass, then of the
 // vertical one. out as in inverse_quad, for the unpadded (h, w) image.
 template <typename A, typename T>
-SF_HD void forward_adjoint_quad(const Bands<T>& g, int64_t kh, int64_t h, int64_t w, int64_t i,
-                                int64_t j, A out[4]) {
+SF_HD void forward_adjoint_quad(const Bands<T>& g, int64_t kh, int64_t h, int64_t w, int64_t i, int64_t j, A out[4]) {
   const int64_t kw = g.kw;
   auto row = [&](const T* lo, const T* hi, int64_t r) {
     return lift_adjoint_at<A>([&](int64_t q) { return A(lo[r * kw + q]); },
@@ -256,9 +252,8 @@ SF_HD void forward_adjoint_quad(const Bands<T>& g, int64_t kh, int64_t h, int64_
   };
   for (int parity = 0; parity < 2; ++parity) {
     auto col = [&](const Pair<A>& p) { return parity ? p.hi : p.lo; };
-    const Pair<A> y = lift_adjoint_at<A>(
-        [&](int64_t r) { return col(row(g.ll, g.hl, r)); },
-        [&](int64_t r) { return col(row(g.lh, g.hh, r)); }, i, kh, h);
+    const Pair<A> y = lift_adjoint_at<A>([&](int64_t r) { return col(row(g.ll, g.hl, r)); },
+                                         [&](int64_t r) { return col(row(g.lh, g.hh, r)); }, i, kh, h);
     out[parity] = y.lo;
     out[2 + parity] = y.hi;
   }
@@ -267,13 +262,10 @@ SF_HD void forward_adjoint_quad(const Bands<T>& g, int64_t kh, int64_t h, int64_
 // Gradient of the inverse transform: adjoint of the vertical inverse pass, then
 // of the horizontal one. out = {LL, HL, LH, HH} gradients at (i, j).
 template <typename A, typename T>
-SF_HD void inverse_adjoint_quad(const T* gx, int64_t h, int64_t w, int64_t i, int64_t j,
-                                A out[4]) {
+SF_HD void inverse_adjoint_quad(const T* gx, int64_t h, int64_t w, int64_t i, int64_t j, A out[4]) {
   const int64_t kh = half_len(h);
   const int64_t kw = half_len(w);
-  auto column = [&](int64_t c) {
-    return unlift_adjoint_at<A>([&](int64_t r) { return A(gx[r * w + c]); }, i, kh, h);
-  };
+  auto column = [&](int64_t c) { return unlift_adjoint_at<A>([&](int64_t r) { return A(gx[r * w + c]); }, i, kh, h); };
   const Pair<A> lo = unlift_adjoint_at<A>([&](int64_t c) { return column(c).lo; }, j, kw, w);
   const Pair<A> hi = unlift_adjoint_at<A>([&](int64_t c) { return column(c).hi; }, j, kw, w);
   out[0] = lo.lo;

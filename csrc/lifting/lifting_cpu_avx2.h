@@ -1,27 +1,34 @@
 #pragma once
-// Entry points of the AVX2 + FMA build of the CPU lifting kernels
-// (lifting_cpu_avx2.cpp), for float, double and (the transforms) int32; call only when
-// cpu::has_avx2_fma() is true.
+// The AVX2 + FMA build of the CPU lifting kernels: the entry points of
+// lifting_cpu_kernels.h declared in namespace avx2, instantiated in
+// lifting_cpu_avx2.cpp for the dtypes below. Called through
+// SF_CPU_BEST_VARIANT (common/cpu_variants.h) only.
+#include <type_traits>
+
 #include "../common/cpu_variants.h"
 #include "lifting.h"
 
 namespace stegafast {
 namespace lifting {
+
+// float and double have AVX2 builds of all four operations, int32 of the two
+// transforms (integer images have no gradients). Half types always run the
+// baseline: they convert through torch's types, which a variant may not include.
+template <typename T>
+constexpr bool kAvx2Adjoints = std::is_same<T, float>::value || std::is_same<T, double>::value;
+template <typename T>
+constexpr bool kAvx2Transforms = kAvx2Adjoints<T> || std::is_same<T, int32_t>::value;
+
 namespace avx2 {
 
-#define SF_LIFTING_VARIANT_ENTRY_POINTS(T)                                                \
-  void forward(const T* x, T* y, const Geometry& g, bool rounding, cpu::ParallelFor par); \
-  void inverse(const T* y, T* x, const Geometry& g, bool rounding, cpu::ParallelFor par); \
-  void forward_adjoint(const T* gy, T* gx, const Geometry& g, cpu::ParallelFor par);     \
-  void inverse_adjoint(const T* gx, T* gy, const Geometry& g, cpu::ParallelFor par);
-
-SF_LIFTING_VARIANT_ENTRY_POINTS(float)
-SF_LIFTING_VARIANT_ENTRY_POINTS(double)
-#undef SF_LIFTING_VARIANT_ENTRY_POINTS
-
-// int32 images take the integer transform only (they have no gradients).
-void forward(const int32_t* x, int32_t* y, const Geometry& g, bool rounding, cpu::ParallelFor par);
-void inverse(const int32_t* y, int32_t* x, const Geometry& g, bool rounding, cpu::ParallelFor par);
+template <typename T>
+void run_forward(const T* x, T* y, const Geometry& g, bool rounding, cpu::ParallelFor par);
+template <typename T>
+void run_inverse(const T* y, T* x, const Geometry& g, bool rounding, cpu::ParallelFor par);
+template <typename T>
+void run_forward_adjoint(const T* gy, T* gx, const Geometry& g, cpu::ParallelFor par);
+template <typename T>
+void run_inverse_adjoint(const T* gx, T* gy, const Geometry& g, cpu::ParallelFor par);
 
 }  // namespace avx2
 }  // namespace lifting

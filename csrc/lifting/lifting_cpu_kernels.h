@@ -53,9 +53,9 @@ struct Buffer {
 // costs a call in a shared library, too much to pay per row of a narrow image.
 template <typename A, typename T>
 struct Scratch {
-  A* lo;          // a full-width low row
-  A* hi;          // a full-width high row
-  A* a;           // work rows for lift_row / unlift_row
+  A* lo;  // a full-width low row
+  A* hi;  // a full-width high row
+  A* a;   // work rows for lift_row / unlift_row
   A* b;
   A* c;
   T* spill;       // receives rows that fall outside an odd-height image
@@ -67,8 +67,14 @@ struct Scratch {
     thread_local Buffer<T> spill_row;
     thread_local int64_t window_tags[6];
     const int64_t n = width + 4;
-    Scratch s{rows[0].reserve(n), rows[1].reserve(n), rows[2].reserve(n), rows[3].reserve(n),
-              rows[4].reserve(n), spill_row.reserve(n), {}, window_tags};
+    Scratch s{rows[0].reserve(n),
+              rows[1].reserve(n),
+              rows[2].reserve(n),
+              rows[3].reserve(n),
+              rows[4].reserve(n),
+              spill_row.reserve(n),
+              {},
+              window_tags};
     for (int t = 0; t < 6; ++t) {
       s.window[t] = rows[5 + t].reserve(n);
       s.tags[t] = -1;  // the buffers may have been resized: forget what they held
@@ -79,8 +85,7 @@ struct Scratch {
 
 // Runs body(plane, row, scratch) for rows [0, rows) of planes [0, planes).
 template <typename A, typename T, typename F>
-void for_each_row(cpu::ParallelFor parallel, int64_t planes, int64_t rows, int64_t width,
-                  const F& body) {
+void for_each_row(cpu::ParallelFor parallel, int64_t planes, int64_t rows, int64_t width, const F& body) {
   struct Context {
     const F& body;
     int64_t rows, width;
@@ -159,13 +164,12 @@ struct Row {
 template <typename A, typename T, typename Ops>
 void image_to_bands(const T* x, T* y, const Geometry& g, const Ops& ops, cpu::ParallelFor par) {
   const int64_t plane = g.h * g.w, stride = band_stride(g);
-  for_each_row<A, T>(par, g.batch * g.channels, g.kh, g.w,
-                     [&](int64_t p, int64_t i, const Scratch<A, T>& s) {
-                       ops.split_rows(x + p * plane, i, s.lo, s.hi);
-                       T* ll = y + band_offset(g, p, 0) + i * g.kw;
-                       ops.split_row(s.lo, ll, ll + stride, s);
-                       ops.split_row(s.hi, ll + 2 * stride, ll + 3 * stride, s);
-                     });
+  for_each_row<A, T>(par, g.batch * g.channels, g.kh, g.w, [&](int64_t p, int64_t i, const Scratch<A, T>& s) {
+    ops.split_rows(x + p * plane, i, s.lo, s.hi);
+    T* ll = y + band_offset(g, p, 0) + i * g.kw;
+    ops.split_row(s.lo, ll, ll + stride, s);
+    ops.split_row(s.hi, ll + 2 * stride, ll + 3 * stride, s);
+  });
 }
 
 // Three consecutive merged rows, i-1 .. i+1, as the vertical pass of row pair i
@@ -275,8 +279,8 @@ struct InverseOps {
 
   // `Last` as a compile-time constant keeps the loop free of selects, so it vectorises.
   template <bool Last>
-  void merge_rows_at(const A* s0, const A* s1, const A* dm, const A* d0, const A* d1,
-                     T* __restrict even, T* __restrict odd) const {
+  void merge_rows_at(const A* s0, const A* s1, const A* dm, const A* d0, const A* d1, T* __restrict even,
+                     T* __restrict odd) const {
     const int64_t w = g.w;
     for (int64_t c = 0; c < w; ++c) {
       const Pair<A> v = unlift5<Round, A, Floor>(s0[c], s1[c], dm[c], d0[c], d1[c], Last);
@@ -313,9 +317,7 @@ struct ForwardAdjointOps {
   template <typename S>
   void merge_row(const T* gs, const T* gd, A* __restrict out, const S&) const {
     const int64_t k = g.kw, n = g.w;
-    auto edge = [&](int64_t j) {
-      store_samples(lift_adjoint_at<A>(Row<A, T>{gs}, Row<A, T>{gd}, j, k, n), out, j, n);
-    };
+    auto edge = [&](int64_t j) { store_samples(lift_adjoint_at<A>(Row<A, T>{gs}, Row<A, T>{gd}, j, k, n), out, j, n); };
     split_pairs(k, 2, k - 3, edge, [&](int64_t first, int64_t last) {
       for (int64_t j = first; j <= last; ++j) {
         const A d = A(gd[j]) + (A(gs[j]) + A(gs[j + 1])) * A(0.25);
@@ -333,15 +335,14 @@ struct ForwardAdjointOps {
       return;
     }
     for (int64_t c = 0; c < w; ++c) {
-      const Pair<A> v =
-          lift_adjoint_at<A>(WindowColumn<A>{gs, c}, WindowColumn<A>{gd, c}, i, k, g.h);
+      const Pair<A> v = lift_adjoint_at<A>(WindowColumn<A>{gs, c}, WindowColumn<A>{gd, c}, i, k, g.h);
       even[c] = T(v.lo);
       odd[c] = T(v.hi);
     }
   }
 
-  void merge_inner_rows(const A* gs_prev, const A* gs0, const A* gs_next, const A* gd_prev,
-                        const A* gd0, T* __restrict even, T* __restrict odd) const {
+  void merge_inner_rows(const A* gs_prev, const A* gs0, const A* gs_next, const A* gd_prev, const A* gd0,
+                        T* __restrict even, T* __restrict odd) const {
     const int64_t w = g.w;
     for (int64_t c = 0; c < w; ++c) {
       const A d = gd0[c] + (gs0[c] + gs_next[c]) * A(0.25);
@@ -372,8 +373,8 @@ struct InverseAdjointOps {
     }
   }
 
-  void split_inner_rows(const T* xm1, const T* x0, const T* x1, const T* x2, const T* x3,
-                        A* __restrict lo, A* __restrict hi) const {
+  void split_inner_rows(const T* xm1, const T* x0, const T* x1, const T* x2, const T* x3, A* __restrict lo,
+                        A* __restrict hi) const {
     const int64_t w = g.w;
     for (int64_t c = 0; c < w; ++c) {
       const A even = A(x0[c]) + (A(x1[c]) + A(xm1[c])) * A(0.5);

@@ -5,23 +5,14 @@
 // which keeps each kernel a single pass with no synchronisation. Checks, dtype
 // dispatch and output allocation are lifting_ops.h's, shared with the CPU.
 #include <ATen/core/Tensor.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <algorithm>
-
+#include "../common/cuda_launch.h"
 #include "lifting_ops.h"
 
 namespace stegafast {
 namespace lifting {
 namespace {
-
-constexpr int kThreads = 256;
-// Grid cap, far below gridDim.x's limit: 2^20 blocks of 256 threads fill any
-// current GPU many times over, and the grid-stride loops cover the rest.
-constexpr int64_t kMaxBlocks = int64_t(1) << 20;
 
 struct Quad {
   int64_t p, i, j;
@@ -35,8 +26,7 @@ __device__ __forceinline__ Quad quad_at(int64_t k, const Geometry& g) {
 }
 
 template <typename T, typename A>
-__device__ __forceinline__ void store_bands(T* y, const Geometry& g, const Quad& q,
-                                            const A out[4]) {
+__device__ __forceinline__ void store_bands(T* y, const Geometry& g, const Quad& q, const A out[4]) {
   const int64_t at = q.i * g.kw + q.j;
   for (int s = 0; s < 4; ++s) y[band_offset(g, q.p, s) + at] = T(out[s]);
 }
@@ -44,8 +34,7 @@ __device__ __forceinline__ void store_bands(T* y, const Geometry& g, const Quad&
 // out holds the padded image's (2i, 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1);
 // for odd H (W) the last odd row (column) is padding and lies outside the image.
 template <typename T, typename A>
-__device__ __forceinline__ void store_quad(T* x, const Geometry& g, const Quad& q,
-                                           const A out[4]) {
+__device__ __forceinline__ void store_quad(T* x, const Geometry& g, const Quad& q, const A out[4]) {
   const int64_t r = 2 * q.i, c = 2 * q.j;
   const bool has_col = c + 1 < g.w, has_row = r + 1 < g.h;
   T* even = x + (q.p * g.h + r) * g.w + c;
@@ -58,15 +47,10 @@ __device__ __forceinline__ void store_quad(T* x, const Geometry& g, const Quad& 
   }
 }
 
-#define SF_FOR_EACH_QUAD(k, quads)                                                   \
-  for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < (quads); \
-       k += int64_t(gridDim.x) * blockDim.x)
-
 template <bool Round, typename T>
-__global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ y, Geometry g,
-                               int64_t quads) {
+__global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ y, Geometry g, int64_t quads) {
   using A = acc_t<T>;
-  SF_FOR_EACH_QUAD(k, quads) {
+  SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
     A out[4];
     forward_quad<Round, A>(x + q.p * g.h * g.w, g.h, g.w, q.i, q.j, out);
@@ -75,10 +59,9 @@ __global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ y, Geome
 }
 
 template <bool Round, typename T>
-__global__ void inverse_kernel(const T* __restrict__ y, T* __restrict__ x, Geometry g,
-                               int64_t quads) {
+__global__ void inverse_kernel(const T* __restrict__ y, T* __restrict__ x, Geometry g, int64_t quads) {
   using A = acc_t<T>;
-  SF_FOR_EACH_QUAD(k, quads) {
+  SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
     A out[4];
     inverse_quad<Round, A>(bands_of(y, g, q.p), g.kh, q.i, q.j, out);
@@ -87,10 +70,9 @@ __global__ void inverse_kernel(const T* __restrict__ y, T* __restrict__ x, Geome
 }
 
 template <typename T>
-__global__ void forward_adjoint_kernel(const T* __restrict__ gy, T* __restrict__ gx, Geometry g,
-                                       int64_t quads) {
+__global__ void forward_adjoint_kernel(const T* __restrict__ gy, T* __restrict__ gx, Geometry g, int64_t quads) {
   using A = acc_t<T>;
-  SF_FOR_EACH_QUAD(k, quads) {
+  SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
     A out[4];
     forward_adjoint_quad<A>(bands_of(gy, g, q.p), g.kh, g.h, g.w, q.i, q.j, out);
@@ -99,10 +81,9 @@ __global__ void forward_adjoint_kernel(const T* __restrict__ gy, T* __restrict__
 }
 
 template <typename T>
-__global__ void inverse_adjoint_kernel(const T* __restrict__ gx, T* __restrict__ gy, Geometry g,
-                                       int64_t quads) {
+__global__ void inverse_adjoint_kernel(const T* __restrict__ gx, T* __restrict__ gy, Geometry g, int64_t quads) {
   using A = acc_t<T>;
-  SF_FOR_EACH_QUAD(k, quads) {
+  SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
     A out[4];
     inverse_adjoint_quad<A>(gx + q.p * g.h * g.w, g.h, g.w, q.i, q.j, out);
@@ -110,49 +91,42 @@ __global__ void inverse_adjoint_kernel(const T* __restrict__ gx, T* __restrict__
   }
 }
 
-#undef SF_FOR_EACH_QUAD
-
-// Launches kernel over every quad of g on the current stream; an empty batch
-// (B = 0 or C = 0) launches nothing, since a zero-block grid is a launch error.
+// Launches kernel over every quad of g (none for an empty batch).
 template <typename Kernel, typename In, typename Out>
-void launch(Kernel kernel, const In* in, Out* out, const Geometry& g) {
+void launch_over_quads(Kernel kernel, const In* in, Out* out, const Geometry& g) {
   const int64_t quads = g.batch * g.channels * g.kh * g.kw;
-  if (quads == 0) return;
-  const int64_t blocks = std::min((quads + kThreads - 1) / kThreads, kMaxBlocks);
-  kernel<<<static_cast<unsigned>(blocks), kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
-      in, out, g, quads);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  cuda::launch_grid_stride(kernel, quads, cuda::kThreadsPerBlock, in, out, g, quads);
 }
 
 struct CudaKernels {
-  using Guard = c10::cuda::CUDAGuard;
+  using Guard = cuda::DeviceGuard;
 
   template <typename T>
   static void forward(const T* x, T* y, const Geometry& g, bool rounding) {
     if (rounding) {
-      launch(forward_kernel<true, T>, x, y, g);
+      launch_over_quads(forward_kernel<true, T>, x, y, g);
     } else {
-      launch(forward_kernel<false, T>, x, y, g);
+      launch_over_quads(forward_kernel<false, T>, x, y, g);
     }
   }
 
   template <typename T>
   static void inverse(const T* y, T* x, const Geometry& g, bool rounding) {
     if (rounding) {
-      launch(inverse_kernel<true, T>, y, x, g);
+      launch_over_quads(inverse_kernel<true, T>, y, x, g);
     } else {
-      launch(inverse_kernel<false, T>, y, x, g);
+      launch_over_quads(inverse_kernel<false, T>, y, x, g);
     }
   }
 
   template <typename T>
   static void forward_adjoint(const T* gy, T* gx, const Geometry& g) {
-    launch(forward_adjoint_kernel<T>, gy, gx, g);
+    launch_over_quads(forward_adjoint_kernel<T>, gy, gx, g);
   }
 
   template <typename T>
   static void inverse_adjoint(const T* gx, T* gy, const Geometry& g) {
-    launch(inverse_adjoint_kernel<T>, gx, gy, g);
+    launch_over_quads(inverse_adjoint_kernel<T>, gx, gy, g);
   }
 };
 

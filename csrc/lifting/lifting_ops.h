@@ -18,10 +18,6 @@
 namespace stegafast {
 namespace lifting {
 
-struct NoGuard {
-  explicit NoGuard(c10::Device) {}
-};
-
 // Geometry of a (B, C, H, W) image batch.
 inline Geometry image_geometry(const at::Tensor& x, const char* name) {
   check_image_batch(x, name);
@@ -37,8 +33,8 @@ inline Geometry band_geometry(const at::Tensor& y, c10::IntArrayRef size, const 
   const int64_t h = size[0], w = size[1];
   TORCH_CHECK(h >= 2 && w >= 2, "image size needs H >= 2 and W >= 2, got ", h, "x", w);
   TORCH_CHECK(y.size(1) % 4 == 0, name, " needs 4*C channels, got ", y.size(1));
-  TORCH_CHECK(y.size(2) == half_len(h) && y.size(3) == half_len(w), name, " of spatial size ",
-              y.size(2), "x", y.size(3), " cannot come from a ", h, "x", w, " image");
+  TORCH_CHECK(y.size(2) == half_len(h) && y.size(3) == half_len(w), name, " of spatial size ", y.size(2), "x",
+              y.size(3), " cannot come from a ", h, "x", w, " image");
   return {y.size(0), y.size(1) / 4, h, w, half_len(h), half_len(w)};
 }
 
@@ -87,9 +83,8 @@ at::Tensor forward_backward_op(const at::Tensor& gy_in, c10::IntArrayRef in_size
   const typename K::Guard guard(gy_in.device());
   const at::Tensor gy = gy_in.contiguous();
   at::Tensor gx = empty_image(gy, g);
-  SF_DISPATCH_FLOAT(gy.scalar_type(), "ilwt53_forward_backward", [&] {
-    K::forward_adjoint(gy.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>(), g);
-  });
+  SF_DISPATCH_FLOAT(gy.scalar_type(), "ilwt53_forward_backward",
+                    [&] { K::forward_adjoint(gy.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>(), g); });
   return gx;
 }
 
@@ -99,9 +94,8 @@ at::Tensor inverse_backward_op(const at::Tensor& gx_in) {
   const typename K::Guard guard(gx_in.device());
   const at::Tensor gx = gx_in.contiguous();
   at::Tensor gy = empty_bands(gx, g);
-  SF_DISPATCH_FLOAT(gx.scalar_type(), "ilwt53_inverse_backward", [&] {
-    K::inverse_adjoint(gx.const_data_ptr<scalar_t>(), gy.mutable_data_ptr<scalar_t>(), g);
-  });
+  SF_DISPATCH_FLOAT(gx.scalar_type(), "ilwt53_inverse_backward",
+                    [&] { K::inverse_adjoint(gx.const_data_ptr<scalar_t>(), gy.mutable_data_ptr<scalar_t>(), g); });
   return gy;
 }
 
@@ -109,10 +103,10 @@ at::Tensor inverse_backward_op(const at::Tensor& gx_in) {
 }  // namespace stegafast
 
 // Registers the four operators of kernel set K for a dispatch key.
-#define SF_REGISTER_LIFTING_OPS(m, K)                                                         \
-  do {                                                                                       \
-    m.impl("ilwt53_forward", &stegafast::lifting::forward_op<K>);                            \
-    m.impl("ilwt53_inverse", &stegafast::lifting::inverse_op<K>);                            \
-    m.impl("ilwt53_forward_backward", &stegafast::lifting::forward_backward_op<K>);          \
-    m.impl("ilwt53_inverse_backward", &stegafast::lifting::inverse_backward_op<K>);          \
+#define SF_REGISTER_LIFTING_OPS(m, K)                                               \
+  do {                                                                              \
+    m.impl("ilwt53_forward", &stegafast::lifting::forward_op<K>);                   \
+    m.impl("ilwt53_inverse", &stegafast::lifting::inverse_op<K>);                   \
+    m.impl("ilwt53_forward_backward", &stegafast::lifting::forward_backward_op<K>); \
+    m.impl("ilwt53_inverse_backward", &stegafast::lifting::inverse_backward_op<K>); \
   } while (0)

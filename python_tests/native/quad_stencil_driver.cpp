@@ -44,8 +44,8 @@ int64_t band_offset(const Geometry& g, int64_t p, int64_t s) {
 
 template <typename T>
 Bands<T> bands(const std::vector<T>& y, const Geometry& g, int64_t p) {
-  return {y.data() + band_offset(g, p, 0), y.data() + band_offset(g, p, 1),
-          y.data() + band_offset(g, p, 2), y.data() + band_offset(g, p, 3), g.kw};
+  return {y.data() + band_offset(g, p, 0), y.data() + band_offset(g, p, 1), y.data() + band_offset(g, p, 2),
+          y.data() + band_offset(g, p, 3), g.kw};
 }
 
 // Starts every output at a value no correct result has, so that a position the
@@ -67,16 +67,14 @@ void for_each_quad(const Geometry& g, const F& body) {
 }
 
 template <typename T, typename A>
-void store_bands(std::vector<T>& y, const Geometry& g, int64_t p, int64_t i, int64_t j,
-                 const A out[4]) {
+void store_bands(std::vector<T>& y, const Geometry& g, int64_t p, int64_t i, int64_t j, const A out[4]) {
   for (int s = 0; s < 4; ++s) y[band_offset(g, p, s) + i * g.kw + j] = T(out[s]);
 }
 
 // The kernel's skipping, with a check that it never leaves the image (a write
 // past a row's end would land in the next row and could go unnoticed).
 template <typename T, typename A>
-void store_quad(std::vector<T>& x, const Geometry& g, int64_t p, int64_t i, int64_t j,
-                const A out[4]) {
+void store_quad(std::vector<T>& x, const Geometry& g, int64_t p, int64_t i, int64_t j, const A out[4]) {
   const int64_t r = 2 * i, c = 2 * j;
   const bool has_col = c + 1 < g.w, has_row = r + 1 < g.h;
   auto put = [&](int64_t rr, int64_t cc, A v) {
@@ -163,8 +161,7 @@ struct Writer {
   template <typename T>
   void operator()(const std::vector<T>& v) {
     const std::vector<double> d(v.begin(), v.end());
-    if (d.size() && std::fwrite(d.data(), sizeof(double), d.size(), f) != d.size())
-      fail("cannot write output");
+    if (d.size() && std::fwrite(d.data(), sizeof(double), d.size(), f) != d.size()) fail("cannot write output");
   }
 };
 

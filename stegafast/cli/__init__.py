@@ -1,8 +1,9 @@
 """The `stegafast` command: `stegafast <command> ...`.
 
 Each command module adds its sub-parser and a `run(args)` function. A user
-mistake raises UserError, which becomes one error line and exit status 2,
-without a traceback.
+mistake raises ``stegafast.errors.UserError`` or one of its subclasses (any
+layer's DataError, CheckpointError, RunDirError, DeviceError, ...), which
+becomes one error line and exit status 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import UserError
 from ..models.codec import cli as codec
 from ..models.stamp import cli as stamp
 from ..models.stego import cli as stego
 from . import demo, info
-from .common import UserError
 
 COMMANDS = (info, demo, stego, codec, stamp)
 

@@ -1,66 +1,54 @@
-"""Pieces every command shares: the user-error type, device choice and checkpoint loading."""
+"""Pieces every command shares: a family's verbs, the ``--checkpoint``/``--device`` options,
+and the argument checks that run before any work.
+
+Checkpoints become models through ``stegafast.train.load_trained`` (which picks a run
+folder's best checkpoint by the task's own ``monitor_mode``).
+
+``UserError`` (``stegafast.errors``) and ``resolve_device`` (``stegafast.device``) are
+re-exported here for the commands that imported them from this module.
+"""
 
 from __future__ import annotations
 
 import argparse
-import zipfile
 from pathlib import Path
+from typing import Callable, Sequence
 
-import torch
+from ..device import DEVICE_CHOICES, resolve_device
+from ..errors import UserError
+
+__all__ = ["UserError", "resolve_device", "add_family", "add_checkpoint_and_device", "check_at_least",
+           "check_output_file"]
 
 
-class UserError(Exception):
-    """A mistake in how a command was called (bad file, bad value): reported as
-    one error line and exit status 2, without a traceback."""
+def add_family(sub, name: str, help: str, verbs: Sequence[Callable[[object], None]]) -> None:
+    """The ``stegafast <name> VERB`` command: its parser under ``sub`` (the top-level
+    sub-parsers), each of ``verbs`` adding one verb to it (``verbs.add_parser(...)``
+    and ``set_defaults(run=...)``)."""
+    p = sub.add_parser(name, help=help)
+    family_verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for add_verb in verbs:
+        add_verb(family_verbs)
 
 
 def add_checkpoint_and_device(p: argparse.ArgumentParser, what: str) -> None:
     """``--checkpoint C`` (a checkpoint file or run folder of ``what``) and ``--device``."""
     p.add_argument("--checkpoint", required=True, metavar="C", help=f"a {what} checkpoint file or run folder")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default: %(default)s)")
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` (CUDA when visible, else CPU), ``cpu``, ``cuda`` or ``cuda:N``; anything else is a UserError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unsupported device {name!r}; use auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is visible")
-    if device.type not in ("cpu", "cuda"):
-        raise UserError(f"unsupported device {name!r}; use auto, cpu or cuda")
-    return device
+def check_at_least(option: str, value: int | None, minimum: int) -> None:
+    """A UserError ``--option must be at least M, got V`` unless ``value`` (None: not given) >= ``minimum``."""
+    if value is not None and value < minimum:
+        raise UserError(f"{option} must be at least {minimum}, got {value}")
 
 
-def checkpoint_file(path: str | Path, mode: str = "max") -> Path:
-    """A checkpoint file as given, or for a run folder its best checkpoint by validation
-    (``mode`` says whether the monitored metric is better high or low), else its latest."""
-    from ..train import RunDir
-
-    path = Path(path)
-    if not path.is_dir():
-        return path
-    run = RunDir(path)
-    found = run.best(mode) or run.latest()
-    if found is None:
-        raise UserError(f"{path} holds no checkpoint")
-    return found
-
-
-def load_task_checkpoint(path: str | Path, task_name: str, mode: str = "max") -> dict:
-    """The state of a checkpoint file or run folder written by the task ``task_name``,
-    loaded with ``weights_only=True``; every way this can fail is a UserError."""
-    from ..train import CheckpointError, load_checkpoint
-
-    file = checkpoint_file(path, mode)
-    # torch.save writes zip archives; anything else (a text file, an image) would otherwise be read
-    # as a legacy pickle and refused with a message about unsafe objects
-    if file.is_file() and not zipfile.is_zipfile(file):
-        raise UserError(f"{file} is not a checkpoint file (not a torch.save archive)")
-    try:
-        return load_checkpoint(file, expect_task=task_name)
-    except CheckpointError as exc:
-        raise UserError(str(exc)) from None
+def check_output_file(option: str, path: str, suffix: str | None = None, why: str = "") -> Path:
+    """The output file ``path`` given with ``option``: its folder exists and, with ``suffix``
+    (".png"), its name ends so (``why``, e.g. " (a lossy format would ...)", follows the message)."""
+    out = Path(path)
+    if suffix is not None and out.suffix.lower() != suffix:
+        raise UserError(f"{option} {path}: the output must be a {suffix} file{why}")
+    if not out.parent.is_dir():
+        raise UserError(f"{option} {path}: folder {out.parent} does not exist")
+    return out

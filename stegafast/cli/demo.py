@@ -12,8 +12,9 @@ import torch
 
 from .. import _native, use_backend
 from ..data import BUNDLED_PHOTOS, load_bundled_photo
+from ..errors import UserError
 from ..nn import ILWT2d
-from .common import UserError
+from .common import check_at_least
 
 
 def add_parser(sub) -> None:
@@ -40,8 +41,7 @@ def _check_args(args) -> None:
     if args.image not in BUNDLED_PHOTOS:
         raise UserError(f"unknown image {args.image!r}; choose one of {', '.join(BUNDLED_PHOTOS)}")
     for flag in ("levels", "batch", "repeats"):
-        if getattr(args, flag) < 1:
-            raise UserError(f"--{flag} must be at least 1")
+        check_at_least(f"--{flag}", getattr(args, flag), 1)
 
 
 def _mosaic(image: torch.Tensor) -> np.ndarray:

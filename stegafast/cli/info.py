@@ -9,7 +9,7 @@ import torch
 
 from .. import _native, backend
 from .._version import __version__
-from ..ops import _registry
+from ..ops import registration
 
 DEVICES = ("cpu", "cuda")
 
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 def collect() -> dict:
     status = _native.status()
     ops = {}
-    for op in _registry.ops():
+    for op in registration.declared():
         ops[op.name] = {
             "kernel": op.kernel,
             "autocast": op.autocast,

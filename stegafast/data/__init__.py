@@ -13,7 +13,7 @@
 from .choice import training_images, validation_images
 from .bundled import BUNDLED_PHOTOS, BUNDLED_SPLITS, BundledPhotos, load_bundled_photo
 from .crops import ImageCrops
-from .errors import DataError
+from ..errors import DataError
 from .folder import ImageFolder
 from .image_io import IMAGE_EXTENSIONS, find_images, load_image, save_image
 from .paired import PairedImages

@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..config import is_int
 from .image_io import check_mode, from_pil, to_pil
 
 __all__ = ["ImageCrops", "item_generator", "check_crop_size"]
@@ -40,15 +41,14 @@ def check_crop_size(crop_size) -> tuple[int, int] | None:
     """None, an int side or an (H, W) pair of positive ints -> None or (H, W)."""
     if crop_size is None:
         return None
-    pair = (crop_size, crop_size) if isinstance(crop_size, int) and not isinstance(crop_size, bool) else crop_size
-    if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in pair)):
+    pair = (crop_size, crop_size) if is_int(crop_size) else crop_size
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2 or any(not is_int(v) or v < 1 for v in pair):
         raise ValueError(f"crop_size must be a positive int or an (H, W) pair of them, got {crop_size!r}")
     return int(pair[0]), int(pair[1])
 
 
 def _check_count(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return value
 

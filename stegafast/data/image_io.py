@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .errors import DataError
+from ..errors import DataError
 
 __all__ = ["IMAGE_EXTENSIONS", "MODES", "find_images", "open_image", "load_image", "save_image"]
 

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import check_positive_int
 from .base import EntropyModel, check_symbols_input
 from .cdf import quantize_pmf
 
@@ -46,8 +47,7 @@ class EntropyBottleneck(EntropyModel):
     def __init__(self, channels: int, *, filters: Sequence[int] = (3, 3, 3, 3), init_scale: float = 10.0,
                  tail_mass: float = 1e-9, likelihood_bound: float = 1e-9, quantization: str = "noise"):
         super().__init__(likelihood_bound=likelihood_bound, quantization=quantization)
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels must be a positive integer, got {channels!r}")
+        check_positive_int("channels", channels)
         if not 0 < tail_mass < 1:
             raise ValueError(f"tail_mass must be in (0, 1), got {tail_mass!r}")
         self.channels, self.filters = channels, tuple(int(f) for f in filters)

@@ -37,6 +37,14 @@ def check_data_range(metric: str, data_range) -> float:
     return float(data_range)
 
 
+def check_cap(metric: str, cap) -> None:
+    """None (no cap) or a finite number of dB."""
+    if cap is None:
+        return
+    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not math.isfinite(cap):
+        raise ValueError(f"{metric}: cap must be None or a finite number of dB, got {cap!r}")
+
+
 def check_reduction(metric: str, reduction) -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(f"{metric}: reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduction!r}")

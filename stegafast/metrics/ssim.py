@@ -22,6 +22,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..dtypes import compute_dtype
 from ._checks import check_data_range, check_image_pair, check_reduction, reduce
 
 __all__ = ["ssim", "ms_ssim", "ms_ssim_min_size", "MS_SSIM_WEIGHTS"]
@@ -69,11 +70,6 @@ def _ssim_maps(a: torch.Tensor, b: torch.Tensor, taps: torch.Tensor, data_range:
     return luminance * cs, cs
 
 
-def _compute_dtype(a: torch.Tensor) -> torch.dtype:
-    # Half types lose the small differences of second moments: compute in float32.
-    return torch.float32 if a.dtype in (torch.float16, torch.bfloat16) else a.dtype
-
-
 def _check_ssim_args(metric, a, b, data_range, window, sigma, reduction) -> float:
     check_image_pair(metric, a, b)
     peak = check_data_range(metric, data_range)
@@ -104,7 +100,8 @@ def ssim(
     h, w = a.shape[-2:]
     if h < window or w < window:
         raise ValueError(f"ssim: images of {h}x{w} are smaller than the {window}x{window} window")
-    dtype = _compute_dtype(a)
+    # half types lose the small differences of second moments: compute in float32
+    dtype = compute_dtype(a.dtype)
     a, b = a.to(dtype), b.to(dtype)
     ssim_map, _ = _ssim_maps(a, b, _gaussian_taps(window, sigma, dtype, a.device), peak)
     return reduce(ssim_map.flatten(1).mean(1), reduction)
@@ -149,7 +146,8 @@ def ms_ssim(
             f"ms_ssim: {len(weights)} scales with a {window}-pixel window need images of at least "
             f"{smallest}x{smallest}, got {h}x{w}; use ssim, a smaller window or fewer weights"
         )
-    dtype = _compute_dtype(a)
+    # half types lose the small differences of second moments: compute in float32
+    dtype = compute_dtype(a.dtype)
     a, b = a.to(dtype), b.to(dtype)
     taps = _gaussian_taps(window, sigma, dtype, a.device)
     factors = []

@@ -8,48 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..color import rgb_to_ycbcr_255, ycbcr_255_to_rgb
+from ..dtypes import compute_dtype
 from ..ops.jpeg import ROUNDINGS, jpeg_quality_table, jpeg_quantize_blocks
 
-__all__ = ["DiffJPEG", "rgb_to_ycbcr", "ycbcr_to_rgb", "SUBSAMPLINGS"]
+__all__ = ["DiffJPEG", "SUBSAMPLINGS"]
 
 SUBSAMPLINGS = ("4:2:0", "4:4:4")
-_HALF_TYPES = (torch.float16, torch.bfloat16)
-
-# JFIF (ITU-T T.871) full-range conversion, as libjpeg's jccolor.c and jdcolor.c
-_RGB_TO_YCBCR = (
-    (0.299, 0.587, 0.114),
-    (-0.168735892, -0.331264108, 0.5),
-    (0.5, -0.418687589, -0.081312411),
-)
-_YCBCR_TO_RGB = (
-    (1.0, 0.0, 1.402),
-    (1.0, -0.344136286, -0.714136286),
-    (1.0, 1.772, 0.0),
-)
-
-
-def _convert(x: torch.Tensor, matrix, scale: float, bias) -> torch.Tensor:
-    """scale * matrix @ x + bias over the channels of x (N, 3, H, W)."""
-    n = x.shape[0]
-    m = (torch.tensor(matrix, dtype=torch.float64) * scale).to(x)
-    b = torch.tensor(bias, dtype=torch.float64).to(x)
-    # a batched matrix product with the bias fused: one pass forward and backward
-    # (a 1x1 convolution is several times slower on CPU for 3 channels)
-    out = torch.baddbmm(b.view(1, 3, 1), m.expand(n, 3, 3), x.reshape(n, 3, -1))
-    return out.view(x.shape)
-
-
-def rgb_to_ycbcr(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """RGB (N, 3, H, W) times ``scale`` (255 for [0, 1] images) -> JFIF YCbCr on
-    0..255, chroma centred on 128."""
-    return _convert(x, _RGB_TO_YCBCR, scale, (0.0, 128.0, 128.0))
-
-
-def ycbcr_to_rgb(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """JFIF YCbCr on 0..255 -> RGB times ``scale`` (1/255 for [0, 1]), (N, 3, H, W); not clamped."""
-    # out = scale * M (x - (0, 128, 128)) = scale * M x - scale * M (0, 128, 128)
-    bias = tuple(-scale * 128.0 * (row[1] + row[2]) for row in _YCBCR_TO_RGB)
-    return _convert(x, _YCBCR_TO_RGB, scale, bias)
 
 
 def _replicate_edges(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
@@ -148,7 +113,7 @@ class DiffJPEG(nn.Module):
         if n == 0 or h == 0 or w == 0:
             raise ValueError(f"DiffJPEG: images must be non-empty, got shape {tuple(images.shape)}")
         # half types lose whole pixel levels near 255: the codec runs in float32
-        work = torch.float32 if images.dtype in _HALF_TYPES else images.dtype
+        work = compute_dtype(images.dtype)
         if quality is None:
             luma = self.luma_table.to(device=images.device, dtype=work)
             chroma = self.chroma_table.to(device=images.device, dtype=work)
@@ -164,7 +129,7 @@ class DiffJPEG(nn.Module):
         _, _, h, w = images.shape
         mcu = 16 if self.subsampling == "4:2:0" else 8
         pad_h, pad_w = -h % mcu, -w % mcu
-        x = rgb_to_ycbcr(images, 255.0)
+        x = rgb_to_ycbcr_255(images)
         x = _replicate_edges(x, pad_h, pad_w)
         if self.subsampling == "4:4:4":
             # (1 or N, 3, 8, 8): one table per channel, and per image when qualities are
@@ -174,5 +139,5 @@ class DiffJPEG(nn.Module):
             y = jpeg_quantize_blocks(x[:, :1], luma, self.rounding)
             c = jpeg_quantize_blocks(_downsample(x[:, 1:]), chroma, self.rounding)
             x = torch.cat([y, _upsample(c)], dim=1)
-        rgb = ycbcr_to_rgb(x[:, :, :h, :w], 1 / 255)
+        rgb = ycbcr_255_to_rgb(x[:, :, :h, :w])
         return rgb.clamp(0, 1)

@@ -1,6 +1,7 @@
 """Public functional kernels. Each validates its inputs, picks the native kernel
-or the reference (see stegafast.backend), and carries fake-tensor, autograd and
-autocast registrations for its native op."""
+or the reference (see stegafast.backend), and declares its native ops (fake
+tensors, autograd, autocast policy, supported dtypes) through
+:mod:`stegafast.ops.registration`."""
 
 from .attention import window_attention
 from .coupling import affine_coupling, affine_coupling_inverse

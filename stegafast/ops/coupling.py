@@ -37,17 +37,15 @@ import numbers
 
 import torch
 
-from .. import _native
-from ..backend import use_native
+from ..dtypes import FLOAT_TYPES
 from ..reference import coupling as reference
-from . import _registry
 from ._validate import dtype_names
+from .registration import declare
 
 __all__ = ["affine_coupling", "affine_coupling_inverse"]
 
-DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+DTYPES = FLOAT_TYPES
 CLAMP_FNS = reference.CLAMP_FNS
-_NATIVE = torch.ops.stegafast if _native.status().loaded else None
 
 
 def _check_inputs(op: str, names: tuple[str, str, str], tensors, clamp, clamp_fn) -> float:
@@ -89,8 +87,8 @@ def affine_coupling(
     """(y, logdet): y = x * exp(s) + t with s = clamp * tanh(s_raw / clamp)
     (or the atan clamp), logdet = sum of s per sample, shape (B,)."""
     clamp = _check_inputs("affine_coupling", ("x", "s_raw", "t"), (x, s_raw, t), clamp, clamp_fn)
-    if use_native("affine_coupling", x, DTYPES):
-        y, logdet = _NATIVE.affine_coupling(x, s_raw, t, clamp, clamp_fn)
+    if FORWARD.use_native(x):
+        y, logdet = FORWARD.native(x, s_raw, t, clamp, clamp_fn)
         return y, logdet
     return reference.affine_coupling(x, s_raw, t, clamp, clamp_fn)
 
@@ -101,13 +99,13 @@ def affine_coupling_inverse(
     """(x, logdet): x = (y - t) * exp(-s), the inverse of ``affine_coupling``
     for the same s_raw and t; logdet = -(sum of s per sample), shape (B,)."""
     clamp = _check_inputs("affine_coupling_inverse", ("y", "s_raw", "t"), (y, s_raw, t), clamp, clamp_fn)
-    if use_native("affine_coupling_inverse", y, DTYPES):
-        x, logdet = _NATIVE.affine_coupling_inverse(y, s_raw, t, clamp, clamp_fn)
+    if INVERSE.use_native(y):
+        x, logdet = INVERSE.native(y, s_raw, t, clamp, clamp_fn)
         return x, logdet
     return reference.affine_coupling_inverse(y, s_raw, t, clamp, clamp_fn)
 
 
-# --- registrations on the native ops: fake tensors, autograd, autocast ---------
+# --- the native ops' declarations: fake tensors, autograd, autocast -----------
 
 
 def _logdet_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -145,43 +143,24 @@ def _setup_inverse(ctx, inputs, output):
 
 def _forward_grad(ctx, grad_y, grad_logdet):
     x, s_raw = ctx.saved_tensors
-    grad_x, grad_s = _NATIVE.affine_coupling_backward(grad_y, grad_logdet, x, s_raw, ctx.clamp, ctx.clamp_fn)
+    grad_x, grad_s = FORWARD_BACKWARD.native(grad_y, grad_logdet, x, s_raw, ctx.clamp, ctx.clamp_fn)
     # y = x * exp(s) + t: the gradient of t is grad_y itself, no kernel needed
     return grad_x, grad_s, grad_y, None, None
 
 
 def _inverse_grad(ctx, grad_x, grad_logdet):
     x, s_raw = ctx.saved_tensors
-    grad_y, grad_s, grad_t = _NATIVE.affine_coupling_inverse_backward(
+    grad_y, grad_s, grad_t = INVERSE_BACKWARD.native(
         grad_x, grad_logdet, x, s_raw, ctx.clamp, ctx.clamp_fn
     )
     return grad_y, grad_s, grad_t, None, None
 
 
-def _no_double_backward(ctx, *grads):
-    raise NotImplementedError(
-        "stegafast.ops.affine_coupling: the gradient of its gradient (double backward) is not "
-        "supported; use stegafast.use_backend('reference') for higher-order gradients"
-    )
-
-
-_OPS = ("affine_coupling", "affine_coupling_inverse", "affine_coupling_backward", "affine_coupling_inverse_backward")
-
-
-def _register() -> None:
-    lib = "stegafast::"
-    torch.library.register_fake(lib + "affine_coupling")(_fake_coupling)
-    torch.library.register_fake(lib + "affine_coupling_inverse")(_fake_coupling)
-    torch.library.register_fake(lib + "affine_coupling_backward")(_fake_backward)
-    torch.library.register_fake(lib + "affine_coupling_inverse_backward")(_fake_inverse_backward)
-    torch.library.register_autograd(lib + "affine_coupling", _forward_grad, setup_context=_setup_forward)
-    torch.library.register_autograd(lib + "affine_coupling_inverse", _inverse_grad, setup_context=_setup_inverse)
-    # an explicit error rather than autograd's fallback, which only warns
-    for op in ("affine_coupling_backward", "affine_coupling_inverse_backward"):
-        torch.library.register_autograd(lib + op, _no_double_backward)
-
-
-for _op in _OPS:
-    _registry.declare(_op, kernel="coupling", autocast="keep")
-if _native.status().loaded:
-    _register()
+FORWARD = declare("affine_coupling", kernel="coupling", dtypes=DTYPES, fake=_fake_coupling,
+                  backward=_forward_grad, setup_context=_setup_forward)
+INVERSE = declare("affine_coupling_inverse", kernel="coupling", dtypes=DTYPES, fake=_fake_coupling,
+                  backward=_inverse_grad, setup_context=_setup_inverse)
+FORWARD_BACKWARD = declare("affine_coupling_backward", kernel="coupling", dtypes=DTYPES, fake=_fake_backward,
+                           gradient_of="affine_coupling")
+INVERSE_BACKWARD = declare("affine_coupling_inverse_backward", kernel="coupling", dtypes=DTYPES,
+                           fake=_fake_inverse_backward, gradient_of="affine_coupling_inverse")

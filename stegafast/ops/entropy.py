@@ -47,11 +47,9 @@ from __future__ import annotations
 
 import torch
 
-from .. import _native
-from ..backend import use_native
 from ..reference import entropy as reference
-from . import _registry
 from ._validate import check_same_device, check_tensor
+from .registration import DeclaredOp, declare
 
 __all__ = ["range_encode", "range_decode", "range_encode_batch", "range_decode_batch", "CONTAINER_VERSION"]
 
@@ -59,8 +57,6 @@ TOTAL = 1 << 16
 #: Format version of the batch container (its byte 4): 2 since streams renormalise in 32-bit words.
 CONTAINER_VERSION = reference.VERSION
 INT32 = (torch.int32,)
-_NATIVE = torch.ops.stegafast if _native.status().loaded else None
-_OPS = ("range_encode", "range_decode", "range_encode_batch", "range_decode_batch")
 
 
 def _check_table_shapes(op: str, cdfs, cdf_lengths, offsets) -> None:
@@ -135,14 +131,14 @@ def _check_values(op: str, indexes, cdfs, cdf_lengths, offsets) -> None:
     _check_index_values(op, indexes, cdfs.shape[0])
 
 
-def _run_native(op: str, *args):
+def _run_native(op: DeclaredOp, *args):
     # A symbol of zero probability is found while coding (a separate pass here
     # would cost about as much as the coding); the kernel's message names it,
     # prefixed by the op's name, and becomes the reference path's ValueError.
     try:
-        return getattr(_NATIVE, op)(*args)
+        return op.native(*args)
     except RuntimeError as e:
-        if str(e).startswith(f"{op}: "):
+        if str(e).startswith(f"{op.name}: "):
             raise ValueError(str(e).splitlines()[0]) from None
         raise
 
@@ -182,8 +178,8 @@ def range_encode(
     check_same_device("range_encode", dict(zip(("symbols", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
     _check_encode("range_encode", *args)
     _check_values("range_encode", *args[1:])
-    if use_native("range_encode", symbols, INT32):
-        return _run_native("range_encode", *args)
+    if ENCODE.use_native(symbols):
+        return _run_native(ENCODE, *args)
     _check_codable("range_encode", *args)
     return reference.range_encode(*args).to(symbols.device)
 
@@ -197,8 +193,8 @@ def range_decode(
     check_same_device("range_decode", dict(zip(("stream", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
     _check_decode("range_decode", *args)
     _check_values("range_decode", *args[1:])
-    if use_native("range_decode", indexes, INT32):
-        return _run_native("range_decode", *args)
+    if DECODE.use_native(indexes):
+        return _run_native(DECODE, *args)
     return reference.range_decode(*args).to(indexes.device)
 
 
@@ -217,8 +213,8 @@ def range_encode_batch(
     _check_encode(op, symbols, indexes, cdfs, cdf_lengths, offsets)
     _check_counts(op, symbol_counts, symbols.shape[0])
     _check_values(op, indexes, cdfs, cdf_lengths, offsets)
-    if use_native(op, symbols, INT32):
-        return _run_native(op, *args)
+    if ENCODE_BATCH.use_native(symbols):
+        return _run_native(ENCODE_BATCH, *args)
     _check_codable(op, symbols, indexes, cdfs, cdf_lengths, offsets)
     container, lengths = reference.range_encode_batch(*args)
     return container.to(symbols.device), lengths.to(symbols.device)
@@ -238,12 +234,12 @@ def range_decode_batch(
     check_same_device(op, dict(zip(("stream", "indexes", "cdfs", "cdf_lengths", "offsets"), args)))
     _check_decode(op, *args)
     _check_values(op, *args[1:])
-    if use_native(op, indexes, INT32):
-        return _run_native(op, *args)  # a damaged header is a ValueError, as in the reference
+    if DECODE_BATCH.use_native(indexes):
+        return _run_native(DECODE_BATCH, *args)  # a damaged header is a ValueError, as in the reference
     return reference.range_decode_batch(*args).to(indexes.device)
 
 
-# --- fake (meta) implementations for torch.compile: no autograd, integer data ---
+# --- the native ops' declarations: fake (meta) implementations for torch.compile ---
 
 
 def _fake_encode(symbols, indexes, cdfs, cdf_lengths, offsets):
@@ -260,17 +256,12 @@ def _fake_encode_batch(symbols, indexes, symbol_counts, cdfs, cdf_lengths, offse
     return symbols.new_empty((n,), dtype=torch.uint8), symbol_counts.new_empty(symbol_counts.shape)
 
 
-def _register() -> None:
-    for op, fake in [
-        ("range_encode", _fake_encode),
-        ("range_decode", _fake_decode),
-        ("range_encode_batch", _fake_encode_batch),
-        ("range_decode_batch", _fake_decode),
-    ]:
-        torch.library.register_fake("stegafast::" + op)(fake)
+def _declare(name: str, fake):
+    # integer data: no autograd formula
+    return declare(name, kernel="entropy", dtypes=INT32, fake=fake)
 
 
-for _op in _OPS:
-    _registry.declare(_op, kernel="entropy", autocast="keep")
-if _native.status().loaded:
-    _register()
+ENCODE = _declare("range_encode", _fake_encode)
+DECODE = _declare("range_decode", _fake_decode)
+ENCODE_BATCH = _declare("range_encode_batch", _fake_encode_batch)
+DECODE_BATCH = _declare("range_decode_batch", _fake_decode)

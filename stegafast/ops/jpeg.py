@@ -23,29 +23,17 @@ from __future__ import annotations
 
 import torch
 
-from .. import _native
-from ..backend import use_native
+from ..dtypes import FLOAT_TYPES
 from ..reference import jpeg as reference
 from ..reference.jpeg import jpeg_quality_table
-from . import _registry
-from ._validate import dtype_names, check_tensor
+from ._validate import check_tensor, dtype_names
+from .registration import declare
 
 __all__ = ["jpeg_quantize_blocks", "jpeg_quality_table"]
 
-DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+DTYPES = FLOAT_TYPES
 ROUNDINGS = reference.ROUNDINGS
 _OP = "jpeg_quantize_blocks"
-
-
-def _native_ops():
-    """torch.ops.stegafast when the loaded library has this op's schema (an older
-    build may not), else None."""
-    if not _native.status().loaded:
-        return None
-    return torch.ops.stegafast if hasattr(torch.ops.stegafast, _OP) else None
-
-
-_NATIVE = _native_ops()
 
 
 def _check_inputs(x, qtable, rounding) -> None:
@@ -90,12 +78,12 @@ def jpeg_quantize_blocks(x: torch.Tensor, qtable: torch.Tensor, rounding: str = 
     H and W multiples of 8) with quantisation table(s) qtable and the given
     differentiable rounding; returns the decoded pixels (x's shape and dtype)."""
     _check_inputs(x, qtable, rounding)
-    if use_native(_OP, x, DTYPES):
-        return _NATIVE.jpeg_quantize_blocks(x, _full_table(qtable, x), rounding)
+    if QUANTIZE.use_native(x):
+        return QUANTIZE.native(x, _full_table(qtable, x), rounding)
     return reference.jpeg_quantize_blocks(x, qtable, rounding)
 
 
-# --- registrations on the native ops: fake tensors, autograd, autocast ---------
+# --- the native ops' declarations: fake tensors, autograd, autocast -----------
 
 
 def _fake_forward(x, qtable, rounding="ste"):
@@ -118,26 +106,9 @@ def _forward_grad(ctx, grad_y):
     if ctx.rounding == "ste":
         return grad_y, None, None
     x, qtable = ctx.saved_tensors
-    return _NATIVE.jpeg_quantize_blocks_backward(grad_y, x, qtable, ctx.rounding), None, None
+    return QUANTIZE_BACKWARD.native(grad_y, x, qtable, ctx.rounding), None, None
 
 
-def _no_double_backward(ctx, *grads):
-    raise NotImplementedError(
-        "stegafast.ops.jpeg_quantize_blocks: the gradient of its gradient (double backward) is not "
-        "supported; use stegafast.use_backend('reference') for higher-order gradients"
-    )
-
-
-def _register() -> None:
-    lib = "stegafast::"
-    torch.library.register_fake(lib + _OP)(_fake_forward)
-    torch.library.register_fake(lib + _OP + "_backward")(_fake_backward)
-    torch.library.register_autograd(lib + _OP, _forward_grad, setup_context=_setup_forward)
-    # an explicit error rather than autograd's fallback, which only warns
-    torch.library.register_autograd(lib + _OP + "_backward", _no_double_backward)
-
-
-for _op in (_OP, _OP + "_backward"):
-    _registry.declare(_op, kernel="jpeg", autocast="keep")
-if _NATIVE is not None:
-    _register()
+QUANTIZE = declare(_OP, kernel="jpeg", dtypes=DTYPES, fake=_fake_forward,
+                   backward=_forward_grad, setup_context=_setup_forward)
+QUANTIZE_BACKWARD = declare(_OP + "_backward", kernel="jpeg", dtypes=DTYPES, fake=_fake_backward, gradient_of=_OP)

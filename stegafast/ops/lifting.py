@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import torch
 
-from .. import _native
-from ..backend import use_native
+from ..dtypes import FLOAT_TYPES
 from ..reference import lifting as reference
-from . import _registry
 from ._validate import check_size_pair, check_tensor
+from .registration import declare
 
 __all__ = ["ilwt53_forward", "ilwt53_inverse"]
 
-DTYPES = (torch.int32, torch.float32, torch.float64, torch.float16, torch.bfloat16)
-_NATIVE = torch.ops.stegafast if _native.status().loaded else None
+DTYPES = (torch.int32, *FLOAT_TYPES)
 
 
 def _half(n):
@@ -73,20 +71,20 @@ def _check_inverse(y, out_size, rounding) -> tuple[int, int]:
 def ilwt53_forward(x: torch.Tensor, rounding: bool = True) -> torch.Tensor:
     """Forward 2-D 5/3 lifting: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2))."""
     _check_forward(x, rounding)
-    if use_native("ilwt53_forward", x, DTYPES):
-        return _NATIVE.ilwt53_forward(x, rounding)
+    if FORWARD.use_native(x):
+        return FORWARD.native(x, rounding)
     return reference.ilwt53_forward(x, rounding)
 
 
 def ilwt53_inverse(y: torch.Tensor, out_size, rounding: bool = True) -> torch.Tensor:
     """Inverse 2-D 5/3 lifting: subbands -> (B, C, H, W) with (H, W) = out_size."""
     h, w = _check_inverse(y, out_size, rounding)
-    if use_native("ilwt53_inverse", y, DTYPES):
-        return _NATIVE.ilwt53_inverse(y, [h, w], rounding)
+    if INVERSE.use_native(y):
+        return INVERSE.native(y, [h, w], rounding)
     return reference.ilwt53_inverse(y, (h, w), rounding)
 
 
-# --- registrations on the native ops: fake tensors, autograd, autocast ---------
+# --- the native ops' declarations: fake tensors, autograd, autocast -----------
 
 
 def _fake_bands(x, rounding=True):
@@ -113,41 +111,30 @@ def _setup_size(ctx, inputs, output):
 
 
 def _forward_grad(ctx, grad):
-    return _NATIVE.ilwt53_forward_backward(grad, ctx.size), None
+    return FORWARD_BACKWARD.native(grad, ctx.size), None
 
 
 def _inverse_grad(ctx, grad):
-    return _NATIVE.ilwt53_inverse_backward(grad), None, None
+    return INVERSE_BACKWARD.native(grad), None, None
 
 
 def _forward_backward_grad(ctx, grad):
     # the backward is linear: its own gradient is the linear forward transform
-    return _NATIVE.ilwt53_forward(grad, False), None
+    return FORWARD.native(grad, False), None
 
 
 def _inverse_backward_grad(ctx, grad):
-    return _NATIVE.ilwt53_inverse(grad, ctx.size, False)
+    return INVERSE.native(grad, ctx.size, False)
 
 
-def _register() -> None:
-    lib = "stegafast::"
-    for op, fake in [
-        ("ilwt53_forward", _fake_bands),
-        ("ilwt53_inverse", _fake_image),
-        ("ilwt53_forward_backward", _fake_forward_backward),
-        ("ilwt53_inverse_backward", _fake_inverse_backward),
-    ]:
-        torch.library.register_fake(lib + op)(fake)
-    for op, grad in [
-        ("ilwt53_forward", _forward_grad),
-        ("ilwt53_inverse", _inverse_grad),
-        ("ilwt53_forward_backward", _forward_backward_grad),
-        ("ilwt53_inverse_backward", _inverse_backward_grad),
-    ]:
-        torch.library.register_autograd(lib + op, grad, setup_context=_setup_size)
+def _declare(name, fake, backward):
+    # the backwards are linear maps with native gradients of their own: training
+    # (and double backward) stays native end to end
+    return declare(name, kernel="lifting", dtypes=DTYPES, autocast="keep", fake=fake,
+                   backward=backward, setup_context=_setup_size)
 
 
-for _op in ("ilwt53_forward", "ilwt53_inverse", "ilwt53_forward_backward", "ilwt53_inverse_backward"):
-    _registry.declare(_op, kernel="lifting", autocast="keep")
-if _native.status().loaded:
-    _register()
+FORWARD = _declare("ilwt53_forward", _fake_bands, _forward_grad)
+INVERSE = _declare("ilwt53_inverse", _fake_image, _inverse_grad)
+FORWARD_BACKWARD = _declare("ilwt53_forward_backward", _fake_forward_backward, _forward_backward_grad)
+INVERSE_BACKWARD = _declare("ilwt53_inverse_backward", _fake_inverse_backward, _inverse_backward_grad)

@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import torch
 
+from ..dtypes import compute_dtype
+
 __all__ = ["CLAMP_FNS", "affine_coupling", "affine_coupling_inverse", "clamped_scale"]
 
 CLAMP_FNS = ("tanh", "atan")
 ATAN_SCALE = 0.636  # the seed's constant, kept exactly (not 2 / pi)
-_HALF_TYPES = (torch.float16, torch.bfloat16)
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype in _HALF_TYPES else dtype
 
 
 def clamped_scale(s_raw: torch.Tensor, clamp: float = 2.0, clamp_fn: str = "tanh") -> torch.Tensor:
@@ -42,7 +39,7 @@ def affine_coupling(
     x: torch.Tensor, s_raw: torch.Tensor, t: torch.Tensor, clamp: float = 2.0, clamp_fn: str = "tanh"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(y, logdet): y = x * exp(s) + t, logdet = sum of s per sample."""
-    dtype = _compute_dtype(x.dtype)
+    dtype = compute_dtype(x.dtype)
     s = clamped_scale(s_raw.to(dtype), clamp, clamp_fn)
     y = x.to(dtype) * torch.exp(s) + t.to(dtype)
     return y.to(x.dtype), s.flatten(1).sum(1)
@@ -52,7 +49,7 @@ def affine_coupling_inverse(
     y: torch.Tensor, s_raw: torch.Tensor, t: torch.Tensor, clamp: float = 2.0, clamp_fn: str = "tanh"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(x, logdet): x = (y - t) * exp(-s), logdet = -(sum of s per sample)."""
-    dtype = _compute_dtype(y.dtype)
+    dtype = compute_dtype(y.dtype)
     s = clamped_scale(s_raw.to(dtype), clamp, clamp_fn)
     x = (y.to(dtype) - t.to(dtype)) * torch.exp(-s)
     return x.to(y.dtype), -s.flatten(1).sum(1)

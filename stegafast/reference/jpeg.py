@@ -33,6 +33,8 @@ import numbers
 
 import torch
 
+from ..dtypes import compute_dtype
+
 __all__ = ["jpeg_quantize_blocks", "jpeg_quality_table", "ROUNDINGS", "TABLE_KINDS"]
 
 ROUNDINGS = ("ste", "cubic", "ste_cubic")
@@ -143,7 +145,7 @@ def jpeg_quantize_blocks(x: torch.Tensor, qtable: torch.Tensor, rounding: str = 
     if rounding not in ROUNDINGS:
         raise ValueError(f"jpeg rounding must be one of {', '.join(map(repr, ROUNDINGS))}, got {rounding!r}")
     dtype = x.dtype
-    work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    work = compute_dtype(dtype)
     n, c = x.shape[:2]
     table = qtable.detach().to(work)
     if table.dim() == 3:

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ilwt53_forward", "ilwt53_inverse"]
+from ..dtypes import compute_dtype
 
-_HALF_TYPES = (torch.float16, torch.bfloat16)
+__all__ = ["ilwt53_forward", "ilwt53_inverse"]
 
 
 def _floor(v: torch.Tensor) -> torch.Tensor:
@@ -73,13 +73,9 @@ def _unlift(low: torch.Tensor, high: torch.Tensor, dim: int, n: int, rounding: b
     return x.narrow(dim, 0, n)
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype in _HALF_TYPES else dtype
-
-
 def ilwt53_forward(x: torch.Tensor, rounding: bool = True) -> torch.Tensor:
     """(B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)) subbands [LL | HL | LH | HH]."""
-    work = x.to(_compute_dtype(x.dtype))
+    work = x.to(compute_dtype(x.dtype))
     low, high = _lift(work, 2, rounding)
     ll, hl = _lift(low, 3, rounding)
     lh, hh = _lift(high, 3, rounding)
@@ -89,7 +85,7 @@ def ilwt53_forward(x: torch.Tensor, rounding: bool = True) -> torch.Tensor:
 def ilwt53_inverse(y: torch.Tensor, out_size: tuple[int, int], rounding: bool = True) -> torch.Tensor:
     """(B, 4C, ceil(H/2), ceil(W/2)) subbands -> (B, C, H, W) with (H, W) = out_size."""
     h, w = (int(s) for s in out_size)
-    ll, hl, lh, hh = y.to(_compute_dtype(y.dtype)).chunk(4, 1)
+    ll, hl, lh, hh = y.to(compute_dtype(y.dtype)).chunk(4, 1)
     low = _unlift(ll, hl, 3, w, rounding)
     high = _unlift(lh, hh, 3, w, rounding)
     return _unlift(low, high, 2, h, rounding).to(y.dtype)

@@ -20,7 +20,11 @@ implement:
   metrics; the engine steps, clips, schedules and zeroes;
 - optionally ``validation_step(batch, ctx)``, ``phases(step, total_steps)``,
   ``state_dict()``/``load_state_dict()``, ``identity()``, ``monitor`` and
-  ``monitor_mode``.
+  ``monitor_mode``;
+- for using the trained models: the classmethod ``from_identity(identity)``,
+  the task a checkpoint's identity describes; ``load_trained(TaskType, path,
+  device)`` then picks a run folder's best checkpoint (by ``monitor_mode``) and
+  returns the task and its models with their weights.
 
 ``ctx`` (a ``StepContext``) carries ``step``, ``total_steps``, ``progress``,
 ``phase``, ``models`` (to call), ``modules`` (plain), ``device``,
@@ -73,18 +77,17 @@ Example::
 
     result = train(Denoise(), TrainConfig(out="runs/denoise", steps=200, batch_size=8, val_every=50))
 
-Commands build their config with ``add_common_train_args`` and
-``config_from_args`` / ``train_from_args`` (``stegafast.train.cli``). Several
+The engine knows nothing of command lines: the ``train`` commands build a
+``TrainConfig`` from their options in ``stegafast.cli.train_args``. Several
 processes: ``torchrun --nproc_per_node=N -m stegafast <family> train ...``.
 """
 
 from .amp import AMP_MODES, AmpPolicy, resolve_amp
 from .checkpoint import CheckpointError, atomic_save, check_weights_only, load_checkpoint
-from .cli import (add_common_train_args, add_val_data_arg, check_image_folders, config_from_args,
-                  run_training, train_from_args)
 from .config import TrainConfig
 from .context import StepContext
 from .engine import Trainer, TrainResult, train
+from .loading import Trained, checkpoint_file, load_trained
 from .rundir import RunDir, RunDirError
 from .schedules import Schedule, ramp
 from .seeding import mix_seed, seed_everything
@@ -98,17 +101,14 @@ __all__ = [
     "atomic_save",
     "check_weights_only",
     "load_checkpoint",
-    "add_common_train_args",
-    "config_from_args",
-    "train_from_args",
-    "add_val_data_arg",
-    "check_image_folders",
-    "run_training",
     "TrainConfig",
     "StepContext",
     "Trainer",
     "TrainResult",
     "train",
+    "Trained",
+    "checkpoint_file",
+    "load_trained",
     "RunDir",
     "RunDirError",
     "Schedule",

@@ -24,6 +24,8 @@ from typing import Any, Callable, IO
 
 import torch
 
+from ..errors import CheckpointError
+
 __all__ = [
     "CHECKPOINT_FORMAT",
     "TEMP_SUFFIX",
@@ -43,11 +45,6 @@ TEMP_SUFFIX = ".partial"
 _PLAIN = (bool, int, float, str, type(None))
 _SEQUENCES = (list, tuple, torch.Size)
 _MAPPINGS = (dict, collections.OrderedDict)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be written or used: unsafe contents, a damaged
-    or foreign file, or one saved by another task."""
 
 
 def check_weights_only(obj: Any, where: str = "checkpoint") -> None:

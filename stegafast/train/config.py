@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import Config, check_non_negative_int, check_positive_int
 from .amp import AMP_MODES
 from .schedules import Schedule
 
 __all__ = ["TrainConfig"]
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
     """Settings of one training run.
 
     Batches: each process loads ``batch_size`` samples per micro-batch and
@@ -74,15 +71,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         for name in ("steps", "batch_size", "grad_accum", "prefetch_factor", "log_every"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         for name in ("workers", "val_every", "save_every", "keep_best", "seed"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.val_batch_size is not None and (not _is_int(self.val_batch_size) or self.val_batch_size < 1):
-            raise ValueError(f"val_batch_size must be a positive integer, got {self.val_batch_size!r}")
+            check_non_negative_int(name, getattr(self, name))
+        if self.val_batch_size is not None:
+            check_positive_int("val_batch_size", self.val_batch_size)
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not (math.isfinite(self.clip_norm) and self.clip_norm >= 0):
@@ -96,6 +89,6 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         """The settings as JSON-able values."""
-        values = asdict(self)
+        values = super().to_dict()
         values["out"] = str(self.out)
         return values

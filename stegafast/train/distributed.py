@@ -30,8 +30,6 @@ from torch.nn.parallel import DistributedDataParallel
 __all__ = [
     "DistInfo",
     "init_distributed",
-    "device_type_of",
-    "resolve_device",
     "wrap_models",
     "all_reduce_grads",
     "sum_across_processes",
@@ -91,40 +89,6 @@ def init_distributed(device_type: str) -> DistInfo:
 def _destroy_group() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
-
-
-def device_type_of(spec: str) -> str:
-    """"cpu" or "cuda" for a ``--device`` value, before any process group exists
-    (it picks the backend); ``auto`` means CUDA when a GPU is visible."""
-    if spec == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device_type = torch.device(spec).type
-    except RuntimeError:
-        device_type = None
-    if device_type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {spec!r}; use auto, cpu, cuda or cuda:N")
-    return device_type
-
-
-def resolve_device(spec: str, info: DistInfo) -> torch.device:
-    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``; under
-    torchrun, CUDA processes take the GPU of their LOCAL_RANK."""
-    if device_type_of(spec) == "cpu":
-        return torch.device("cpu")
-    device = torch.device("cuda" if spec == "auto" else spec)
-    if not torch.cuda.is_available():
-        raise ValueError(f"device {spec!r} asked for, but no CUDA GPU is visible")
-    if info.distributed:
-        if device.index is not None:
-            raise ValueError(f"--device {spec} names one GPU, but under torchrun each process uses the GPU "
-                             "of its LOCAL_RANK; pass --device cuda")
-        device = torch.device("cuda", info.local_rank)
-    elif device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    if device.index >= torch.cuda.device_count():
-        raise ValueError(f"device {device} does not exist ({torch.cuda.device_count()} GPU(s) visible)")
-    return device
 
 
 def _broadcast_tensors(tensors: Iterable[torch.Tensor]) -> None:

@@ -25,19 +25,20 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, IterableDataset
 
 from .._version import __version__
+from ..device import device_type_of, resolve_device
 from .amp import AmpPolicy, resolve_amp
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, atomic_save, identity_mismatch, load_checkpoint
 from .config import TrainConfig
 from .context import StepContext
 from .data import EpochSampler, ShardSampler, TrainStream, batch_size_of, make_loader, to_device
-from .distributed import (DistInfo, all_reduce_grads, barrier, device_type_of, gather_objects, init_distributed,
-                          resolve_device, sum_across_processes, wrap_models)
+from .distributed import (DistInfo, all_reduce_grads, barrier, gather_objects, init_distributed,
+                          sum_across_processes, wrap_models)
 from .metrics_log import MetricAccumulator, MetricLog
 from .progress import Progress, format_metrics
 from .rundir import RunDir
 from .schedules import Schedule
 from .seeding import capture_rng_state, forked_rng, mix_seed, restore_rng_state, seed_everything
-from .task import OptimizerSpec, Phase, Task
+from .task import OptimizerSpec, Phase, Task, built_models
 
 __all__ = ["Trainer", "TrainResult", "train"]
 
@@ -121,7 +122,7 @@ class Trainer:
     def _fit(self, amp: AmpPolicy, info: DistInfo, resume_from: Path | None) -> TrainResult:
         cfg, task = self.config, self.task
         self.info = info
-        self.device = device = resolve_device(cfg.device, info)
+        self.device = device = resolve_device(cfg.device, info.local_rank if info.distributed else None)
         self.amp = amp
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -178,12 +179,7 @@ class Trainer:
                 raise TypeError(f"{type(self.task).__name__} has a validation set but no validation_step")
 
     def _build_models(self) -> dict[str, nn.Module]:
-        built = self.task.build_models()
-        modules = {"model": built} if isinstance(built, nn.Module) else dict(built)
-        if not modules or not all(isinstance(n, str) and isinstance(m, nn.Module) for n, m in modules.items()):
-            raise TypeError(f"{type(self.task).__name__}.build_models() must return a module or a non-empty "
-                            "dict of name -> module")
-        return {name: module.to(self.device) for name, module in modules.items()}
+        return {name: module.to(self.device) for name, module in built_models(self.task).items()}
 
     def _build_optimizers(self) -> dict[str, _Optimizer]:
         built = self.task.build_optimizers(self.modules, self.config)

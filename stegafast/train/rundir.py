@@ -23,16 +23,12 @@ import math
 import re
 from pathlib import Path
 
+from ..errors import RunDirError
 from .checkpoint import TEMP_SUFFIX, atomic_write_json, identity_mismatch
 
 __all__ = ["RunDir", "RunDirError"]
 
 _CHECKPOINT_NAME = re.compile(r"^step-(\d+)\.pt$")
-
-
-class RunDirError(ValueError):
-    """A run folder that does not fit the request: resuming where nothing was
-    saved, starting afresh over a saved run, or continuing a run of another task."""
 
 
 class RunDir:

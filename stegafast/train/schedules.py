@@ -19,7 +19,9 @@ rising from ``1/warmup`` to 1):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
+
+from ..config import Config, is_int
 
 __all__ = ["Schedule", "SCHEDULE_KINDS", "ramp"]
 
@@ -27,7 +29,7 @@ SCHEDULE_KINDS = ("constant", "linear", "cosine", "step")
 
 
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(Config):
     """A learning-rate multiplier per step; see the module docstring for the kinds."""
 
     kind: str = "constant"
@@ -39,12 +41,12 @@ class Schedule:
     def __post_init__(self) -> None:
         if self.kind not in SCHEDULE_KINDS:
             raise ValueError(f"unknown schedule {self.kind!r}; choose one of {', '.join(SCHEDULE_KINDS)}")
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+        if not is_int(self.warmup) or self.warmup < 0:
             raise ValueError(f"schedule warmup must be a non-negative int, got {self.warmup!r}")
         if not 0.0 <= self.final <= 1.0:
             raise ValueError(f"schedule final must be within [0, 1] (a fraction of the base rate), got {self.final!r}")
         if self.kind == "step":
-            if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            if not is_int(self.every) or self.every < 1:
                 raise ValueError(f"a step schedule needs every >= 1 (steps between decays), got {self.every!r}")
             if not 0.0 < self.gamma <= 1.0:
                 raise ValueError(f"schedule gamma must be within (0, 1], got {self.gamma!r}")
@@ -63,9 +65,6 @@ class Schedule:
         if self.kind == "linear":
             return 1.0 - (1.0 - self.final) * progress
         return self.final + (1.0 - self.final) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     @classmethod
     def parse(cls, spec: str) -> "Schedule":

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .config import TrainConfig
     from .context import StepContext
 
-__all__ = ["Task", "OptimizerSpec", "Phase"]
+__all__ = ["Task", "OptimizerSpec", "Phase", "built_models"]
 
 
 @dataclass
@@ -64,7 +64,10 @@ class Task(abc.ABC):
                     checkpoint of another name is an error (``identity()`` may add
                     architecture settings that must match too)
     monitor:        the validation metric that ranks checkpoints (``--keep-best``)
-    monitor_mode:   "min" or "max": which end of ``monitor`` is best
+    monitor_mode:   "min" or "max": which end of ``monitor`` is best (also how
+                    ``load_trained`` picks a run folder's best checkpoint). The
+                    defaults rank by lowest "loss"; a task that names another
+                    monitor must say its mode too (a TypeError otherwise)
     find_unused_parameters: passed to DDP, for models with parameters that some
                     forward passes do not use
     collate_fn:     the DataLoader's collate function (None: PyTorch's default)
@@ -76,10 +79,31 @@ class Task(abc.ABC):
     find_unused_parameters: bool = False
     collate_fn = None
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # "min" is right for the default "loss" only: a metric such as PSNR silently ranked
+        # by its lowest value would keep the worst checkpoints
+        if cls.monitor != Task.monitor and not any("monitor_mode" in vars(base) for base in cls.__mro__
+                                                   if base is not Task):
+            raise TypeError(f"{cls.__name__} sets monitor = {cls.monitor!r} but not monitor_mode: "
+                            "say whether 'min' or 'max' is best")
+        if cls.monitor_mode not in ("min", "max"):
+            raise TypeError(f"{cls.__name__}.monitor_mode must be 'min' or 'max', got {cls.monitor_mode!r}")
+
     def identity(self) -> dict[str, Any]:
         """JSON-able facts that must match for a checkpoint to fit this task;
         extend with architecture settings: ``{**super().identity(), "blocks": 8}``."""
         return {"task": self.name}
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any]) -> "Task":
+        """The task a checkpoint's ``identity()`` describes, able to ``build_models()``
+        the architecture that was trained (``load_trained`` then loads the weights).
+        It needs no data: dataset arguments keep their defaults. Override it in every
+        task whose checkpoints are used after training; raise ValueError, KeyError or
+        TypeError for an identity that does not describe a usable model."""
+        raise NotImplementedError(f"task {cls.name!r} cannot rebuild itself from a checkpoint "
+                                  "(it does not implement from_identity)")
 
     @abc.abstractmethod
     def build_models(self) -> nn.Module | dict[str, nn.Module]:
@@ -126,3 +150,14 @@ class Task(abc.ABC):
         """Restore ``state_dict()`` output on resume."""
         if state:
             raise NotImplementedError(f"task {self.name!r} saved state {sorted(state)} but does not load it")
+
+
+def built_models(task: Task) -> dict[str, nn.Module]:
+    """``task.build_models()`` as a dict name -> module (a single module is named "model");
+    a TypeError for anything else."""
+    built = task.build_models()
+    modules = {"model": built} if isinstance(built, nn.Module) else dict(built)
+    if not modules or not all(isinstance(n, str) and isinstance(m, nn.Module) for n, m in modules.items()):
+        raise TypeError(f"{type(task).__name__}.build_models() must return a module or a non-empty "
+                        "dict of name -> module")
+    return modules

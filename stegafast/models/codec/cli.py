@@ -24,34 +24,29 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from ...cli.common import UserError, add_checkpoint_and_device, load_task_checkpoint, resolve_device
-from ...data import DataError, load_image, save_image
+from ...cli.common import add_checkpoint_and_device, add_family, check_at_least, check_output_file
+from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
+from ...data import load_image, save_image
+from ...device import DEVICE_CHOICES, resolve_device
 from ...entropy import QUANTIZATION_MODES
-from ...train import add_common_train_args, add_val_data_arg, check_image_folders, run_training
-from .codec import ImageCodec
+from ...errors import UserError
 from .config import DEFAULT_LMBDA, MULTIPLE, CodecConfig
 from .evaluate import JPEG_QUALITIES, WEBP_QUALITIES, evaluate, evaluation_images, write_report
-from .fileformat import CodecFileError, read_sfc
-from .task import TASK_NAME, CodecTask, model_from_identity
+from .fileformat import read_sfc
+from .inference import load_codec
+from .task import CodecTask
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("codec", help="learned image compression: train, compress, decompress, evaluate")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    _add_train(verbs)
-    _add_compress(verbs)
-    _add_decompress(verbs)
-    _add_evaluate(verbs)
+    add_family(sub, "codec", "learned image compression: train, compress, decompress, evaluate",
+               (_add_train, _add_compress, _add_decompress, _add_evaluate))
 
 
 # ---- train ---------------------------------------------------------------------------------------
 
 
 def _add_train(verbs) -> None:
-    p = verbs.add_parser("train", help="train the hyperprior codec")
-    add_common_train_args(p)
+    p = add_train_parser(verbs, "train the hyperprior codec")
     g, defaults = p.add_argument_group("codec"), CodecConfig()
     g.add_argument("--lmbda", type=float, default=DEFAULT_LMBDA,
                    help="rate-distortion trade-off of lmbda * 255^2 * MSE + bpp (default: %(default)s)")
@@ -86,33 +81,11 @@ def run_train(args: argparse.Namespace) -> int:
 # ---- shared pieces -------------------------------------------------------------------------------
 
 
-def load_codec(path: str, device: torch.device) -> ImageCodec:
-    """The trained codec of a checkpoint file or run folder, ready to code on ``device``."""
-    state = load_task_checkpoint(path, TASK_NAME, mode="min")
-    try:
-        model = model_from_identity(state["identity"])
-        model.load_state_dict(state["models"]["model"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise UserError(f"{path}: the checkpoint does not hold a usable codec model ({exc})") from None
-    model = model.to(device).eval()
-    model.update()  # a no-op: every checkpoint carries its tables; only an older file would lack them
-    return ImageCodec(model)
-
-
 def _input_file(path: str, what: str) -> Path:
     file = Path(path)
     if not file.is_file():
         raise UserError(f"{what} {path} does not exist or is not a file")
     return file
-
-
-def _output_file(path: str, suffix: str | None = None) -> Path:
-    out = Path(path)
-    if suffix is not None and out.suffix.lower() != suffix:
-        raise UserError(f"-o {path}: the output must be a {suffix} file")
-    if not out.parent.is_dir():
-        raise UserError(f"-o {path}: folder {out.parent} does not exist")
-    return out
 
 
 # ---- compress / decompress -----------------------------------------------------------------------
@@ -127,11 +100,8 @@ def _add_compress(verbs) -> None:
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    out = _output_file(args.out)
-    try:
-        image = load_image(_input_file(args.image, "image"), "RGB")
-    except DataError as exc:
-        raise UserError(str(exc)) from None
+    out = check_output_file("-o", args.out)
+    image = load_image(_input_file(args.image, "image"), "RGB")
     codec = load_codec(args.checkpoint, resolve_device(args.device))
     try:
         data = codec.compress(image)
@@ -152,17 +122,11 @@ def _add_decompress(verbs) -> None:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
-    out = _output_file(args.out, ".png")
+    out = check_output_file("-o", args.out, ".png")
     data = _input_file(args.file, "file").read_bytes()
-    try:
-        read_sfc(data, name=args.file)  # a damaged file is reported before the model loads
-        image = load_codec(args.checkpoint, resolve_device(args.device)).decompress(data, name=args.file)
-    except CodecFileError as exc:
-        raise UserError(str(exc)) from None
-    try:
-        save_image(image.cpu(), out)
-    except DataError as exc:
-        raise UserError(str(exc)) from None
+    read_sfc(data, name=args.file)  # a damaged file is reported before the model loads
+    image = load_codec(args.checkpoint, resolve_device(args.device)).decompress(data, name=args.file)
+    save_image(image.cpu(), out)
     return 0
 
 
@@ -173,7 +137,7 @@ def _add_evaluate(verbs) -> None:
     p = verbs.add_parser("evaluate", help="rate-distortion against JPEG and WebP: rd.json and rd.png")
     p.add_argument("--checkpoint", required=True, nargs="+", metavar="C",
                    help="codec checkpoint files or run folders (several: one RD point each)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    p.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default: %(default)s)")
     p.add_argument("--data", metavar="DIR", help="folder of test images, evaluated at full size "
                    "(default: the held-out bundled photographs)")
     p.add_argument("--out", default="rd", metavar="DIR", help="folder for rd.json and rd.png (default: %(default)s)")
@@ -186,8 +150,7 @@ def _add_evaluate(verbs) -> None:
 
 
 def _check_evaluate_args(args: argparse.Namespace) -> None:
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    check_at_least("--limit", args.limit, 1)
     for name, qualities in (("--jpeg-qualities", args.jpeg_qualities), ("--webp-qualities", args.webp_qualities)):
         bad = [q for q in qualities if not 0 <= q <= 100]
         if bad:
@@ -199,10 +162,7 @@ def _check_evaluate_args(args: argparse.Namespace) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     _check_evaluate_args(args)
-    try:
-        images = evaluation_images(args.data, args.limit)
-    except DataError as exc:
-        raise UserError(str(exc)) from None
+    images = evaluation_images(args.data, args.limit)
     device = resolve_device(args.device)
     codecs = [(str(c), load_codec(c, device)) for c in args.checkpoint]
     table = evaluate(codecs, images, jpeg_qualities=args.jpeg_qualities, webp_qualities=args.webp_qualities,

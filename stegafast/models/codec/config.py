@@ -11,9 +11,9 @@ use N = 128, M = 192; CompressAI's quality 1-4 models N = 128, M = 192 as well).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
+from ...config import Config, check_positive_int
 from ...entropy import QUANTIZATION_MODES
 
 __all__ = ["CodecConfig", "DEFAULT_LMBDA", "MULTIPLE"]
@@ -24,13 +24,8 @@ DEFAULT_LMBDA = 0.01
 MULTIPLE = 64
 
 
-def _positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 @dataclass(frozen=True)
-class CodecConfig:
+class CodecConfig(Config):
     """The mean-scale hyperprior network.
 
     N:            channels of the analysis/synthesis transforms and of the hyper-latents z
@@ -43,20 +38,11 @@ class CodecConfig:
     M: int = 96
     quantization: str = "noise"
 
+    settings_name = "codec"
+
     def __post_init__(self) -> None:
-        _positive_int("N", self.N)
-        _positive_int("M", self.M)
+        check_positive_int("N", self.N)
+        check_positive_int("M", self.M)
         if self.quantization not in QUANTIZATION_MODES:
             raise ValueError(f"quantization must be one of {', '.join(QUANTIZATION_MODES)}, "
                              f"got {self.quantization!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "CodecConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown codec settings {unknown}")
-        return cls(**values)

@@ -26,16 +26,15 @@ import torch
 from PIL import Image
 
 from ...data import BUNDLED_SPLITS, find_images, load_bundled_photo, load_image
-from ...metrics import ms_ssim, psnr
+from ...metrics import PSNR_CAP_DB, ms_ssim, psnr
 from ...metrics.ssim import ms_ssim_min_size
-from .codec import ImageCodec
+from .inference import ImageCodec
 from .plot import Panel, draw_rd_plot
 
 __all__ = ["JPEG_QUALITIES", "WEBP_QUALITIES", "evaluation_images", "evaluate", "write_report"]
 
 JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 WEBP_QUALITIES = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
-PSNR_CAP_DB = 100.0  # a lossless reconstruction's PSNR is infinite, which JSON cannot hold
 
 Images = Sequence[tuple[str, torch.Tensor]]
 
@@ -58,7 +57,7 @@ def _to_8bit(image: torch.Tensor) -> torch.Tensor:
 
 def _quality(original: torch.Tensor, decoded: torch.Tensor) -> dict[str, float | None]:
     a, b = decoded[None].float(), original[None].float()
-    value = min(float(psnr(a, b)), PSNR_CAP_DB)
+    value = float(psnr(a, b, cap=PSNR_CAP_DB))
     ms = None
     if min(a.shape[-2:]) >= ms_ssim_min_size():
         ms = float(ms_ssim(a, b))

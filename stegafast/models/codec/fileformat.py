@@ -23,6 +23,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from ...errors import UserError
+
 __all__ = ["MAGIC", "FORMAT_VERSION", "MODEL_ID_BYTES", "MAX_SIDE", "SfcFile", "CodecFileError",
            "ModelMismatchError", "write_sfc", "read_sfc"]
 
@@ -34,8 +36,9 @@ _FIXED = struct.Struct(f"<4sB{MODEL_ID_BYTES}sIIB")
 _CRC = struct.Struct("<I")
 
 
-class CodecFileError(ValueError):
-    """An .sfc file that cannot be decoded: not one, truncated, corrupt, or unsupported."""
+class CodecFileError(UserError, ValueError):
+    """An .sfc file that cannot be decoded: not one, truncated, corrupt, or unsupported
+    (a UserError: the command reports it as one line)."""
 
 
 class ModelMismatchError(CodecFileError):

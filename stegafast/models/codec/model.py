@@ -106,7 +106,7 @@ class HyperpriorCodec(nn.Module):
         h, w = x.shape[-2:]
         if h % self.multiple or w % self.multiple or h == 0 or w == 0:
             raise ValueError(f"HyperpriorCodec: image sides must be positive multiples of {self.multiple}, got "
-                             f"{h}x{w} (stegafast.models.codec.codec pads any size)")
+                             f"{h}x{w} (stegafast.models.codec.inference pads any size)")
 
     def _hyper_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scales, means = self.h_s(z_hat).float().chunk(2, dim=1)

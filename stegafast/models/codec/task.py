@@ -15,15 +15,10 @@ from .config import DEFAULT_LMBDA, MULTIPLE, CodecConfig
 from .losses import rate_distortion
 from .model import HyperpriorCodec
 
-__all__ = ["CodecTask", "TASK_NAME", "model_from_identity", "MAIN_LR", "AUX_LR"]
+__all__ = ["CodecTask", "TASK_NAME", "MAIN_LR", "AUX_LR"]
 
 TASK_NAME = "codec"
 MAIN_LR, AUX_LR = 1e-4, 1e-3  # CompressAI's
-
-
-def model_from_identity(identity: dict[str, Any]) -> HyperpriorCodec:
-    """A fresh network of the architecture a checkpoint's identity records."""
-    return HyperpriorCodec(CodecConfig.from_dict(identity["model"]))
 
 
 class CodecTask(Task):
@@ -63,6 +58,11 @@ class CodecTask(Task):
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "model": self.model_config.to_dict(), "lmbda": self.lmbda}
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any]) -> "CodecTask":
+        """The task of a checkpoint: its architecture and lmbda, no data."""
+        return cls(CodecConfig.from_dict(identity["model"]), lmbda=identity["lmbda"])
 
     def build_models(self) -> HyperpriorCodec:
         return HyperpriorCodec(self.model_config)

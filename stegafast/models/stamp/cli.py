@@ -35,35 +35,30 @@ from pathlib import Path
 
 import torch
 
-from ...cli.common import UserError, add_checkpoint_and_device, load_task_checkpoint, resolve_device
-from ...data import BundledPhotos, DataError, ImageFolder, find_images, load_image, save_image
-from ...train import add_common_train_args, add_val_data_arg, check_image_folders, run_training
+from ...cli.common import add_checkpoint_and_device, add_family, check_at_least, check_output_file
+from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
+from ...data import find_images, load_image, save_image
+from ...device import resolve_device
+from ...errors import UserError
 from .bch import check_message, decode_bits, encode_message
 from .config import ROUNDINGS, StampLossConfig, StampModelConfig, StampNoiseConfig
-from .evaluation import evaluate_robustness
-from .inference import decode_logits, encode_images
-from .model import StampDecoder, StampEncoder
-from .task import TASK_NAME, StampTask, models_from_identity
+from .evaluate import evaluate_robustness, evaluation_images
+from .inference import decode_logits, encode_images, load_stamp
+from .task import StampTask
 
 DECODE_FAILED = 1
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("stamp", help="StegaStamp watermarking: train, encode, decode, evaluate, export-onnx")
-    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    _add_train(verbs)
-    _add_encode(verbs)
-    _add_decode(verbs)
-    _add_evaluate(verbs)
-    _add_export(verbs)
+    add_family(sub, "stamp", "StegaStamp watermarking: train, encode, decode, evaluate, export-onnx",
+               (_add_train, _add_encode, _add_decode, _add_evaluate, _add_export))
 
 
 # ---- train ---------------------------------------------------------------------------------------
 
 
 def _add_train(verbs) -> None:
-    p = verbs.add_parser("train", help="train the StegaStamp encoder and decoder")
-    add_common_train_args(p)
+    p = add_train_parser(verbs, "train the StegaStamp encoder and decoder")
     losses, noise = StampLossConfig(), StampNoiseConfig()
     g = p.add_argument_group("stamp")
     add_val_data_arg(g)
@@ -118,25 +113,6 @@ def run_train(args: argparse.Namespace) -> int:
 # ---- shared pieces -------------------------------------------------------------------------------
 
 
-def load_models(path: str, device: torch.device) -> tuple[StampEncoder, StampDecoder]:
-    """The trained encoder and decoder of a checkpoint file or run folder, in eval mode on ``device``."""
-    state = load_task_checkpoint(path, TASK_NAME, mode=StampTask.monitor_mode)
-    try:
-        encoder, decoder = models_from_identity(state["identity"])
-        encoder.load_state_dict(state["models"]["encoder"])
-        decoder.load_state_dict(state["models"]["decoder"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise UserError(f"{path}: the checkpoint does not hold a usable stamp model ({exc})") from None
-    return encoder.to(device).eval(), decoder.to(device).eval()
-
-
-def _images_in(folder: str) -> list[Path]:
-    try:
-        return find_images(folder)
-    except DataError as exc:
-        raise UserError(str(exc)) from None
-
-
 def _add_inputs(p: argparse.ArgumentParser) -> None:
     inputs = p.add_mutually_exclusive_group(required=True)
     inputs.add_argument("--image", metavar="F", help="one image file")
@@ -144,7 +120,7 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
 
 
 def _input_paths(args: argparse.Namespace) -> list[Path]:
-    return [Path(args.image)] if args.image is not None else _images_in(args.images_dir)
+    return [Path(args.image)] if args.image is not None else find_images(args.images_dir)
 
 
 def _output_folder(path: str) -> Path:
@@ -155,10 +131,7 @@ def _output_folder(path: str) -> Path:
 
 
 def _read(path: Path, device: torch.device) -> torch.Tensor:
-    try:
-        return load_image(path, "RGB").unsqueeze(0).to(device)
-    except DataError as exc:
-        raise UserError(str(exc)) from None
+    return load_image(path, "RGB").unsqueeze(0).to(device)
 
 
 # ---- encode / decode -----------------------------------------------------------------------------
@@ -182,17 +155,14 @@ def run_encode(args: argparse.Namespace) -> int:
     paths = _input_paths(args)
     out = _output_folder(args.out)
     device = resolve_device(args.device)
-    encoder, _ = load_models(args.checkpoint, device)
+    encoder, _ = load_stamp(args.checkpoint, device)
     bits = encode_message(args.secret).to(device).unsqueeze(0)
     out.mkdir(parents=True, exist_ok=True)
     for path in paths:
         with torch.no_grad():
             encoded, residual = encode_images(encoder, _read(path, device), bits)
-        try:
-            save_image(encoded[0].cpu(), out / f"{path.stem}_hidden.png")
-            save_image((residual[0] + 0.5).clamp(0, 1).cpu(), out / f"{path.stem}_residual.png")
-        except DataError as exc:
-            raise UserError(str(exc)) from None
+        save_image(encoded[0].cpu(), out / f"{path.stem}_hidden.png")
+        save_image((residual[0] + 0.5).clamp(0, 1).cpu(), out / f"{path.stem}_residual.png")
         print(f"{path}: wrote {out / (path.stem + '_hidden.png')}")
     return 0
 
@@ -207,7 +177,7 @@ def _add_decode(verbs) -> None:
 def run_decode(args: argparse.Namespace) -> int:
     paths = _input_paths(args)
     device = resolve_device(args.device)
-    _, decoder = load_models(args.checkpoint, device)
+    _, decoder = load_stamp(args.checkpoint, device)
     failed = 0
     for path in paths:
         with torch.no_grad():
@@ -238,32 +208,17 @@ def _add_evaluate(verbs) -> None:
     p.set_defaults(run=run_evaluate)
 
 
-def evaluation_images(data: str | None, size: int, crops: int):
-    """The held-out S x S crops ``evaluate`` measures on (a UserError for a bad folder)."""
-    if crops < 1:
-        raise UserError(f"--crops must be at least 1, got {crops}")
-    try:
-        if data is None:
-            return BundledPhotos("val", size, eval_crops=crops)
-        return ImageFolder(data, size, train=False, eval_crops=crops)
-    except DataError as exc:
-        raise UserError(str(exc)) from None
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
-    if args.limit is not None and args.limit < 1:
-        raise UserError(f"--limit must be at least 1, got {args.limit}")
-    if args.json is not None and not Path(args.json).parent.is_dir():
-        raise UserError(f"--json {args.json}: folder {Path(args.json).parent} does not exist")
+    check_at_least("--limit", args.limit, 1)
+    if args.json is not None:
+        check_output_file("--json", args.json)
+    check_at_least("--crops", args.crops, 1)
     if args.data is not None:
-        _images_in(args.data)
+        find_images(args.data)
     device = resolve_device(args.device)
-    encoder, decoder = load_models(args.checkpoint, device)
+    encoder, decoder = load_stamp(args.checkpoint, device)
     images = evaluation_images(args.data, encoder.config.image_size, args.crops)
-    try:
-        result = evaluate_robustness(encoder, decoder, images, device, limit=args.limit, seed=args.seed)
-    except DataError as exc:
-        raise UserError(str(exc)) from None
+    result = evaluate_robustness(encoder, decoder, images, device, limit=args.limit, seed=args.seed)
     result.update(checkpoint=str(args.checkpoint), image_size=encoder.config.image_size,
                   data=args.data or "bundled validation photographs", crops_per_image=args.crops)
     text = json.dumps(result, indent=2, sort_keys=True)
@@ -291,7 +246,7 @@ def run_export(args: argparse.Namespace) -> int:
     missing = [name for name in (["onnx", "onnxruntime"] if args.test else ["onnx"]) if not _importable(name)]
     if missing:
         raise UserError(f"export-onnx needs {' and '.join(missing)}: pip install 'stegafast[onnx]'")
-    encoder, decoder = load_models(args.checkpoint, torch.device("cpu"))
+    encoder, decoder = load_stamp(args.checkpoint, torch.device("cpu"))
     paths = export_onnx(encoder, decoder, out)
     print(f"wrote {paths[0]} and {paths[1]}")
     if not args.test:

@@ -30,9 +30,10 @@ proportions (``stegafast stamp train --ramp-scale``).
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass, fields, replace
+
+from ...config import (Config, check_non_negative, check_non_negative_int, check_positive, check_positive_int,
+                       check_probability, is_int)
 
 __all__ = ["StampModelConfig", "StampLossConfig", "StampNoiseConfig", "MIN_IMAGE_SIZE", "SIZE_MULTIPLE",
            "ROUNDINGS"]
@@ -43,47 +44,16 @@ MIN_IMAGE_SIZE = 32
 ROUNDINGS = ("ste", "cubic", "ste_cubic")
 
 
-def _positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _non_negative_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-
-
-def _non_negative(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
 def check_image_size(size) -> None:
     """A ValueError unless ``size`` is a multiple of 16 of at least 32."""
-    _positive_int("image_size", size)
+    check_positive_int("image_size", size)
     if size < MIN_IMAGE_SIZE or size % SIZE_MULTIPLE:
         raise ValueError(f"image_size must be a multiple of {SIZE_MULTIPLE} of at least {MIN_IMAGE_SIZE} "
                          f"(the U-Net halves it four times), got {size}")
 
 
-class _Dict:
-    """to_dict / from_dict shared by the configs (unknown keys are an error: a newer format)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]):
-        if not isinstance(values, dict):
-            raise ValueError(f"{cls.__name__} needs a dict, got {type(values).__name__}")
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} settings {unknown}")
-        return cls(**values)
-
-
 @dataclass(frozen=True)
-class StampModelConfig(_Dict):
+class StampModelConfig(Config):
     """The networks: square ``image_size`` inputs (a multiple of 16, at least 32;
     400 in the original) and ``secret_bits`` bits. The secret goes through a
     dense layer to 3 x (S/8) x (S/8) values, upsampled x8 to the image size
@@ -94,7 +64,7 @@ class StampModelConfig(_Dict):
 
     def __post_init__(self) -> None:
         check_image_size(self.image_size)
-        _positive_int("secret_bits", self.secret_bits)
+        check_positive_int("secret_bits", self.secret_bits)
 
     @property
     def secret_map_size(self) -> int:
@@ -102,7 +72,7 @@ class StampModelConfig(_Dict):
 
 
 @dataclass(frozen=True)
-class StampLossConfig(_Dict):
+class StampLossConfig(Config):
     """Loss weights, their ramps (in steps) and the optimisers.
 
     generator loss = l2(t) * YUV-weighted L2 (with the edge falloff of gain edge(t))
@@ -134,20 +104,17 @@ class StampLossConfig(_Dict):
         if len(self.yuv_scales) != 3:
             raise ValueError(f"yuv_scales must be three weights (Y, U, V), got {self.yuv_scales!r}")
         for i, value in enumerate(self.yuv_scales):
-            _non_negative(f"yuv_scales[{i}]", value)
+            check_non_negative(f"yuv_scales[{i}]", value)
         for name in ("l2_scale", "l2_edge_gain", "secret_scale", "critic_scale", "critic_clip"):
-            _non_negative(name, getattr(self, name))
+            check_non_negative(name, getattr(self, name))
         for name in ("l2_ramp", "l2_edge_ramp", "l2_edge_delay", "secret_ramp", "critic_ramp",
                      "no_image_loss_steps"):
-            _non_negative_int(name, getattr(self, name))
-        _positive_int("critic_updates", self.critic_updates)
+            check_non_negative_int(name, getattr(self, name))
+        check_positive_int("critic_updates", self.critic_updates)
         if not isinstance(self.gan, bool):
             raise ValueError(f"gan must be True or False, got {self.gan!r}")
         for name in ("lr", "critic_lr"):
-            value = getattr(self, name)
-            _non_negative(name, value)
-            if value == 0:
-                raise ValueError(f"{name} must be positive")
+            check_positive(name, getattr(self, name))
 
     def scaled(self, factor: float) -> "StampLossConfig":
         """The same losses with every ramp and delay multiplied by ``factor`` (rounded)."""
@@ -156,7 +123,7 @@ class StampLossConfig(_Dict):
 
 
 @dataclass(frozen=True)
-class StampNoiseConfig(_Dict):
+class StampNoiseConfig(Config):
     """The distortions between encoder and decoder, each at its maximum; every
     term's strength rises linearly from 0 (the identity) to 1 over its ramp.
 
@@ -196,20 +163,19 @@ class StampNoiseConfig(_Dict):
 
     def __post_init__(self) -> None:
         for name in ("warp", "noise", "brightness", "hue", "contrast_high", "contrast_low"):
-            _non_negative(name, getattr(self, name))
-        for name in ("blur_prob", "saturation"):
-            _non_negative(name, getattr(self, name))
-            if getattr(self, name) > 1:
-                raise ValueError(f"{name} must be within [0, 1], got {getattr(self, name)!r}")
+            check_non_negative(name, getattr(self, name))
+        check_probability("blur_prob", self.blur_prob)
+        check_non_negative("saturation", self.saturation)
+        if self.saturation > 1:
+            raise ValueError(f"saturation must be within [0, 1] (a blend fraction), got {self.saturation!r}")
         if self.warp >= 0.5:
             raise ValueError(f"warp must be below 0.5 (a fraction of the side per corner), got {self.warp!r}")
         if not self.contrast_low <= 1 <= self.contrast_high:
             raise ValueError(f"contrast_low <= 1 <= contrast_high is needed, got {self.contrast_low!r} and "
                              f"{self.contrast_high!r}")
         for name in self.ramp_names():
-            _non_negative_int(name, getattr(self, name))
-        if isinstance(self.jpeg_quality_min, bool) or not isinstance(self.jpeg_quality_min, int) \
-                or not 1 <= self.jpeg_quality_min <= 100:
+            check_non_negative_int(name, getattr(self, name))
+        if not is_int(self.jpeg_quality_min) or not 1 <= self.jpeg_quality_min <= 100:
             raise ValueError(f"jpeg_quality_min must be a whole number in 1..100, got {self.jpeg_quality_min!r}")
         if not isinstance(self.jpeg, bool):
             raise ValueError(f"jpeg must be True or False, got {self.jpeg!r}")
@@ -226,5 +192,5 @@ class StampNoiseConfig(_Dict):
 
 
 def _scaled_steps(config, factor: float, names) -> dict[str, int]:
-    _non_negative("ramp scale", factor)
+    check_non_negative("ramp scale", factor)
     return {name: int(round(getattr(config, name) * factor)) for name in names}

@@ -1,4 +1,5 @@
-"""Encoding and decoding images of any size with networks trained at one size S.
+"""Using a trained StegaStamp model: load it (``load_stamp``), then encode and decode
+images of any size with networks trained at one size S.
 
 The choice (the original's ``encode_image.py`` for full-resolution output):
 
@@ -15,12 +16,24 @@ back; the decoder sees the same stretch, so the bits survive it.
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.nn.functional as F
 
+from ...train import load_trained
 from .model import StampDecoder, StampEncoder
+from .task import StampTask
 
-__all__ = ["resize", "encode_images", "decode_logits"]
+__all__ = ["load_stamp", "resize", "encode_images", "decode_logits"]
+
+
+def load_stamp(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[StampEncoder, StampDecoder]:
+    """The trained encoder and decoder of a checkpoint file or run folder (its best
+    checkpoint by ``bit_acc_noised``, else its latest), in eval mode on ``device``; the
+    critic is not loaded. Failures are CheckpointError / RunDirError."""
+    models = load_trained(StampTask, path, device, names=("encoder", "decoder")).models
+    return models["encoder"], models["decoder"]
 
 
 def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """The StegaStamp losses and their ramps (the original's ``build_model`` and ``train.py``).
 
 * ``yuv_l2_loss``: the squared difference of encoded and original images in
-  YUV (TensorFlow's ``rgb_to_yuv`` matrix, the original's), amplified towards
+  BT.601 YUV (``stegafast.color.rgb_to_yuv_bt601``, TensorFlow's matrix as the original), amplified towards
   the borders by ``1 + gain * edge_falloff``, averaged per channel and weighted
   (1, 100, 100 by default: colour changes cost far more than luma changes);
 * ``secret_loss``: binary cross-entropy of the decoder's logits;
@@ -19,17 +19,12 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from ...color import rgb_to_yuv_bt601
 from ...train import ramp
 from .config import StampLossConfig
 
-__all__ = ["LossWeights", "loss_weights", "edge_falloff", "rgb_to_yuv", "yuv_l2_loss", "secret_loss",
+__all__ = ["LossWeights", "loss_weights", "edge_falloff", "yuv_l2_loss", "secret_loss",
            "critic_loss", "generator_critic_loss", "bit_accuracy"]
-
-# TensorFlow's tf.image.rgb_to_yuv kernel (rows: Y, U, V)
-_RGB_TO_YUV = ((0.299, 0.587, 0.114),
-               (-0.14714119, -0.28886916, 0.43601035),
-               (0.61497538, -0.51496512, -0.10001026))
-
 
 class LossWeights(NamedTuple):
     """The weights of one step: L2 image loss, its edge gain, secret BCE, critic term."""
@@ -79,15 +74,9 @@ def edge_falloff(height: int, width: int, device=None, dtype: torch.dtype = torc
     return _edge_falloff_cpu(height, width).to(device=device, dtype=dtype)
 
 
-def rgb_to_yuv(images: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) RGB -> YUV with TensorFlow's matrix."""
-    matrix = torch.tensor(_RGB_TO_YUV, dtype=images.dtype, device=images.device)
-    return torch.einsum("oc,bchw->bohw", matrix, images)
-
-
 def yuv_l2_loss(encoded: torch.Tensor, original: torch.Tensor, yuv_scales, edge_gain: float) -> torch.Tensor:
     """sum_c scale_c * mean((YUV difference * (1 + edge_gain * falloff))_c ** 2)."""
-    diff = rgb_to_yuv(encoded.float() - original.float())  # linear: the difference of the transforms
+    diff = rgb_to_yuv_bt601(encoded.float() - original.float())  # linear: the difference of the transforms
     if edge_gain:
         diff = diff * (1 + edge_gain * edge_falloff(*diff.shape[-2:], device=diff.device))
     per_channel = diff.square().mean(dim=(0, 2, 3))

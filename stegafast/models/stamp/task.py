@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ...data import training_images, validation_images
-from ...metrics import psnr, quantize_uint8
+from ...metrics import PSNR_CAP_DB, psnr, quantize_uint8
 from ...train import OptimizerSpec, Phase, Task, TrainConfig
 from .config import StampLossConfig, StampModelConfig, StampNoiseConfig
 from .losses import (bit_accuracy, critic_loss, generator_critic_loss, loss_weights, secret_loss,
@@ -31,16 +31,9 @@ from .losses import (bit_accuracy, critic_loss, generator_critic_loss, loss_weig
 from .model import StampCritic, StampDecoder, StampEncoder
 from .noise import NoisePipeline, full_strength, strengths_at
 
-__all__ = ["StampTask", "TASK_NAME", "WeightClippedRMSprop", "models_from_identity", "random_bits"]
+__all__ = ["StampTask", "TASK_NAME", "WeightClippedRMSprop", "random_bits"]
 
 TASK_NAME = "stamp"
-PSNR_CAP_DB = 100.0
-
-
-def models_from_identity(identity: dict[str, Any]) -> tuple[StampEncoder, StampDecoder]:
-    """A fresh encoder and decoder of the architecture a checkpoint's identity records."""
-    config = StampModelConfig.from_dict(identity["model"])
-    return StampEncoder(config), StampDecoder(config)
 
 
 def random_bits(n: int, bits: int, device) -> torch.Tensor:
@@ -94,6 +87,11 @@ class StampTask(Task):
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "model": self.model_config.to_dict(), "gan": self.loss_config.gan}
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any]) -> "StampTask":
+        """The task of a checkpoint: its architecture and whether it had a critic, no data."""
+        return cls(StampModelConfig.from_dict(identity["model"]), StampLossConfig(gan=identity["gan"]))
 
     def build_models(self) -> dict[str, torch.nn.Module]:
         models = {"encoder": StampEncoder(self.model_config), "decoder": StampDecoder(self.model_config)}
@@ -157,9 +155,9 @@ class StampTask(Task):
                 total = total + weights.critic * g
                 metrics["g_loss"] = g.detach()
         ctx.backward(total, "generator")
+        quality = psnr(encoded.detach().clamp(0, 1).float(), image.float(), cap=PSNR_CAP_DB)
         return {"loss": total.detach(), "l2": l2.detach(), "secret_loss": secret.detach(),
-                "bit_acc": bit_accuracy(logits, bits), "psnr": _capped_psnr(encoded.detach().clamp(0, 1), image),
-                **metrics, "w_l2": weights.l2, "w_secret": weights.secret, "w_critic": weights.critic,
+                "bit_acc": bit_accuracy(logits, bits), "psnr": quality, **metrics, "w_l2": weights.l2, "w_secret": weights.secret, "w_critic": weights.critic,
                 "edge_gain": weights.edge_gain}
 
     def validation_step(self, batch, ctx) -> dict[str, torch.Tensor]:
@@ -170,9 +168,6 @@ class StampTask(Task):
         clean = ctx.models["decoder"](encoded)
         noised = ctx.models["decoder"](self.noise(encoded, full_strength(self.noise_config)))
         return {"bit_acc": bit_accuracy(clean, bits), "bit_acc_noised": bit_accuracy(noised, bits),
-                "psnr": _capped_psnr(encoded, image), "secret_loss": secret_loss(clean, bits)}
+                "psnr": psnr(encoded.float(), image.float(), cap=PSNR_CAP_DB),
+                "secret_loss": secret_loss(clean, bits)}
 
-
-def _capped_psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean PSNR over the batch, each image's value capped (identical images give +inf)."""
-    return psnr(a.float(), b.float(), reduction="none").clamp(max=PSNR_CAP_DB).mean()

@@ -9,11 +9,15 @@ recovers the secret from the stego image alone (see ``model``).
 * ``StegoINN``: the network (``embed``, ``extract``, and the exact INN core);
 * ``losses``: the training losses and stego perturbations;
 * ``StegoTask``: the training task for ``stegafast.train``;
+* ``inference``: ``load_stego``, ``embed``, ``extract``;
+* ``evaluate``: hiding and recovery quality through 8-bit PNGs;
 * ``cli``: ``stegafast stego train|embed|extract|evaluate``.
 """
 
 from .config import StegoLossConfig, StegoModelConfig
+from .inference import embed, extract, load_stego
 from .model import StegoINN, StegoOutput
 from .task import StegoTask
 
-__all__ = ["StegoModelConfig", "StegoLossConfig", "StegoINN", "StegoOutput", "StegoTask"]
+__all__ = ["StegoModelConfig", "StegoLossConfig", "StegoINN", "StegoOutput", "StegoTask", "load_stego", "embed",
+           "extract"]

@@ -23,10 +23,9 @@ Not given by the seed, chosen here (small, so the seed's terms dominate):
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass, fields
 
+from ...config import Config, check_non_negative, check_positive, check_positive_int, check_probability
 from ...nn import SUBNETS
 
 __all__ = ["StegoModelConfig", "StegoLossConfig", "MIN_IMAGE_SIZE"]
@@ -35,24 +34,8 @@ __all__ = ["StegoModelConfig", "StegoLossConfig", "MIN_IMAGE_SIZE"]
 MIN_IMAGE_SIZE = 16
 
 
-def _positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _non_negative(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
-def _probability(name: str, value) -> None:
-    _non_negative(name, value)
-    if value > 1:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-
-
 @dataclass(frozen=True)
-class StegoModelConfig:
+class StegoModelConfig(Config):
     """The network: ``blocks`` StarINN blocks on the 24 wavelet channels of
     cover + secret, couplings of ``hidden`` channels (``subnet``, ``clamp``),
     and the YCbCr residual bounds ``k_y`` (luma) and ``k_c`` (chroma)."""
@@ -64,34 +47,19 @@ class StegoModelConfig:
     k_y: float = 0.02
     k_c: float = 0.06
 
+    settings_name = "stego model"
+
     def __post_init__(self) -> None:
-        _positive_int("blocks", self.blocks)
-        _positive_int("hidden", self.hidden)
+        check_positive_int("blocks", self.blocks)
+        check_positive_int("hidden", self.hidden)
         if self.subnet not in SUBNETS:
             raise ValueError(f"subnet must be one of {', '.join(sorted(SUBNETS))}, got {self.subnet!r}")
         for name in ("clamp", "k_y", "k_c"):
-            value = getattr(self, name)
-            _non_negative(name, value)
-            if value == 0:
-                raise ValueError(f"{name} must be positive, got {value!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "StegoModelConfig":
-        """The config a checkpoint stored; unknown keys are an error (a newer format)."""
-        if not isinstance(values, dict):
-            raise ValueError(f"a stego model config must be a dict, got {type(values).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown stego model settings {unknown}")
-        return cls(**values)
+            check_positive(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
-class StegoLossConfig:
+class StegoLossConfig(Config):
     """Loss weights and schedules (see the module docstring for their origin).
 
     Total loss = alpha_hid(t) * MSE(stego, cover) + alpha_rec_mse * MSE(recovered, secret)
@@ -122,16 +90,14 @@ class StegoLossConfig:
     noise_sigma_max: float = 0.003
     lr: float = 3e-5
 
+    settings_name = "stego loss"
+
     def __post_init__(self) -> None:
         for f in fields(self):
-            _non_negative(f.name, getattr(self, f.name))
+            check_non_negative(f.name, getattr(self, f.name))
         for name in ("perturb_from", "quant_prob", "noise_prob"):
-            _probability(name, getattr(self, name))
+            check_probability(name, getattr(self, name))
         if self.noise_sigma_max < self.noise_sigma_min:
             raise ValueError(f"noise_sigma_max ({self.noise_sigma_max}) must be >= noise_sigma_min "
                              f"({self.noise_sigma_min})")
-        if self.lr == 0:
-            raise ValueError("lr must be positive")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        check_positive("lr", self.lr)

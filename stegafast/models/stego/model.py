@@ -47,9 +47,9 @@ from typing import Callable, NamedTuple
 import torch
 from torch import nn
 
+from ...color import rgb_to_ycbcr_01, rgb_to_ycbcr_delta, ycbcr_01_to_rgb
 from ...nn import InvertibleSequential, StarINNBlock
 from ...ops.lifting import ilwt53_forward, ilwt53_inverse
-from .color import rgb_to_ycbcr, rgb_to_ycbcr_delta, ycbcr_to_rgb
 from .config import MIN_IMAGE_SIZE, StegoModelConfig
 
 __all__ = ["StegoINN", "StegoOutput", "check_images"]
@@ -127,7 +127,7 @@ class StegoINN(nn.Module):
         with torch.autocast(cover.device.type, enabled=False):
             change = rgb_to_ycbcr_delta(proposal.float() - cover.float())
             residual = self.k * torch.tanh(change / self.k)
-            return ycbcr_to_rgb(rgb_to_ycbcr(cover.float()) + residual).clamp(0, 1)
+            return ycbcr_01_to_rgb(rgb_to_ycbcr_01(cover.float()) + residual).clamp(0, 1)
 
     def embed(self, cover: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) cover and secret in [0, 1] -> the stego image, (B, 3, H, W) in [0, 1]."""

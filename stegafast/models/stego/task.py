@@ -10,26 +10,15 @@ import torch
 from torch.utils.data import Dataset
 
 from ...data import PairedImages, training_images, validation_images
-from ...metrics import psnr
+from ...metrics import PSNR_CAP_DB, psnr
 from ...train import Task, TrainConfig, ramp
 from .config import MIN_IMAGE_SIZE, StegoLossConfig, StegoModelConfig
 from .losses import perturb, quantize_straight_through, stego_loss
 from .model import StegoINN
 
-__all__ = ["StegoTask", "TASK_NAME", "model_from_identity"]
+__all__ = ["StegoTask", "TASK_NAME"]
 
 TASK_NAME = "stego"
-
-
-def model_from_identity(identity: dict[str, Any]) -> StegoINN:
-    """A fresh network of the architecture a checkpoint's identity records."""
-    return StegoINN(StegoModelConfig.from_dict(identity["model"]))
-
-
-def _capped_psnr(a: torch.Tensor, b: torch.Tensor, cap: float = 100.0) -> torch.Tensor:
-    """Mean PSNR over the batch with each image's value capped (identical images
-    would give +inf and make every mean infinite)."""
-    return psnr(a.float(), b.float(), reduction="none").clamp(max=cap).mean()
 
 
 class StegoTask(Task):
@@ -63,6 +52,11 @@ class StegoTask(Task):
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "model": self.model_config.to_dict()}
+
+    @classmethod
+    def from_identity(cls, identity: dict[str, Any]) -> "StegoTask":
+        """The task of a checkpoint: its architecture, default losses, no data."""
+        return cls(StegoModelConfig.from_dict(identity["model"]))
 
     def build_models(self) -> StegoINN:
         return StegoINN(self.model_config)
@@ -100,6 +94,6 @@ class StegoTask(Task):
         cover, secret = batch
         stego, recovered = ctx.model(cover, secret, quantize_straight_through)
         stego = quantize_straight_through(stego)
-        hid = _capped_psnr(stego, cover)
-        rec = _capped_psnr(recovered, secret)
+        hid = psnr(stego.float(), cover.float(), cap=PSNR_CAP_DB)
+        rec = psnr(recovered.float(), secret.float(), cap=PSNR_CAP_DB)
         return {"hid_psnr": hid, "rec_psnr": rec, "psnr_mean": (hid + rec) / 2}

@@ -1,19 +1,21 @@
-"""Command-line pieces every family's ``train`` command shares.
+"""Command-line pieces every family's ``train`` command shares: the engine's
+options, their conversion to a ``TrainConfig``, and the checks that run before
+anything heavy.
 
 ::
 
-    def add_parser(sub):
-        p = sub.add_parser("train", help="train the model")
-        add_common_train_args(p)
+    def _add_train(verbs):
+        p = add_train_parser(verbs, "train the model")
         p.set_defaults(steps=20000, batch_size=8, image_size=224, run=run)   # the family's defaults
 
     def run(args):
         task = StegoTask(data=args.data, image_size=args.image_size)
-        train_from_args(task, args)
+        return run_training(task, args)
 
 Bad values, ``--resume`` without a checkpoint in ``--out``, and an ``--out`` that
-holds another task's run raise ``stegafast.cli.common.UserError`` (one error
-line, exit status 2) before anything heavy runs.
+holds another task's run raise ``stegafast.errors.UserError`` (or a subclass:
+``RunDirError``, ``CheckpointError``, ``DataError``), which the command reports
+as one error line and exit status 2.
 """
 
 from __future__ import annotations
@@ -22,26 +24,24 @@ import argparse
 import dataclasses
 from typing import TYPE_CHECKING
 
-from .amp import AMP_MODES, resolve_amp
-from .checkpoint import CheckpointError
-from .config import TrainConfig
-from .distributed import device_type_of
-from .rundir import RunDir, RunDirError
-from .schedules import Schedule
+from ..data import DataError, find_images
+from ..device import DEVICE_CHOICES, device_type_of
+from ..errors import UserError
+from ..train import AMP_MODES, RunDir, Schedule, TrainConfig, Trainer, resolve_amp
 
 if TYPE_CHECKING:
-    from .engine import TrainResult
-    from .task import Task
+    from ..train import Task, TrainResult
 
-__all__ = ["add_common_train_args", "add_val_data_arg", "check_image_folders", "config_from_args",
+__all__ = ["add_train_parser", "add_common_train_args", "add_val_data_arg", "check_image_folders", "config_from_args",
            "run_training", "train_from_args"]
 
 
-def _user_error(message: str) -> Exception:
-    # Imported here: the command-line layer sits above the engine, which must not need it to load.
-    from ..cli.common import UserError
-
-    return UserError(message)
+def add_train_parser(verbs, help: str) -> argparse.ArgumentParser:
+    """A family's ``train`` verb under ``verbs`` with the engine's options (``add_common_train_args``);
+    the family adds its own options and ``set_defaults`` to the parser returned."""
+    p = verbs.add_parser("train", help=help)
+    add_common_train_args(p)
+    return p
 
 
 def add_common_train_args(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +66,7 @@ def add_common_train_args(parser: argparse.ArgumentParser) -> None:
                    help="micro-batches accumulated per optimiser step (default: %(default)s)")
     g.add_argument("--clip-norm", type=float, default=0.0, metavar="C",
                    help="clip gradients to this total norm, 0 for no clipping (default: %(default)s)")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    g.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="seed of every random stream (default: %(default)s)")
     g.add_argument("--workers", type=int, default=2, help="data-loading processes (default: %(default)s)")
     g.add_argument("--val-every", type=int, default=500, metavar="N",
@@ -89,7 +89,7 @@ def config_from_args(args: argparse.Namespace, task: "Task | None" = None) -> Tr
     try:
         schedule = Schedule.parse(args.lr_schedule)
     except ValueError as exc:
-        raise _user_error(f"--lr-schedule: {exc}") from None
+        raise UserError(f"--lr-schedule: {exc}") from None
     try:
         config = TrainConfig(
             out=args.out, steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
@@ -100,13 +100,10 @@ def config_from_args(args: argparse.Namespace, task: "Task | None" = None) -> Tr
         )
         resolve_amp(config.amp, device_type_of(config.device))
     except ValueError as exc:
-        raise _user_error(_as_option(str(exc))) from None
+        raise UserError(_as_option(str(exc))) from None
     if args.image_size is not None and args.image_size < 1:
-        raise _user_error(f"--image-size must be a positive integer, got {args.image_size}")
-    try:
-        RunDir(config.out).check_start(task.identity() if task is not None else None, config.resume)
-    except RunDirError as exc:
-        raise _user_error(str(exc)) from None
+        raise UserError(f"--image-size must be a positive integer, got {args.image_size}")
+    RunDir(config.out).check_start(task.identity() if task is not None else None, config.resume)
     return config
 
 
@@ -118,15 +115,9 @@ def _as_option(message: str) -> str:
 
 
 def train_from_args(task: "Task", args: argparse.Namespace) -> "TrainResult":
-    """``config_from_args`` then ``Trainer(task, config).fit()``, with problems of
-    the run folder or its checkpoints reported as UserError."""
-    from .engine import Trainer
-
-    config = config_from_args(args, task)
-    try:
-        return Trainer(task, config).fit()
-    except (RunDirError, CheckpointError) as exc:
-        raise _user_error(str(exc)) from None
+    """``config_from_args`` then ``Trainer(task, config).fit()``; problems of the run
+    folder or its checkpoints raise ``RunDirError`` / ``CheckpointError`` (UserErrors)."""
+    return Trainer(task, config_from_args(args, task)).fit()
 
 
 def add_val_data_arg(group) -> None:
@@ -136,27 +127,20 @@ def add_val_data_arg(group) -> None:
 
 
 def check_image_folders(*folders) -> None:
-    """Each folder given (None skipped) exists and holds images, or a UserError, before anything
-    heavy runs."""
-    from ..data import DataError, find_images
-
+    """Each folder given (None skipped) exists and holds images, or a DataError (a UserError),
+    before anything heavy runs."""
     for folder in folders:
-        if folder is None:
-            continue
-        try:
+        if folder is not None:
             find_images(folder)
-        except DataError as exc:
-            raise _user_error(str(exc)) from None
 
 
 def run_training(task: "Task", args: argparse.Namespace) -> int:
-    """``train_from_args`` for a ``train`` command: data problems found while loading become a
-    UserError, and the outcome is printed."""
-    from ..data import DataError
-
+    """``train_from_args`` for a ``train`` command, printing the outcome. A data problem found
+    in a DataLoader worker carries the worker's traceback in its message: only its last line,
+    the problem itself, is kept."""
     try:
         result = train_from_args(task, args)
     except DataError as exc:
-        raise _user_error(str(exc).strip().splitlines()[-1]) from None
+        raise DataError(str(exc).strip().splitlines()[-1]) from None
     print(f"trained to step {result.step}; latest checkpoint {result.latest_checkpoint}")
     return 0

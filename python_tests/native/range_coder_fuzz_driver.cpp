@@ -1,13 +1,12 @@
-// A stand-alone fuzz driver for the range coder in entropy.h (no torch): random
-// tables (zero-width bins, escapes, every decoder search path), round trips
-// through an encoder whose buffer starts tiny and grows (both of its
+// A stand-alone fuzz driver for the range coder in csrc/entropy/entropy.h (no
+// torch): random tables (zero-width bins, escapes, every decoder search path),
+// round trips through an encoder whose buffer starts tiny and grows (both of its
 // renormalisations, which must write the same bytes), then corrupted,
 // truncated and random streams decoded from buffers of exactly their size.
 // Built under AddressSanitizer + UBSan by python_tests/test_ops_entropy_asan.py,
-// so any read or write outside a buffer fails the run. (".cc": setup.py builds
-// only the *.cpp files of csrc into the extension.)
+// so any read or write outside a buffer fails the run.
 //
-//   g++ -std=c++20 -O1 -g -fsanitize=address,undefined -Icsrc csrc/entropy/fuzz_coder.cc
+//   g++ -std=c++20 -O1 -g -fsanitize=address,undefined -Icsrc python_tests/native/range_coder_fuzz_driver.cpp
 //   ./a.out [iterations] [seed]
 #include <cstdint>
 #include <cstdio>
@@ -42,8 +41,8 @@ struct OwnedRow {
 };
 
 OwnedRow random_row(Rng& rng) {
-  const int32_t length = rng.below(8) == 0 ? 2 + static_cast<int32_t>(rng.below(5000))
-                                           : 2 + static_cast<int32_t>(rng.below(300));
+  const int32_t length =
+      rng.below(8) == 0 ? 2 + static_cast<int32_t>(rng.below(5000)) : 2 + static_cast<int32_t>(rng.below(300));
   OwnedRow r{std::unique_ptr<int32_t[]>(new int32_t[length]), nullptr, {}};
   std::vector<uint64_t> weight(length - 1);
   uint64_t sum = 0;

@@ -1,5 +1,5 @@
 """Robustness of a trained StegaStamp model on held-out images (``stegafast stamp evaluate``
-and ``benchmarks/bench_stamp.py``).
+and ``benchmarks/bench_stamp.py``): ``evaluation_images`` and ``evaluate_robustness``.
 
 Each image (an S x S crop, S the model's size) gets a random 7-character
 message (letters and digits, seeded), BCH-encoded to 100 bits. The encoded
@@ -25,6 +25,7 @@ The distortions (fixed settings, seeded randomness):
 from __future__ import annotations
 
 import io
+import os
 import random
 import string
 from typing import Callable, Sequence
@@ -33,18 +34,18 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from ...metrics import psnr, quantize_uint8, ssim
+from ...data import BundledPhotos, ImageFolder
+from ...metrics import PSNR_CAP_DB, psnr, quantize_uint8, ssim
 from .bch import decode_bits, encode_message
 from .inference import decode_logits, encode_images
 from .model import StampDecoder, StampEncoder
 from .noise import random_corner_shifts, warp
 
-__all__ = ["DISTORTIONS", "evaluate_robustness", "random_message"]
+__all__ = ["DISTORTIONS", "evaluation_images", "evaluate_robustness", "random_message"]
 
 NOISE_STD = 0.02
 BLUR_SIGMA = 1.0
 WARP_FRACTION = 0.05
-PSNR_CAP_DB = 100.0
 _MESSAGE_CHARS = string.ascii_letters + string.digits
 
 
@@ -98,6 +99,17 @@ DISTORTIONS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] 
 }
 
 
+def evaluation_images(data: str | os.PathLike | None, size: int, crops: int) -> BundledPhotos | ImageFolder:
+    """The held-out S x S crops (``crops`` per image: the centre one and crops-1 at fixed
+    places) of the images under ``data``, or of the bundled validation photographs.
+    A ValueError for crops < 1, a DataError for a bad folder."""
+    if crops < 1:
+        raise ValueError(f"crops must be at least 1, got {crops}")
+    if data is None:
+        return BundledPhotos("val", size, eval_crops=crops)
+    return ImageFolder(data, size, train=False, eval_crops=crops)
+
+
 def random_message(rng: random.Random) -> str:
     """Seven random letters and digits: a message that fills the 7 bytes."""
     return "".join(rng.choice(_MESSAGE_CHARS) for _ in range(7))
@@ -132,7 +144,7 @@ def evaluate_robustness(encoder: StampEncoder, decoder: StampDecoder, images: Se
             bits = encode_message(message).to(device)
             encoded, _ = encode_images(encoder, image, bits.unsqueeze(0))
             encoded = _quantized(encoded)
-            psnrs.append(psnr(encoded, image, reduction="none").clamp(max=PSNR_CAP_DB).item())
+            psnrs.append(psnr(encoded, image, cap=PSNR_CAP_DB).item())
             ssims.append(ssim(encoded, image, reduction="none").item())
             for name in names:
                 seen = _quantized(DISTORTIONS[name](encoded, generator))

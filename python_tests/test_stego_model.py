@@ -8,8 +8,8 @@ import torch
 
 from stegafast.models.stego import StegoINN, StegoLossConfig, StegoModelConfig, StegoTask
 from stegafast.models.stego import losses
-from stegafast.models.stego.color import (JFIF_RGB_TO_YCBCR, rgb_to_ycbcr, rgb_to_ycbcr_delta, ycbcr_to_rgb,
-                                          ycbcr_to_rgb_delta)
+from stegafast.color import (JFIF_RGB_TO_YCBCR, rgb_to_ycbcr_01, rgb_to_ycbcr_delta, ycbcr_01_to_rgb,
+                             ycbcr_to_rgb_delta)
 from stegafast.ops.lifting import ilwt53_forward
 from stegafast.train import RunDir, TrainConfig, load_checkpoint, train
 
@@ -25,19 +25,19 @@ def _images(b=2, h=32, w=32, dtype=torch.float32):
 
 def test_jfif_ycbcr_known_values_and_round_trip():
     rgb = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64).view(3, 1, 1)  # pure red
-    ycc = rgb_to_ycbcr(rgb).flatten()
+    ycc = rgb_to_ycbcr_01(rgb).flatten()
     assert torch.allclose(ycc, torch.tensor([0.299, 0.5 - 0.168736, 1.0], dtype=torch.float64))
     grey = torch.full((3, 1, 1), 0.4, dtype=torch.float64)
-    assert torch.allclose(rgb_to_ycbcr(grey).flatten(), torch.tensor([0.4, 0.5, 0.5], dtype=torch.float64))
+    assert torch.allclose(rgb_to_ycbcr_01(grey).flatten(), torch.tensor([0.4, 0.5, 0.5], dtype=torch.float64))
     x = torch.rand(2, 3, 5, 7, dtype=torch.float64)
-    assert torch.allclose(ycbcr_to_rgb(rgb_to_ycbcr(x)), x, atol=1e-12)
+    assert torch.allclose(ycbcr_01_to_rgb(rgb_to_ycbcr_01(x)), x, atol=1e-12)
     assert torch.allclose(ycbcr_to_rgb_delta(rgb_to_ycbcr_delta(x)), x, atol=1e-12)
     # the delta is the linear part: differences of images map to differences of their YCbCr
     y = torch.rand(2, 3, 5, 7, dtype=torch.float64)
-    assert torch.allclose(rgb_to_ycbcr(x) - rgb_to_ycbcr(y), rgb_to_ycbcr_delta(x - y), atol=1e-12)
+    assert torch.allclose(rgb_to_ycbcr_01(x) - rgb_to_ycbcr_01(y), rgb_to_ycbcr_delta(x - y), atol=1e-12)
     assert JFIF_RGB_TO_YCBCR[0].sum().item() == pytest.approx(1.0)
     with pytest.raises(ValueError, match=r"\(\.\.\., 3, H, W\)"):
-        rgb_to_ycbcr(torch.rand(2, 4, 5, 5))
+        rgb_to_ycbcr_01(torch.rand(2, 4, 5, 5))
 
 
 # ---- the model -------------------------------------------------------------------------------
@@ -76,7 +76,7 @@ def test_the_residual_is_bounded_per_ycbcr_channel():
     model = StegoINN(StegoModelConfig(blocks=1, hidden=8, k_y=0.02, k_c=0.06))
     cover = torch.full((1, 3, 16, 16), 0.5)  # mid-grey: the final clamp to [0, 1] does not act
     wild = cover + 10 * torch.randn_like(cover)  # a proposal far from the cover
-    change = rgb_to_ycbcr(model.compose(cover, wild)) - rgb_to_ycbcr(cover)
+    change = rgb_to_ycbcr_01(model.compose(cover, wild)) - rgb_to_ycbcr_01(cover)
     assert change[:, 0].abs().max() <= 0.02 + 1e-6
     assert change[:, 1:].abs().max() <= 0.06 + 1e-6
     assert change[:, 0].abs().max() > 0.019  # saturates near the bound

@@ -1,4 +1,5 @@
-"""Images of any size <-> .sfc bytes, through a trained ``HyperpriorCodec``.
+"""Using a trained codec: load it (``load_codec``) and code images of any size to
+.sfc bytes and back (``ImageCodec``).
 
 The image is padded on the bottom and right to the model's multiple (64) by
 replicating its edge pixels, coded, and cropped back to its size on decoding.
@@ -9,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import torch
 import torch.nn.functional as F
 
+from ...train import load_trained
 from .fileformat import MAX_SIDE, MODEL_ID_BYTES, CodecFileError, SfcFile, read_sfc, write_sfc
 from .model import CodecStreams, HyperpriorCodec
-from .task import TASK_NAME
+from .task import TASK_NAME, CodecTask
 
-__all__ = ["ImageCodec", "model_identifier", "pad_to_multiple"]
+__all__ = ["ImageCodec", "load_codec", "model_identifier", "pad_to_multiple"]
 
 
 def model_identifier(model: HyperpriorCodec) -> bytes:
@@ -88,3 +91,13 @@ class ImageCodec:
         z_string, y_string = file.streams
         x_hat = self.model.decompress(CodecStreams([y_string], [z_string], z_shape))
         return x_hat[0, :, : file.height, : file.width]
+
+
+def load_codec(path: str | os.PathLike, device: torch.device | str = "cpu") -> ImageCodec:
+    """The trained codec of a checkpoint file or run folder (its best checkpoint by
+    validation loss, else its latest), ready to code on ``device``. The checkpoint
+    carries the architecture and the CDF tables. Failures are CheckpointError /
+    RunDirError."""
+    model = load_trained(CodecTask, path, device).model
+    model.update()  # a no-op: every checkpoint carries its tables; only an older file would lack them
+    return ImageCodec(model)

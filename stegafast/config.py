@@ -1,0 +1,79 @@
+"""The base of every settings dataclass (``Config``) and the field checks they share.
+
+A family's configs (and the engine's) are frozen dataclasses that inherit
+``Config`` for ``to_dict`` / ``from_dict`` and validate their fields in
+``__post_init__`` with the checks below. Every check raises a ValueError whose
+message starts with the field's name (``"blocks must be a positive integer,
+got 0"``), so a command can report it as its option (``--blocks must be ...``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, fields
+from typing import Any, ClassVar, TypeVar
+
+__all__ = ["Config", "is_int", "check_positive_int", "check_non_negative_int", "check_non_negative",
+           "check_positive", "check_probability"]
+
+C = TypeVar("C", bound="Config")
+
+
+class Config:
+    """``to_dict`` / ``from_dict`` for a dataclass of settings (JSON-able field values).
+
+    settings_name: what the settings describe, for error messages ("stego model");
+                   the class name when empty
+    """
+
+    settings_name: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict (what checkpoints store)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[C], values: dict[str, Any]) -> C:
+        """The config a ``to_dict`` result (a checkpoint's) describes; unknown keys are an
+        error (a newer format), missing keys take their defaults."""
+        label = cls.settings_name or cls.__name__
+        if not isinstance(values, dict):
+            raise ValueError(f"{label} settings must be a dict, got {type(values).__name__}")
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown {label} settings {unknown}")
+        return cls(**values)
+
+
+def is_int(value) -> bool:
+    """An int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_positive_int(name: str, value) -> None:
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_non_negative_int(name: str, value) -> None:
+    if not is_int(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def check_non_negative(name: str, value) -> None:
+    """A finite int or float >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def check_positive(name: str, value) -> None:
+    """A finite int or float > 0 (not a bool)."""
+    check_non_negative(name, value)
+    if value == 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def check_probability(name: str, value) -> None:
+    check_non_negative(name, value)
+    if value > 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")

@@ -1,0 +1,50 @@
+"""The user-facing error types: one leaf module that every layer may import.
+
+``UserError`` is the base of every problem the user caused and can fix (a bad
+option value, a missing or unreadable file, a checkpoint of another model, a
+run folder that does not fit). Its message is one line naming the problem;
+the ``stegafast`` command prints it as ``stegafast: error: <message>`` and
+exits with status 2, without a traceback. Each layer raises its own subclass,
+so a command needs no ``except X: raise UserError(str(exc))`` to report it:
+
+* ``DataError`` (``stegafast.data``): image files and folders;
+* ``CheckpointError`` (``stegafast.train``): checkpoint files;
+* ``RunDirError`` (``stegafast.train``): run folders;
+* ``DeviceError`` (``stegafast.device``): a ``--device`` value this machine cannot serve.
+
+The last three are also ``ValueError``\\s, as they were before this module
+existed. This module imports nothing from stegafast.
+"""
+
+from __future__ import annotations
+
+__all__ = ["UserError", "DataError", "CheckpointError", "RunDirError", "DeviceError"]
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad file, bad value): reported by the command as
+    one error line and exit status 2, without a traceback."""
+
+
+class DataError(UserError):
+    """A missing or empty image folder, or a file that is not a readable image.
+
+    The message names the path and the problem in one line. Raised inside a
+    DataLoader worker it reaches the main process as a DataError whose message
+    also holds the worker's traceback; its last line is the original message.
+    """
+
+
+class CheckpointError(UserError, ValueError):
+    """A checkpoint that cannot be written or used: unsafe contents, a damaged
+    or foreign file, or one saved by another task."""
+
+
+class RunDirError(UserError, ValueError):
+    """A run folder that does not fit the request: resuming where nothing was
+    saved, starting afresh over a saved run, continuing a run of another task,
+    or loading a model from a folder that holds no checkpoint."""
+
+
+class DeviceError(UserError, ValueError):
+    """A device name that is not auto, cpu, cuda or cuda:N, or a GPU that is not there."""

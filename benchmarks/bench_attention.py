@@ -261,7 +261,8 @@ def _problems(rows) -> list[str]:
 
 def main(argv=None) -> int:
     parser = harness.make_parser(__doc__.splitlines()[0])
-    parser.add_argument("--no-flex", action="store_true", help="skip flex_attention (its compilation takes seconds per shape)")
+    parser.add_argument("--no-flex", action="store_true",
+                        help="skip flex_attention (its compilation takes seconds per shape)")
     args = harness.parse_args(parser, argv)
     run = harness.BenchmarkRun(args, copy_bandwidth=False)
     flex, flex_status = (None, "skipped (--no-flex)") if args.no_flex else _flex()

@@ -42,7 +42,9 @@ TORCH_LIBRARY(stegafast, m) {
   // Its backward pass from the forward's lse alone (the probabilities are recomputed, the
   // output is not needed): (grad_q, grad_k, grad_v, grad_bias), grad_bias summed over the
   // windows (an empty tensor without a bias); the mask gets none.
-  m.def("window_attention_backward(Tensor grad_out, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor lse, float scale) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "window_attention_backward(Tensor grad_out, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor "
+      "lse, float scale) -> (Tensor, Tensor, Tensor, Tensor)");
   // Range coder over 16-bit quantised CDFs (csrc/entropy/): one stream, or many
   // streams coded in parallel in one self-describing container (format in
   // csrc/entropy/entropy_cpu.cpp). Integer data: no autograd.

@@ -7,11 +7,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from testutils import requires_native
 
 from stegafast import use_backend
 from stegafast.nn import SwinBlock, WindowAttention, shifted_window_mask, window_partition, window_reverse
-
-from conftest import requires_native
 
 
 def _band(t, size, window, shift):

@@ -1,7 +1,7 @@
 """Windowed attention: native against the reference over the issue's shapes (with and
 without bias and mask, fully masked rows, non-contiguous inputs, batch 1), half types,
 the log-sum-exp output, gradients (gradcheck in float64 of all four, deterministic dbias),
-operator registration, compile, autocast, bad input, the baseline CPU build, and CUDA."""
+operator registration, compile, autocast, bad input, the other CPU builds, and CUDA."""
 
 import math
 import os
@@ -11,11 +11,10 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.autograd import gradcheck
+from kernel_testing import BadInput, Call, KernelTester
+from testutils import requires_native, run_on_baseline_cpu_build
 
 from stegafast import ops, reference, use_backend
-
-from conftest import requires_native, run_on_baseline_cpu_build
 
 TOKENS = (1, 16, 49, 64, 144, 256)
 HEAD_DIMS = (8, 16, 32, 64)
@@ -60,6 +59,120 @@ def _tol(dtype):
     }[dtype]
 
 
+
+def _attend(q, k, v, bias, mask, scale=None):
+    """ops.window_attention with every tensor positional (as the battery passes them)."""
+    return ops.window_attention(q, k, v, bias=bias, mask=mask, scale=scale)
+
+
+def _attend_and_grads(q, k, v, bias, mask):
+    """(out, dq, dk, dv[, dbias]) for a cotangent fixed by the shape: parity of the forward
+    and of the native backward in one call."""
+    grad_out = torch.randn(q.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64).to(q.dtype)
+    leaves = [t.detach().requires_grad_() for t in (q, k, v)] + ([bias.detach().requires_grad_()] if bias is not None
+                                                                  else [])
+    out = _attend(*leaves[:3], leaves[3] if bias is not None else None, mask)
+    return (out.detach(), *torch.autograd.grad(out, leaves, grad_out))
+
+
+def _battery_shapes():
+    """(windows, heads, N, d) over the issue's N and d, 1 to 8 heads across the grid."""
+    return [(WINDOWS[n], 1 + (n + d) % 8, n, d) for n in TOKENS for d in HEAD_DIMS]
+
+
+_Q = torch.zeros(4, 2, 16, 8)
+_B = torch.zeros(2, 16, 16)
+_M = torch.zeros(2, 16, 16)
+
+
+def _bad(args, kwargs, error, message):
+    return BadInput(ops.window_attention, args, error, message, kwargs)
+
+
+class TestAttentionKernel(KernelTester):
+    """The shared battery (kernel_testing.py): each parity call returns the output and
+    the gradients of q, k, v and the bias, so the native backward is compared too."""
+
+    kernel = "attention"
+    op_names = ("window_attention", "window_attention_backward")
+    autocast_policy = "lower"
+    shapes = _battery_shapes()
+    dtypes = (torch.float32, torch.float64)
+    tolerances = {dtype: _tol(dtype) for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)}
+    grad_shapes = [(1, 1, 1, 2), (2, 2, 5, 3), (3, 1, 7, 4)]
+    gradcheck_options = {"eps": 1e-6, "atol": 1e-6}
+    compile_grad_tolerance = {"atol": 1e-4, "rtol": 1e-4}
+    bad_inputs = [
+        _bad(([[1.0]], _Q, _Q), {}, TypeError, "q must be a torch.Tensor"),
+        _bad((_Q.int(), _Q, _Q), {}, TypeError, "q has dtype torch.int32"),
+        _bad((torch.zeros(2, 16, 8), _Q, _Q), {}, ValueError, "q must have 4 dims"),
+        _bad((torch.zeros(1, 1, 257, 8),) * 3, {}, ValueError, "N = 257 tokens per window; supported: 1..256"),
+        _bad((torch.zeros(1, 1, 4, 129),) * 3, {}, ValueError, "d = 129 channels per head; supported: 1..128"),
+        _bad((_Q, _Q[:, :, :8], _Q), {}, ValueError, r"k has shape \(4, 2, 8, 8\) but q has shape"),
+        _bad((_Q, _Q, _Q.double()), {}, TypeError, "v has dtype torch.float64 but q has dtype torch.float32"),
+        _bad((_Q, _Q, _Q), {"bias": torch.zeros(3, 16, 16)}, ValueError, r"bias must have shape \(heads, N, N\)"),
+        _bad((_Q, _Q, _Q), {"bias": _B.half()}, TypeError, "bias has dtype torch.float16"),
+        _bad((_Q, _Q, _Q), {"mask": torch.zeros(16, 16)}, ValueError, r"mask must have shape \(nW, N, N\)"),
+        _bad((_Q, _Q, _Q), {"mask": torch.zeros(3, 16, 16)}, ValueError,
+             "mask has 3 windows, which does not divide the 4"),
+        _bad((_Q, _Q, _Q), {"mask": _M.to(torch.int64)}, TypeError, "mask has dtype torch.int64"),
+        _bad((_Q, _Q, _Q), {"mask": torch.zeros(2, 16, 16, device="meta")}, ValueError, "one device"),
+        _bad((_Q, _Q, _Q), {"scale": float("nan")}, ValueError, "scale must be finite"),
+        _bad((_Q, _Q, _Q), {"scale": torch.tensor(1.0)}, TypeError, "scale must be a number"),
+    ]
+
+    def output_tolerance(self, index, outputs, dtype):
+        # gradients sum over up to 256 keys (and dbias over the windows)
+        return self.tolerances[dtype] if index == 0 or dtype == torch.float64 else {"atol": 1e-4, "rtol": 1e-4}
+
+    def check_native_output(self, call, outputs):
+        q = call.args[0]
+        assert outputs[0].shape == q.shape and outputs[0].dtype == q.dtype and outputs[0].is_contiguous()
+
+    def parity_calls(self, shape, dtype):
+        for extras in EXTRAS:
+            yield Call(_attend_and_grads, _inputs(*shape, extras, dtype))
+
+    def layout_calls(self):
+        # q, k, v as Swin cuts them from one qkv projection, the bias gathered from its
+        # table and permuted, the mask one window expanded; and batch 1
+        windows, n, heads, d = 3, 49, 4, 16
+        q, k, v = torch.randn(windows, n, 3, heads, d).permute(2, 0, 3, 1, 4).unbind(0)
+        assert not q.is_contiguous()
+        bias = torch.randn(169, heads)[torch.randint(0, 169, (n * n,))].view(n, n, heads).permute(2, 0, 1)
+        mask = torch.zeros(1, n, n).expand(3, n, n)
+        yield Call(_attend_and_grads, (q, k, v, bias, mask))
+        yield Call(_attend_and_grads, (q[:1], k[:1], v[:1], bias, None))
+
+    def gradcheck_calls(self, shape):
+        for extras in ("plain", "bias+mask"):
+            q, k, v, bias, mask = _inputs(*shape, extras, torch.float64, mask_windows=shape[0])
+            for t in (q, k, v) + ((bias,) if bias is not None else ()):
+                t.requires_grad_()
+            yield Call(_attend, (q, k, v, bias, mask, 0.7))
+
+    def opcheck_samples(self):
+        op = torch.ops.stegafast
+        samples = []
+        for extras in ("plain", "bias+mask"):
+            q, k, v, bias, mask = _inputs(4, 2, 16, 8, extras)
+            grad_leaves = (q, k, v) + ((bias,) if bias is not None else ())
+            _, lse = op.window_attention(q, k, v, bias, mask, 0.35)
+            samples.append((op.window_attention_backward, (torch.randn(q.shape), q, k, v, bias, mask, lse, 0.35)))
+            samples.append((op.window_attention,
+                            (*(t.clone().requires_grad_() for t in grad_leaves[:3]),
+                             bias.clone().requires_grad_() if bias is not None else None, mask, 0.35)))
+        return samples
+
+    def compile_case(self):
+        q, k, v, bias, mask = _inputs(4, 2, 49, 16)
+        bias.requires_grad_()
+        return (lambda q, k, v, bias, mask: _attend(q * 1.5, k, v, bias, mask).sum(dim=1)), (q, k, v, bias, mask)
+
+    def autocast_calls(self, dtype):
+        yield Call(_attend, _inputs(4, 2, 16, 8, dtype=dtype))
+
+
 # --- the reference --------------------------------------------------------------------------
 
 
@@ -84,21 +197,6 @@ def test_reference_fully_masked_rows_are_zero_without_nan():
 
 
 # --- native against the reference ------------------------------------------------------------
-
-
-@requires_native
-@pytest.mark.parametrize("extras", EXTRAS)
-@pytest.mark.parametrize("d", HEAD_DIMS)
-@pytest.mark.parametrize("n", TOKENS)
-def test_native_matches_reference(n, d, extras):
-    heads = 1 + (n + d) % 8  # 1..8 across the grid
-    q, k, v, bias, mask = _inputs(WINDOWS[n], heads, n, d, extras)
-    grad_out = torch.randn(q.shape)
-    got, got_grads = _grads("native", q, k, v, bias, mask, grad_out)
-    want, want_grads = _grads("reference", q, k, v, bias, mask, grad_out)
-    torch.testing.assert_close(got, want, **_tol(torch.float32))
-    for g, w in zip(got_grads, want_grads):
-        torch.testing.assert_close(g, w, atol=1e-4, rtol=1e-4)
 
 
 @requires_native
@@ -160,48 +258,12 @@ def test_lse_is_the_rows_log_sum_exp():
 
 
 @requires_native
-def test_non_contiguous_inputs_and_batch_1():
-    # q, k, v as Swin cuts them from one qkv projection, the bias gathered and permuted
-    windows, n, heads, d = 3, 49, 4, 16
-    qkv = torch.randn(windows, n, 3, heads, d).permute(2, 0, 3, 1, 4)
-    q, k, v = qkv.unbind(0)
-    assert not q.is_contiguous()
-    table = torch.randn(169, heads)
-    index = torch.randint(0, 169, (n * n,))
-    bias = table[index].view(n, n, heads).permute(2, 0, 1)
-    mask = torch.zeros(1, n, n).expand(3, n, n)
-    for args in ((q, k, v, bias, mask), (q[:1], k[:1], v[:1], bias, None)):
-        grad_out = torch.randn(args[0].shape)
-        got, got_grads = _grads("native", *args, grad_out)
-        want, want_grads = _grads("reference", *(t.contiguous() if t is not None else None for t in args), grad_out)
-        torch.testing.assert_close(got, want, **_tol(torch.float32))
-        for g, w in zip(got_grads, want_grads):
-            torch.testing.assert_close(g, w, atol=1e-4, rtol=1e-4)
-
-
-@requires_native
 def test_empty_batch():
     q = torch.zeros(0, 2, 16, 8)
     assert _run("native", q, q, q).shape == q.shape
 
 
 # --- gradients ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("backend", ["native", "reference"])
-@pytest.mark.parametrize("extras", ["plain", "bias+mask"])
-def test_gradcheck_float64(backend, extras):
-    if backend == "native":
-        pytest.importorskip("stegafast._C")
-    q, k, v, bias, mask = _inputs(2, 2, 5, 3, extras, torch.float64)
-    tensors = [t.requires_grad_() for t in (q, k, v) + ((bias,) if bias is not None else ())]
-
-    def fn(*args):
-        b = args[3] if len(args) > 3 else None
-        with use_backend(backend):
-            return ops.window_attention(*args[:3], bias=b, mask=mask, scale=0.7)
-
-    assert gradcheck(fn, tensors, eps=1e-6, atol=1e-6)
 
 
 @requires_native
@@ -228,91 +290,6 @@ def test_double_backward_raises_a_clear_error():
     (g,) = torch.autograd.grad(out.sum(), q, create_graph=True)
     with pytest.raises(NotImplementedError, match="double backward"):
         g.sum().backward()
-
-
-# --- registration ---------------------------------------------------------------------------------
-
-
-@requires_native
-@pytest.mark.parametrize("extras", ["plain", "bias+mask"])
-def test_opcheck(extras):
-    op = torch.ops.stegafast
-    q, k, v, bias, mask = _inputs(4, 2, 16, 8, extras)
-    for t in (q, k, v) + ((bias,) if bias is not None else ()):
-        t.requires_grad_()
-    torch.library.opcheck(op.window_attention, (q, k, v, bias, mask, 0.35))
-    _, lse = op.window_attention(q, k, v, bias, mask, 0.35)
-    args = (torch.randn(q.shape), q.detach(), k.detach(), v.detach(),
-            bias.detach() if bias is not None else None, mask, lse.detach(), 0.35)
-    torch.library.opcheck(op.window_attention_backward, args)
-
-
-@requires_native
-def test_torch_compile_fullgraph():
-    q, k, v, bias, mask = _inputs(4, 2, 49, 16)
-    bias.requires_grad_()
-
-    def attend(q, k, v, bias, mask):
-        return ops.window_attention(q * 1.5, k, v, bias=bias, mask=mask).sum(dim=1)
-
-    compiled = torch.compile(attend, fullgraph=True)
-    got = compiled(q, k, v, bias, mask)
-    torch.testing.assert_close(got, attend(q, k, v, bias, mask))
-    got.sum().backward()
-    want = bias.grad.clone()
-    bias.grad = None
-    attend(q, k, v, bias, mask).sum().backward()
-    torch.testing.assert_close(want, bias.grad)
-
-
-@requires_native
-def test_autocast_runs_in_the_lower_precision_like_sdpa():
-    q, k, v, bias, mask = _inputs(4, 2, 16, 8)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        got = ops.window_attention(q, k, v, bias=bias, mask=mask)
-        sdpa = F.scaled_dot_product_attention(q, k, v)
-    assert got.dtype == sdpa.dtype == torch.bfloat16
-    bf = [t.bfloat16() for t in (q, k, v, bias, mask)]
-    torch.testing.assert_close(got, _run("native", *bf), atol=0, rtol=0)
-    torch.testing.assert_close(got.float(), _run("reference", q, k, v, bias, mask), **_tol(torch.bfloat16))
-
-
-def test_ops_are_declared_with_the_attention_kernel():
-    declared = {info.name: info for info in ops._registry.ops()}
-    for name in ("window_attention", "window_attention_backward"):
-        assert declared[name].kernel == "attention"
-
-
-# --- bad input ------------------------------------------------------------------------------------
-
-_Q = torch.zeros(4, 2, 16, 8)
-_B = torch.zeros(2, 16, 16)
-_M = torch.zeros(2, 16, 16)
-
-
-@pytest.mark.parametrize(
-    "args,kwargs,error,message",
-    [
-        (([[1.0]], _Q, _Q), {}, TypeError, "q must be a torch.Tensor"),
-        ((_Q.int(), _Q, _Q), {}, TypeError, "q has dtype torch.int32"),
-        ((torch.zeros(2, 16, 8), _Q, _Q), {}, ValueError, "q must have 4 dims"),
-        ((torch.zeros(1, 1, 257, 8),) * 3, {}, ValueError, "N = 257 tokens per window; supported: 1..256"),
-        ((torch.zeros(1, 1, 4, 129),) * 3, {}, ValueError, "d = 129 channels per head; supported: 1..128"),
-        ((_Q, _Q[:, :, :8], _Q), {}, ValueError, r"k has shape \(4, 2, 8, 8\) but q has shape"),
-        ((_Q, _Q, _Q.double()), {}, TypeError, "v has dtype torch.float64 but q has dtype torch.float32"),
-        ((_Q, _Q, _Q), dict(bias=torch.zeros(3, 16, 16)), ValueError, r"bias must have shape \(heads, N, N\)"),
-        ((_Q, _Q, _Q), dict(bias=_B.half()), TypeError, "bias has dtype torch.float16"),
-        ((_Q, _Q, _Q), dict(mask=torch.zeros(16, 16)), ValueError, r"mask must have shape \(nW, N, N\)"),
-        ((_Q, _Q, _Q), dict(mask=torch.zeros(3, 16, 16)), ValueError, "mask has 3 windows, which does not divide the 4"),
-        ((_Q, _Q, _Q), dict(mask=_M.to(torch.int64)), TypeError, "mask has dtype torch.int64"),
-        ((_Q, _Q, _Q), dict(mask=torch.zeros(2, 16, 16, device="meta")), ValueError, "one device"),
-        ((_Q, _Q, _Q), dict(scale=float("nan")), ValueError, "scale must be finite"),
-        ((_Q, _Q, _Q), dict(scale=torch.tensor(1.0)), TypeError, "scale must be a number"),
-    ],
-)
-def test_rejects_bad_input(args, kwargs, error, message):
-    with pytest.raises(error, match=message):
-        ops.window_attention(*args, **kwargs)
 
 
 @requires_native

@@ -28,7 +28,7 @@ constexpr int64_t kMaxTokens = 256;   // N, tokens per window
 constexpr int64_t kMaxHeadDim = 128;  // d
 
 struct Geometry {
-  int64_t windows;       // B * nW: the first dim of q, k, v
+  int64_t windows;  // B * nW: the first dim of q, k, v
   int64_t heads;
   int64_t n;             // tokens per window
   int64_t d;             // channels per head

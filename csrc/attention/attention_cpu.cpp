@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../common/guard.h"
 #include "attention_cpu_avx2.h"
 #include "attention_cpu_avx512.h"
 #include "attention_ops.h"
@@ -23,27 +24,26 @@ namespace stegafast {
 namespace attention {
 namespace {
 
-struct NoGuard {
-  explicit NoGuard(c10::Device) {}
-};
+// float runs the widest build the CPU has (AVX-512, AVX2, the baseline);
+// double always runs the baseline build. The wider builds exist only where
+// SF_CPU_AVX2_VARIANTS (common/cpu_variants.h); elsewhere nothing refers to them.
+#define SF_ATTENTION_BEST_VARIANT(A, fn, ...)                         \
+  do {                                                                \
+    if constexpr (std::is_same_v<A, float> && SF_CPU_AVX2_VARIANTS) { \
+      if (avx512::avx512_usable()) return avx512::fn(__VA_ARGS__);    \
+      if (cpu::has_avx2_fma()) return avx2::fn(__VA_ARGS__);          \
+    }                                                                 \
+    return baseline::fn(__VA_ARGS__);                                 \
+  } while (0)
 
-// float runs the widest build the CPU has; double always runs the baseline build.
 template <typename A>
 void run_item(const ForwardItem<A>& item) {
-  if constexpr (std::is_same_v<A, float>) {
-    if (avx512::avx512_usable()) return avx512::forward_item(item);
-    if (cpu::has_avx2_fma()) return avx2::forward_item(item);
-  }
-  baseline::forward_item(item);
+  SF_ATTENTION_BEST_VARIANT(A, forward_item, item);
 }
 
 template <typename A>
 void run_item(const BackwardItem<A>& item) {
-  if constexpr (std::is_same_v<A, float>) {
-    if (avx512::avx512_usable()) return avx512::backward_item(item);
-    if (cpu::has_avx2_fma()) return avx2::backward_item(item);
-  }
-  baseline::backward_item(item);
+  SF_ATTENTION_BEST_VARIANT(A, backward_item, item);
 }
 
 // dst[r][c] = src[r][c] for a rows x cols block of src into rows of ld values.
@@ -59,12 +59,11 @@ void stage(const T* src, int64_t rows, int64_t cols, A* dst, int64_t ld) {
 template <typename T, typename A>
 void stage_transposed(const T* src, int64_t rows, int64_t cols, A* dst, int64_t ld) {
   if constexpr (std::is_same_v<T, float>) {
-    if (avx512::avx512_usable()) return avx512::transpose(src, rows, cols, dst, ld);
-    if (cpu::has_avx2_fma()) return avx2::transpose(src, rows, cols, dst, ld);
-    return baseline::transpose_rows(src, rows, cols, dst, ld);
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) dst[c * ld + r] = static_cast<A>(src[r * cols + c]);
+    SF_ATTENTION_BEST_VARIANT(T, transpose, src, rows, cols, dst, ld);
+  } else {
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) dst[c * ld + r] = static_cast<A>(src[r * cols + c]);
+    }
   }
 }
 

@@ -1,20 +1,19 @@
 // The CPU attention kernels compiled for AVX-512: 16-float vectors and twice the
-// registers of AVX2, so each matrix-product tile holds 8 rows of accumulators.
-// Only float gets this build, as for AVX2 (see attention_cpu_avx2.cpp).
-#include "attention_cpu_avx512.h"
-
-#include <cstdlib>
-#include <cstring>
-
+// registers of AVX2, so that a matrix-product tile holds 6 rows by 2 vectors of
+// accumulators. Only float gets this build, as for AVX2 (see attention_cpu_avx2.cpp).
 #include "../common/cpu_variants.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// Every header first, under the baseline target (see attention_cpu_avx2.cpp).
+#if SF_CPU_AVX2_VARIANTS
+// every header the kernels need, under the baseline target
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "attention.h"
+#include "attention_cpu_avx512.h"
 
 namespace stegafast {
 namespace attention {
@@ -33,6 +32,7 @@ bool avx512_usable() {
 }  // namespace attention
 }  // namespace stegafast
 
+// from here on: AVX-512 (with AVX2 and FMA), SF_CPU_VARIANT = avx512
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
 #define SF_CPU_VARIANT avx512
 #define SF_VECTOR_BYTES 64
@@ -42,24 +42,8 @@ namespace stegafast {
 namespace attention {
 namespace avx512 {
 
-void forward_item(const ForwardItem<float>& item) { forward_item<float>(item); }
-void backward_item(const BackwardItem<float>& item) { backward_item<float>(item); }
-void transpose(const float* src, int64_t rows, int64_t cols, float* dst, int64_t ld) {
-  transpose_rows(src, rows, cols, dst, ld);
-}
-
-}  // namespace avx512
-}  // namespace attention
-}  // namespace stegafast
-#else
-namespace stegafast {
-namespace attention {
-namespace avx512 {
-
-bool avx512_usable() { return false; }
-void forward_item(const ForwardItem<float>&) {}
-void backward_item(const BackwardItem<float>&) {}
-void transpose(const float*, int64_t, int64_t, float*, int64_t) {}
+template void forward_item<float>(const ForwardItem<float>&);
+template void backward_item<float>(const BackwardItem<float>&);
 
 }  // namespace avx512
 }  // namespace attention

@@ -34,20 +34,20 @@ template <typename A>
 struct BackwardItem {
   int64_t n, d, np, dp;
   A scale;
-  const A* q;      // n x dp
-  const A* k;      // n x dp
-  const A* kt;     // d x np
-  const A* vt;     // d x np
-  const A* gout;   // n x dp: the gradient of out
-  const A* lse;    // n
-  const A* bias;   // n x np, or nullptr
-  const A* mask;   // n x np, or nullptr
-  A* p;            // n x np scratch: the probabilities
-  A* ds;           // n x np scratch: dp, then ds
-  A* gq;           // n x dp
-  A* gk;           // n x dp
-  A* gv;           // n x dp
-  A* gbias;        // n x n, ds is added to it; nullptr without a bias
+  const A* q;     // n x dp
+  const A* k;     // n x dp
+  const A* kt;    // d x np
+  const A* vt;    // d x np
+  const A* gout;  // n x dp: the gradient of out
+  const A* lse;   // n
+  const A* bias;  // n x np, or nullptr
+  const A* mask;  // n x np, or nullptr
+  A* p;           // n x np scratch: the probabilities
+  A* ds;          // n x np scratch: dp, then ds
+  A* gq;          // n x dp
+  A* gk;          // n x dp
+  A* gv;          // n x dp
+  A* gbias;       // n x n, ds is added to it; nullptr without a bias
 };
 
 }  // namespace attention

@@ -98,8 +98,8 @@ SF_HD A horizontal_max(Vec<A> v) {
 // (row-major a or its transpose), b has rows of ldb values, and the optional
 // add0 and add1 (nullptr: none) are laid out as c.
 template <int R, int U, typename A>
-SF_HD void gemm_tile(const A* a, int64_t sr, int64_t sk, const A* __restrict b, int64_t ldb, int64_t depth,
-                     A alpha, A* __restrict c, int64_t ldc, const A* add0, const A* add1) {
+SF_HD void gemm_tile(const A* a, int64_t sr, int64_t sk, const A* __restrict b, int64_t ldb, int64_t depth, A alpha,
+                     A* __restrict c, int64_t ldc, const A* add0, const A* add1) {
   constexpr int W = Lanes<A>::kWidth;
   Vec<A> acc[R][U];
   for (int r = 0; r < R; ++r) {
@@ -127,8 +127,8 @@ SF_HD void gemm_tile(const A* a, int64_t sr, int64_t sk, const A* __restrict b, 
 // R rows of a matrix product over cols columns (a multiple of kPad), in tiles of
 // two vectors and, where one is left (AVX-512), of one.
 template <int R, typename A>
-SF_HD void gemm_rows(const A* a, int64_t sr, int64_t sk, const A* b, int64_t ldb, int64_t depth, int64_t cols,
-                     A alpha, A* c, int64_t ldc, const A* add0, const A* add1) {
+SF_HD void gemm_rows(const A* a, int64_t sr, int64_t sk, const A* b, int64_t ldb, int64_t depth, int64_t cols, A alpha,
+                     A* c, int64_t ldc, const A* add0, const A* add1) {
   constexpr int W = Lanes<A>::kWidth;
   const auto at = [](const A* add, int64_t j) { return add != nullptr ? add + j : nullptr; };
   int64_t j = 0;
@@ -139,8 +139,8 @@ SF_HD void gemm_rows(const A* a, int64_t sr, int64_t sk, const A* b, int64_t ldb
 }
 
 template <typename A>
-void gemm(int64_t rows, const A* a, int64_t sr, int64_t sk, const A* b, int64_t ldb, int64_t depth,
-          int64_t cols, A alpha, A* c, int64_t ldc, const A* add0 = nullptr, const A* add1 = nullptr) {
+void gemm(int64_t rows, const A* a, int64_t sr, int64_t sk, const A* b, int64_t ldb, int64_t depth, int64_t cols,
+          A alpha, A* c, int64_t ldc, const A* add0 = nullptr, const A* add1 = nullptr) {
   const auto shifted = [ldc](const A* add, int64_t r) { return add != nullptr ? add + r * ldc : nullptr; };
   int64_t r = 0;
   for (; r + kTileRows <= rows; r += kTileRows) {
@@ -155,8 +155,7 @@ void gemm(int64_t rows, const A* a, int64_t sr, int64_t sk, const A* b, int64_t 
     }
   }
   for (; r < rows; ++r) {
-    gemm_rows<1>(a + r * sr, sr, sk, b, ldb, depth, cols, alpha, c + r * ldc, ldc, shifted(add0, r),
-                 shifted(add1, r));
+    gemm_rows<1>(a + r * sr, sr, sk, b, ldb, depth, cols, alpha, c + r * ldc, ldc, shifted(add0, r), shifted(add1, r));
   }
 }
 
@@ -208,8 +207,9 @@ SF_HD double exp_shifted(double* s, int64_t np, double shift) {
 
 // dst[c][r] = src[r][c] for a rows x cols block of src (rows of cols values)
 // into rows of ld values of dst: 8 x 8 blocks transposed in registers (the
-// classic unpack, shuffle, lane-swap sequence), the edges value by value.
-SF_HD void transpose_rows(const float* __restrict src, int64_t rows, int64_t cols, float* __restrict dst, int64_t ld) {
+// classic unpack, shuffle, lane-swap sequence), the edges value by value. Not
+// inline: the variant files' entry point (attention_cpu_avx2.h).
+void transpose(const float* __restrict src, int64_t rows, int64_t cols, float* __restrict dst, int64_t ld) {
   typedef float V8 __attribute__((vector_size(32)));
   typedef int32_t I8 __attribute__((vector_size(32)));
   const I8 lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
@@ -261,8 +261,8 @@ SF_HD void fill(A* s, int64_t count, A value) {
 // The scores scale q k^T + bias + mask of an item into s (n x np), with -inf
 // in the padding columns so that they get probability 0.
 template <typename A>
-SF_HD void scores(const A* q, const A* kt, const A* bias, const A* mask, int64_t n, int64_t d, int64_t np,
-                  int64_t dp, A scale, A* s) {
+SF_HD void scores(const A* q, const A* kt, const A* bias, const A* mask, int64_t n, int64_t d, int64_t np, int64_t dp,
+                  A scale, A* s) {
   gemm(n, q, dp, 1, kt, np, d, np, scale, s, np, bias, mask);
   for (int64_t i = 0; i < n; ++i) fill(s + i * np + n, np - n, minus_infinity<A>());
 }

@@ -15,17 +15,14 @@
 //   grad_kv_kernel    CTA = (window, head, 8 keys), lanes over 32 query rows: dk, dv.
 //   sum_partials_kernel  dbias = the partials added in group order.
 //
+// The per-warp row loops are unrolled, so that row state (running max, sums,
+// output and gradient accumulators) stays in registers.
 // Shared memory holds float (double) copies of the tiles; rows that lanes read
 // across are padded to d + 1 values, so the 32 lanes hit 32 banks.
 #include <ATen/core/Tensor.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <cuda_runtime.h>
 #include <torch/library.h>
 
-#include <algorithm>
-
+#include "../common/cuda_launch.h"
 #include "attention_ops.h"
 
 namespace stegafast {
@@ -40,7 +37,6 @@ constexpr int kRows = kWarps * kRowsPerWarp;  // query rows (or keys) per CTA
 constexpr int kKeys = kWarp;                  // keys (or query rows) per tile
 constexpr int kChunks = kMaxHeadDim / kWarp;  // channels per lane
 constexpr unsigned kFull = 0xffffffffu;
-constexpr size_t kDefaultSharedBytes = 48 * 1024;
 
 __device__ __forceinline__ float exp_of(float v) { return expf(v); }
 __device__ __forceinline__ double exp_of(double v) { return exp(v); }
@@ -98,8 +94,8 @@ __device__ __forceinline__ const T* mask_of(const Inputs<T>& in, const Geometry&
 }
 
 template <typename T, typename A>
-__global__ void __launch_bounds__(kThreads) forward_kernel(Inputs<T> in, T* __restrict__ out, A* __restrict__ lse,
-                                                           A scale, Geometry g) {
+__global__ void __launch_bounds__(kThreads)
+    forward_kernel(Inputs<T> in, T* __restrict__ out, A* __restrict__ lse, A scale, Geometry g) {
   extern __shared__ __align__(16) unsigned char shared[];
   const int n = int(g.n), d = int(g.d), row0 = blockIdx.y * kRows;
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
@@ -113,6 +109,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Inputs<T> in, T* __re
   load_rows(in.q + base, row0, kRows, n, d, qs, d);
 
   A m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kChunks];
+#pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     m[rr] = minus_infinity<A>();
     l[rr] = A(0);
@@ -125,6 +122,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Inputs<T> in, T* __re
     load_rows(in.v + base, j0, kKeys, n, d, vs, d);
     __syncthreads();
     const int j = j0 + lane;
+#pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int r = warp * kRowsPerWarp + rr, i = row0 + r;
       if (i >= n) continue;  // the same for the whole warp
@@ -147,6 +145,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Inputs<T> in, T* __re
       m[rr] = m_new;
     }
   }
+#pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int i = row0 + warp * kRowsPerWarp + rr;
     if (i >= n) continue;
@@ -160,9 +159,9 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(Inputs<T> in, T* __re
 }
 
 template <typename T, typename A>
-__global__ void __launch_bounds__(kThreads) grad_q_kernel(Inputs<T> in, Grads<T, A> gr, A* __restrict__ delta,
-                                                          A* __restrict__ partials, BiasGroups groups, A scale,
-                                                          Geometry g) {
+__global__ void __launch_bounds__(kThreads)
+    grad_q_kernel(Inputs<T> in, Grads<T, A> gr, A* __restrict__ delta, A* __restrict__ partials, BiasGroups groups,
+                  A scale, Geometry g) {
   extern __shared__ __align__(16) unsigned char shared[];
   const int n = int(g.n), d = int(g.d), row0 = blockIdx.y * kRows;
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
@@ -182,6 +181,7 @@ __global__ void __launch_bounds__(kThreads) grad_q_kernel(Inputs<T> in, Grads<T,
     load_rows(in.q + base, row0, kRows, n, d, qs, d);
     load_rows(gr.gout + base, row0, kRows, n, d, gos, d);
     A lse_row[kRowsPerWarp], delta_row[kRowsPerWarp], dq[kRowsPerWarp][kChunks];
+#pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int i = row0 + warp * kRowsPerWarp + rr;
       lse_row[rr] = i < n ? gr.lse[item * g.n + i] : minus_infinity<A>();
@@ -197,6 +197,7 @@ __global__ void __launch_bounds__(kThreads) grad_q_kernel(Inputs<T> in, Grads<T,
         load_rows(in.v + base, j0, kKeys, n, d, vs, d + 1);
         __syncthreads();
         const int j = j0 + lane;
+#pragma unroll
         for (int rr = 0; rr < kRowsPerWarp; ++rr) {
           const int r = warp * kRowsPerWarp + rr, i = row0 + r;
           if (i >= n || lse_row[rr] == minus_infinity<A>()) continue;  // warp-uniform; a masked row has ds = 0
@@ -221,10 +222,12 @@ __global__ void __launch_bounds__(kThreads) grad_q_kernel(Inputs<T> in, Grads<T,
         }
       }
     }
+#pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int i = row0 + warp * kRowsPerWarp + rr;
       if (i < n && lane == 0) delta[item * g.n + i] = delta_row[rr];
     }
+#pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int i = row0 + warp * kRowsPerWarp + rr;
       if (i >= n) continue;
@@ -237,8 +240,8 @@ __global__ void __launch_bounds__(kThreads) grad_q_kernel(Inputs<T> in, Grads<T,
 }
 
 template <typename T, typename A>
-__global__ void __launch_bounds__(kThreads) grad_kv_kernel(Inputs<T> in, Grads<T, A> gr,
-                                                           const A* __restrict__ delta, A scale, Geometry g) {
+__global__ void __launch_bounds__(kThreads)
+    grad_kv_kernel(Inputs<T> in, Grads<T, A> gr, const A* __restrict__ delta, A scale, Geometry g) {
   extern __shared__ __align__(16) unsigned char shared[];
   const int n = int(g.n), d = int(g.d), key0 = blockIdx.y * kRows;
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
@@ -254,6 +257,7 @@ __global__ void __launch_bounds__(kThreads) grad_kv_kernel(Inputs<T> in, Grads<T
   load_rows(in.v + base, key0, kRows, n, d, vs, d);
 
   A dk[kRowsPerWarp][kChunks], dv[kRowsPerWarp][kChunks];
+#pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     for (int t = 0; t < kChunks; ++t) dk[rr][t] = dv[rr][t] = A(0);
   }
@@ -266,6 +270,7 @@ __global__ void __launch_bounds__(kThreads) grad_kv_kernel(Inputs<T> in, Grads<T
     const int i = i0 + lane;
     const A lse_i = lane < tile ? gr.lse[item * g.n + i] : minus_infinity<A>();
     const A delta_i = lane < tile ? delta[item * g.n + i] : A(0);
+#pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int r = warp * kRowsPerWarp + rr, j = key0 + r;
       if (j >= n) continue;  // warp-uniform
@@ -287,6 +292,7 @@ __global__ void __launch_bounds__(kThreads) grad_kv_kernel(Inputs<T> in, Grads<T
       }
     }
   }
+#pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int j = key0 + warp * kRowsPerWarp + rr;
     if (j >= n) continue;
@@ -302,66 +308,45 @@ __global__ void __launch_bounds__(kThreads) grad_kv_kernel(Inputs<T> in, Grads<T
 
 template <typename T, typename A>
 __global__ void sum_partials_kernel(const A* __restrict__ partials, int64_t count, int64_t size, T* __restrict__ out) {
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < size; e += int64_t(gridDim.x) * blockDim.x) {
+  SF_GRID_STRIDE_LOOP(e, size) {
     A total = A(0);
     for (int64_t group = 0; group < count; ++group) total += partials[group * size + e];
     out[e] = static_cast<T>(total);
   }
 }
 
-// Dynamic shared memory past the default 48 KiB must be allowed per kernel.
-template <typename Kernel>
-void allow_shared_bytes(Kernel kernel, size_t bytes) {
-  if (bytes > kDefaultSharedBytes) {
-    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-  }
-}
-
+// CTAs of (window, head) items, or of (group, head) pairs, by blocks of kRows rows.
 inline dim3 grid_of(int64_t ctas, int64_t rows) {
-  TORCH_CHECK(ctas < (int64_t(1) << 31), "window_attention: too many (window, head) pairs for one launch: ", ctas);
-  return dim3(static_cast<unsigned>(ctas), static_cast<unsigned>((rows + kRows - 1) / kRows));
+  return dim3(cuda::block_per_item(ctas, "window_attention"), static_cast<unsigned>((rows + kRows - 1) / kRows));
 }
 
 struct CudaKernels {
-  using Guard = c10::cuda::CUDAGuard;
+  using Guard = cuda::DeviceGuard;
 
   template <typename T, typename A>
   static void forward(const Inputs<T>& in, T* out, A* lse, A scale, const Geometry& g) {
     const size_t bytes = sizeof(A) * size_t(kRows * g.d + kKeys * (g.d + 1) + kKeys * g.d);
-    allow_shared_bytes(forward_kernel<T, A>, bytes);
-    forward_kernel<T, A><<<grid_of(g.items(), g.n), kThreads, bytes, c10::cuda::getCurrentCUDAStream()>>>(
-        in, out, lse, scale, g);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    cuda::launch_shared(forward_kernel<T, A>, grid_of(g.items(), g.n), kThreads, bytes, in, out, lse, scale, g);
   }
 
   template <typename T, typename A>
   static void backward(const Inputs<T>& in, const Grads<T, A>& gr, A scale, const Geometry& g,
                        const at::TensorOptions& scratch) {
-    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
     // without a bias every window is its own group: the most CTAs
     const BiasGroups groups = gr.gbias != nullptr ? bias_groups(g) : BiasGroups{g.windows, 1};
     at::Tensor delta = at::empty({g.items() * g.n}, scratch);
-    at::Tensor partials = gr.gbias != nullptr ? at::zeros({groups.count * g.heads * g.n * g.n}, scratch)
-                                              : at::Tensor();
+    at::Tensor partials = gr.gbias != nullptr ? at::zeros({groups.count * g.heads * g.n * g.n}, scratch) : at::Tensor();
     A* partial_data = partials.defined() ? partials.mutable_data_ptr<A>() : nullptr;
 
-    const size_t q_bytes = sizeof(A) * size_t(2 * kRows * g.d + 2 * kKeys * (g.d + 1));
-    allow_shared_bytes(grad_q_kernel<T, A>, q_bytes);
-    grad_q_kernel<T, A><<<grid_of(groups.count * g.heads, g.n), kThreads, q_bytes, stream>>>(
-        in, gr, delta.mutable_data_ptr<A>(), partial_data, groups, scale, g);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-
-    const size_t kv_bytes = q_bytes;  // the same four tiles, transposed roles
-    allow_shared_bytes(grad_kv_kernel<T, A>, kv_bytes);
-    grad_kv_kernel<T, A><<<grid_of(g.items(), g.n), kThreads, kv_bytes, stream>>>(
-        in, gr, delta.const_data_ptr<A>(), scale, g);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-
+    // both kernels hold four tiles: two of kRows rows, two of kKeys padded rows
+    const size_t bytes = sizeof(A) * size_t(2 * kRows * g.d + 2 * kKeys * (g.d + 1));
+    cuda::launch_shared(grad_q_kernel<T, A>, grid_of(groups.count * g.heads, g.n), kThreads, bytes, in, gr,
+                        delta.mutable_data_ptr<A>(), partial_data, groups, scale, g);
+    cuda::launch_shared(grad_kv_kernel<T, A>, grid_of(g.items(), g.n), kThreads, bytes, in, gr,
+                        delta.const_data_ptr<A>(), scale, g);
     if (partial_data != nullptr) {
-      const int64_t size = g.heads * g.n * g.n;
-      const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((size + 255) / 256, 4096));
-      sum_partials_kernel<T, A><<<blocks, 256, 0, stream>>>(partial_data, groups.count, size, gr.gbias);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      cuda::launch_grid_stride(sum_partials_kernel<T, A>, g.heads * g.n * g.n, cuda::kThreadsPerBlock, partial_data,
+                               groups.count, g.heads * g.n * g.n, gr.gbias);
     }
   }
 };

@@ -32,29 +32,17 @@ import numbers
 
 import torch
 
-from .. import _native
-from ..backend import use_native
+from ..dtypes import FLOAT_TYPES
 from ..reference import attention as reference
-from . import _registry
 from ._validate import check_same_device, check_tensor
+from .registration import declare
 
 __all__ = ["window_attention"]
 
-DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+DTYPES = FLOAT_TYPES
 MAX_TOKENS = 256
 MAX_HEAD_DIM = 128
 _OP = "window_attention"
-
-
-def _native_ops():
-    """torch.ops.stegafast when the loaded library has this op's schema (an older
-    build may not), else None."""
-    if not _native.status().loaded:
-        return None
-    return torch.ops.stegafast if hasattr(torch.ops.stegafast, _OP) else None
-
-
-_NATIVE = _native_ops()
 
 
 def _check_inputs(q, k, v, bias, mask, scale) -> float:
@@ -100,13 +88,18 @@ def _check_inputs(q, k, v, bias, mask, scale) -> float:
 
 
 def _autocast(q, k, v, bias, mask):
-    """The inputs as autocast wants them: cast to its dtype inside an autocast
-    region (as scaled_dot_product_attention is), unchanged outside."""
+    """The inputs as the autocast policy "lower" has them: inside an autocast region
+    the floating ones (float64 excepted, as autocast does) cast to its dtype, here,
+    before the checks, so that float32 parameters (the bias table) meet half
+    activations and both backends see one dtype; unchanged outside."""
     if not isinstance(q, torch.Tensor) or not torch.is_autocast_enabled(q.device.type):
         return q, k, v, bias, mask
     dtype = torch.get_autocast_dtype(q.device.type)
-    # anything else is left for the checks to name
-    cast = lambda t: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+
+    def cast(t):  # anything not a floating tensor is left for the checks to name
+        eligible = isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype != torch.float64
+        return t.to(dtype) if eligible else t
+
     return cast(q), cast(k), cast(v), cast(bias), cast(mask)
 
 
@@ -116,13 +109,13 @@ def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bias:
     bias (heads, N, N), mask (nW, N, N); returns (B * nW, heads, N, d) in q's dtype."""
     q, k, v, bias, mask = _autocast(q, k, v, bias, mask)
     scale = _check_inputs(q, k, v, bias, mask, scale)
-    if use_native(_OP, q, DTYPES):
-        out, _ = _NATIVE.window_attention(q, k, v, bias, mask, scale)
+    if FORWARD.use_native(q):
+        out, _ = FORWARD.native(q, k, v, bias, mask, scale)
         return out
     return reference.window_attention(q, k, v, bias=bias, mask=mask, scale=scale)
 
 
-# --- registrations on the native ops: fake tensors, autograd ---------------------
+# --- the native ops' declarations: fake tensors, autograd, autocast -----------
 
 
 def _lse_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -151,27 +144,11 @@ def _setup_forward(ctx, inputs, output):
 def _forward_grad(ctx, grad_out, grad_lse):
     # lse is an auxiliary output for the backward: no gradient flows into it
     q, k, v, bias, mask, lse = ctx.saved_tensors
-    gq, gk, gv, gbias = _NATIVE.window_attention_backward(grad_out, q, k, v, bias, mask, lse, ctx.scale)
+    gq, gk, gv, gbias = BACKWARD.native(grad_out, q, k, v, bias, mask, lse, ctx.scale)
     return gq, gk, gv, (gbias if bias is not None else None), None, None
 
 
-def _no_double_backward(ctx, *grads):
-    raise NotImplementedError(
-        "stegafast.ops.window_attention: the gradient of its gradient (double backward) is not "
-        "supported; use stegafast.use_backend('reference') for higher-order gradients"
-    )
-
-
-def _register() -> None:
-    lib = "stegafast::"
-    torch.library.register_fake(lib + _OP)(_fake_forward)
-    torch.library.register_fake(lib + _OP + "_backward")(_fake_backward)
-    torch.library.register_autograd(lib + _OP, _forward_grad, setup_context=_setup_forward)
-    # an explicit error rather than autograd's fallback, which only warns
-    torch.library.register_autograd(lib + _OP + "_backward", _no_double_backward)
-
-
-for _op in (_OP, _OP + "_backward"):
-    _registry.declare(_op, kernel="attention", autocast="keep")
-if _NATIVE is not None:
-    _register()
+FORWARD = declare(_OP, kernel="attention", dtypes=DTYPES, autocast="lower", fake=_fake_forward,
+                  backward=_forward_grad, setup_context=_setup_forward)
+BACKWARD = declare(_OP + "_backward", kernel="attention", dtypes=DTYPES, autocast="lower", fake=_fake_backward,
+                   gradient_of=_OP)

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["attention_scores", "window_attention"]
+from ..dtypes import HALF_TYPES
 
-_HALF_TYPES = (torch.float16, torch.bfloat16)
+__all__ = ["attention_scores", "window_attention"]
 
 
 def attention_scores(q: torch.Tensor, k: torch.Tensor, *, bias: torch.Tensor | None = None,
@@ -47,7 +47,7 @@ def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bias:
     """softmax(scale * q k^T + bias + mask) v for q, k, v (B * nW, heads, N, d),
     bias (heads, N, N), mask (nW, N, N); fully masked rows give zeros."""
     dtype = q.dtype
-    if dtype in _HALF_TYPES:
+    if dtype in HALF_TYPES:
         q, k, v = q.float(), k.float(), v.float()
         bias = bias.float() if bias is not None else None
         mask = mask.float() if mask is not None else None

@@ -34,6 +34,17 @@ TORCH_LIBRARY(stegafast, m) {
   m.def("jpeg_quantize_blocks(Tensor x, Tensor qtable, str rounding=\"ste\") -> Tensor");
   // Its backward pass: grad_x (the tables are not differentiated).
   m.def("jpeg_quantize_blocks_backward(Tensor grad_y, Tensor x, Tensor qtable, str rounding) -> Tensor");
+  // Windowed multi-head attention (csrc/attention/): q, k, v (windows, heads, N, d) with
+  // N <= 256 and d <= 128, an optional bias (heads, N, N) and an optional additive mask
+  // (nW, N, N), window w using mask[w % nW]: out = softmax(scale q k^T + bias + mask) v and
+  // the rows' log-sum-exp lse (windows, heads, N), float32 (float64 for float64 inputs).
+  m.def("window_attention(Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, float scale) -> (Tensor, Tensor)");
+  // Its backward pass from the forward's lse alone (the probabilities are recomputed, the
+  // output is not needed): (grad_q, grad_k, grad_v, grad_bias), grad_bias summed over the
+  // windows (an empty tensor without a bias); the mask gets none.
+  m.def(
+      "window_attention_backward(Tensor grad_out, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor "
+      "lse, float scale) -> (Tensor, Tensor, Tensor, Tensor)");
   // Range coder over 16-bit quantised CDFs (csrc/entropy/): one stream, or many
   // streams coded in parallel in one self-describing container (format in
   // csrc/entropy/entropy_cpu.cpp). Integer data: no autograd.

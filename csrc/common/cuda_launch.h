@@ -56,6 +56,24 @@ void launch(void (*kernel)(Params...), unsigned blocks, int threads, Args&&... a
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// Dynamic shared memory a kernel may take without asking (cudaFuncSetAttribute).
+constexpr size_t kDefaultSharedBytes = 48 * 1024;
+
+// kernel<<<grid, threads, shared_bytes>>>(args...) on the current stream, then
+// the launch check: launch() for kernels with a 2-D or 3-D grid and dynamic
+// shared memory. Above kDefaultSharedBytes it first allows the kernel that much
+// (every GPU built for, sm_80 and later, has at least 163 KiB per block).
+// Launches nothing for an empty grid.
+template <typename... Params, typename... Args>
+void launch_shared(void (*kernel)(Params...), dim3 grid, int threads, size_t shared_bytes, Args&&... args) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
+  if (shared_bytes > kDefaultSharedBytes) {
+    C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
+  }
+  kernel<<<grid, threads, shared_bytes, c10::cuda::getCurrentCUDAStream()>>>(std::forward<Args>(args)...);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
 // launch() with the grid of a grid-stride loop over `items` items.
 template <typename... Params, typename... Args>
 void launch_grid_stride(void (*kernel)(Params...), int64_t items, int threads, Args&&... args) {

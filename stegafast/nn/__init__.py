@@ -7,7 +7,9 @@ from .invertible import InvertibleModule, InvertibleSequential
 from .jpeg import DiffJPEG
 from .starinn import StarINNBlock
 from .subnets import SUBNETS, DenseSubnet, GlowSubnet, register_subnet
+from .swin import SwinBlock, shifted_window_mask
 from .wavelet import ILWT2d, WaveletPyramid
+from .window_attention import WindowAttention, window_partition, window_reverse
 
 __all__ = [
     "DiffJPEG",
@@ -23,4 +25,9 @@ __all__ = [
     "DenseSubnet",
     "SUBNETS",
     "register_subnet",
+    "WindowAttention",
+    "SwinBlock",
+    "shifted_window_mask",
+    "window_partition",
+    "window_reverse",
 ]

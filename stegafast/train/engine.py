@@ -6,6 +6,13 @@ on the last one only), then, for every optimiser the step called
 ``ctx.backward`` for: averages gradients DDP did not see, unscales (fp16), clips,
 sets the scheduled learning rate and steps. After the step come logging,
 validation and checkpointing, as the config asks.
+
+A run holds its folder's lock (``RunDir.locked``) from before it writes
+anything until ``fit`` returns, so two runs never share a folder. A loss given
+to ``ctx.backward`` that is NaN or infinite stops the run with a
+``DivergenceError`` naming the step where it first happened; the check runs
+when metrics are logged and before every checkpoint, so no checkpoint of the
+diverged weights is written and the latest kept checkpoint is the last good one.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from .._version import __version__
 from ..device import device_type_of, resolve_device
+from ..errors import DataError, DivergenceError
 from .amp import AmpPolicy, resolve_amp
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, atomic_save, identity_mismatch, load_checkpoint
 from .config import TrainConfig
@@ -116,8 +124,11 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train to ``config.steps`` (from the latest checkpoint with ``resume``)."""
         amp = resolve_amp(self.config.amp, device_type_of(self.config.device))
-        resume_from = self.run_dir.check_start(self.identity, self.config.resume)
-        return self._fit(amp, init_distributed(amp.device_type), resume_from)
+        info = init_distributed(amp.device_type)
+        # Only the main process writes into the folder, so only it holds the lock.
+        with self.run_dir.locked() if info.is_main else contextlib.nullcontext():
+            resume_from = self.run_dir.check_start(self.identity, self.config.resume)
+            return self._fit(amp, info, resume_from)
 
     def _fit(self, amp: AmpPolicy, info: DistInfo, resume_from: Path | None) -> TrainResult:
         cfg, task = self.config, self.task
@@ -170,11 +181,12 @@ class Trainer:
                 raise TypeError(f"{type(self.task).__name__}.{role} must return a map-style Dataset "
                                 f"(with __len__ and __getitem__), got {type(data).__name__}")
         if len(train_set) < cfg.batch_size * world:
-            raise ValueError(f"the training set has {len(train_set)} samples, fewer than one batch "
-                             f"({cfg.batch_size} per process x {world} process(es))")
+            raise DataError(f"the training set has {len(train_set)} samples, fewer than one batch "
+                            f"({cfg.batch_size} per process x {world} process(es)); lower --batch-size or add "
+                            "images")
         if val_set is not None:
             if len(val_set) < world:
-                raise ValueError(f"the validation set has {len(val_set)} samples, fewer than the {world} processes")
+                raise DataError(f"the validation set has {len(val_set)} samples, fewer than the {world} processes")
             if type(self.task).validation_step is Task.validation_step:
                 raise TypeError(f"{type(self.task).__name__} has a validation set but no validation_step")
 
@@ -266,7 +278,8 @@ class Trainer:
                         info.world_size)
         seed_everything(mix_seed(self.config.seed, _TRAIN, step, info.rank))
 
-    def _save(self, step: int, val_metrics: dict[str, float] | None, position: dict) -> None:
+    def _save(self, step: int, val_metrics: dict[str, float] | None, position: dict, ctx: StepContext) -> None:
+        self._check_divergence(ctx)
         rng = gather_objects(capture_rng_state(self.device), self.info)
         if self.info.is_main:
             state = {
@@ -314,17 +327,31 @@ class Trainer:
             if done % cfg.log_every == 0 or last:
                 train_metrics = self._log_train(done, metrics, stream, window, metric_log, progress)
                 window = (time.perf_counter(), stream.consumed)
+                self._check_divergence(ctx)
             validated = val_loader is not None and (last or (cfg.val_every > 0 and done % cfg.val_every == 0))
             if validated:
                 val_metrics = self._validate(done, val_loader, metric_log, progress)
             if validated or last or (cfg.save_every > 0 and done % cfg.save_every == 0):
-                self._save(done, val_metrics if validated else None, stream.position())
+                self._save(done, val_metrics if validated else None, stream.position(), ctx)
         if start >= cfg.steps and self.info.is_main:
             progress.message(f"{self.run_dir.root} has already trained {start} of {cfg.steps} steps")
         return TrainResult(
             step=max(start, cfg.steps), train_metrics=train_metrics, val_metrics=val_metrics,
             latest_checkpoint=self.run_dir.latest(), best_checkpoint=self.run_dir.best(self.monitor_mode),
             run_dir=self.run_dir.root, models=self.modules)
+
+    def _check_divergence(self, ctx: StepContext) -> None:
+        """A DivergenceError (on every process) once any process's loss was non-finite."""
+        first = ctx.first_nonfinite_step()
+        flags = torch.stack([(first >= 0).double(), first.clamp_min(0).double()]).to(self.device)
+        total = self._sum(flags).tolist()
+        if total[0] == 0:
+            return
+        step = int(first) if int(first) >= 0 else ctx.step + 1  # another process saw it first
+        latest = self.run_dir.latest()
+        kept = f"the last good checkpoint is {latest}" if latest is not None else "no checkpoint was written"
+        raise DivergenceError(f"the loss diverged (NaN or infinite) at step {step}; {kept}; try a lower --lr "
+                              "or --clip-norm")
 
     def _phases(self, step: int) -> list[Phase]:
         phases = [Phase(*p) if isinstance(p, tuple) else p for p in self.task.phases(step, self.config.steps)]

@@ -30,8 +30,9 @@ import math
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from .errors import OutputError
 

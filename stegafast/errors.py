@@ -15,7 +15,7 @@ so a command needs no ``except X: raise UserError(str(exc))`` to report it:
 * ``OutputError`` (``stegafast.io``): a file that cannot be written (a full disk, a
   read-only or missing folder, an output that would replace an input).
 
-``CheckpointError``, ``RunDirError`` and ``DeviceError`` are also
+``CheckpointError``, ``RunDirError``, ``DeviceError`` and ``DivergenceError`` are also
 ``ValueError``\\s, as they were before this module existed; ``OutputError`` is
 also an ``OSError``, so code that caught a failed write as one still does. This module imports nothing from stegafast.
 """
@@ -62,6 +62,8 @@ class OutputError(UserError, OSError):
     names the path and the reason in one line."""
 
 
-class DivergenceError(UserError):
-    """A training run whose loss became NaN or infinite (a learning rate too high, for
-    one); the message names the step and the last good checkpoint, which is kept."""
+class DivergenceError(UserError, ValueError):
+    """A model whose numbers became NaN or infinite: raised by the training engine when a
+    run's loss or weights do (a learning rate too high, for one; the message names the
+    step and the last good checkpoint, which is kept), and by the layers that find such
+    values where they need finite ones (an entropy model's probabilities)."""

@@ -18,6 +18,7 @@ import collections
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,21 @@ def atomic_write_json(obj: Any, path: str | os.PathLike) -> Path:
     return write_json(path, obj, parents=True)
 
 
+_GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)")
+_REASON_LIMIT = 200
+
+
 def _unpickler_reason(exc: Exception) -> str:
-    """The line of torch's long weights_only message that names the offending object."""
-    lines = [line.strip() for line in str(exc).splitlines()]
-    named = [line for line in lines if "WeightsUnpickler error" in line]
-    return (named or lines or ["unknown reason"])[0].split(". Please use")[0]
+    """What torch's weights_only refusal names: ``unsupported global MODULE.NAME`` when it
+    names one, else its first line that is not advice. torch's advice to re-run with
+    ``weights_only=False`` (which would run the file's code) is never passed on."""
+    text = str(exc)
+    match = _GLOBAL.search(text)
+    if match:
+        return f"unsupported global {match.group(1)}"
+    lines = [line.strip() for line in text.splitlines()]
+    facts = [line for line in lines if line and "weights_only" not in line and "Weights only load failed" not in line]
+    return (facts or ["an object torch does not load safely"])[0].split(". Please use")[0][:_REASON_LIMIT]
 
 
 def load_checkpoint(path: str | os.PathLike, expect_task: str | None = None) -> dict:

@@ -9,10 +9,11 @@ validation and checkpointing, as the config asks.
 
 A run holds its folder's lock (``RunDir.locked``) from before it writes
 anything until ``fit`` returns, so two runs never share a folder. A loss given
-to ``ctx.backward`` that is NaN or infinite stops the run with a
-``DivergenceError`` naming the step where it first happened; the check runs
-when metrics are logged and before every checkpoint, so no checkpoint of the
-diverged weights is written and the latest kept checkpoint is the last good one.
+to ``ctx.backward`` that is NaN or infinite, or weights that became so, stop the
+run with a ``DivergenceError`` naming the step where it was first seen; the
+check runs when metrics are logged and before every checkpoint, so no
+checkpoint of diverged weights is written and the latest kept checkpoint is the
+last good one.
 """
 
 from __future__ import annotations
@@ -279,7 +280,7 @@ class Trainer:
         seed_everything(mix_seed(self.config.seed, _TRAIN, step, info.rank))
 
     def _save(self, step: int, val_metrics: dict[str, float] | None, position: dict, ctx: StepContext) -> None:
-        self._check_divergence(ctx)
+        self._check_divergence(ctx, step)
         rng = gather_objects(capture_rng_state(self.device), self.info)
         if self.info.is_main:
             state = {
@@ -287,7 +288,7 @@ class Trainer:
                 "identity": self.identity,
                 "step": step,
                 "total_steps": self.config.steps,
-                "models": {n: m.state_dict() for n, m in self.modules.items()},
+                "models": self._model_states(step),
                 "optimizers": {n: o.optimizer.state_dict() for n, o in self.optimizers.items()},
                 "schedules": {n: {"schedule": o.schedule.to_dict(), "base_lrs": o.base_lrs}
                               for n, o in self.optimizers.items()},
@@ -303,6 +304,12 @@ class Trainer:
             metric = val_metrics.get(self.monitor) if val_metrics else None
             self.run_dir.record(step, metric, self.config.keep_best, self.monitor_mode)
         barrier(self.info)
+
+    def _model_states(self, step: int) -> dict[str, dict]:
+        try:
+            return {n: m.state_dict() for n, m in self.modules.items()}
+        except DivergenceError as exc:  # e.g. entropy tables built from weights that are finite but absurd
+            raise self._diverged(f"at step {step}, {exc}") from None
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -327,7 +334,7 @@ class Trainer:
             if done % cfg.log_every == 0 or last:
                 train_metrics = self._log_train(done, metrics, stream, window, metric_log, progress)
                 window = (time.perf_counter(), stream.consumed)
-                self._check_divergence(ctx)
+                self._check_divergence(ctx, done)
             validated = val_loader is not None and (last or (cfg.val_every > 0 and done % cfg.val_every == 0))
             if validated:
                 val_metrics = self._validate(done, val_loader, metric_log, progress)
@@ -340,18 +347,27 @@ class Trainer:
             latest_checkpoint=self.run_dir.latest(), best_checkpoint=self.run_dir.best(self.monitor_mode),
             run_dir=self.run_dir.root, models=self.modules)
 
-    def _check_divergence(self, ctx: StepContext) -> None:
-        """A DivergenceError (on every process) once any process's loss was non-finite."""
+    def _nonfinite_weights(self) -> torch.Tensor:
+        """Whether any parameter holds NaN or infinity, as a bool tensor on the device (no sync)."""
+        finite = [torch.isfinite(p).all() for m in self.modules.values() for p in m.parameters()]
+        return torch.stack(finite).logical_not().any() if finite else torch.tensor(False)
+
+    def _check_divergence(self, ctx: StepContext, done: int) -> None:
+        """A DivergenceError (on every process) once any process's loss, or the weights after
+        ``done`` steps, were non-finite."""
         first = ctx.first_nonfinite_step()
-        flags = torch.stack([(first >= 0).double(), first.clamp_min(0).double()]).to(self.device)
-        total = self._sum(flags).tolist()
-        if total[0] == 0:
+        flags = torch.stack([(first >= 0).double().cpu(), self._nonfinite_weights().double().cpu()])
+        bad_loss, bad_weights = self._sum(flags.to(self.device)).tolist()
+        if not (bad_loss or bad_weights):
             return
-        step = int(first) if int(first) >= 0 else ctx.step + 1  # another process saw it first
+        what = "the loss" if bad_loss else "the weights"
+        step = int(first) if bad_loss and int(first) >= 0 else done  # else another process saw it first
+        raise self._diverged(f"{what} became NaN or infinite at step {step}")
+
+    def _diverged(self, what: str) -> DivergenceError:
         latest = self.run_dir.latest()
         kept = f"the last good checkpoint is {latest}" if latest is not None else "no checkpoint was written"
-        raise DivergenceError(f"the loss diverged (NaN or infinite) at step {step}; {kept}; try a lower --lr "
-                              "or --clip-norm")
+        return DivergenceError(f"training diverged: {what}; {kept}; try a lower --lr or --clip-norm")
 
     def _phases(self, step: int) -> list[Phase]:
         phases = [Phase(*p) if isinstance(p, tuple) else p for p in self.task.phases(step, self.config.steps)]

@@ -85,13 +85,13 @@ _REASON_LIMIT = 200
 
 
 def _unpickler_reason(exc: Exception) -> str:
-    """What torch's weights_only refusal names: ``unsupported global MODULE.NAME`` when it
+    """What torch's weights_only refusal names: ``unsupported GLOBAL MODULE.NAME`` when it
     names one, else its first line that is not advice. torch's advice to re-run with
     ``weights_only=False`` (which would run the file's code) is never passed on."""
     text = str(exc)
     match = _GLOBAL.search(text)
     if match:
-        return f"unsupported global {match.group(1)}"
+        return f"unsupported GLOBAL {match.group(1)}"
     lines = [line.strip() for line in text.splitlines()]
     facts = [line for line in lines if line and "weights_only" not in line and "Weights only load failed" not in line]
     return (facts or ["an object torch does not load safely"])[0].split(". Please use")[0][:_REASON_LIMIT]

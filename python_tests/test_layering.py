@@ -16,7 +16,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "stegafast"
 
 # Modules and packages below the command layer and the families: they may import neither.
 LOWER_LAYERS = ("train", "nn", "ops", "entropy", "data", "metrics", "reference", "ecc", "backend", "_native",
-                "errors", "device", "config", "color")
+                "errors", "device", "config", "color", "io")
 # Leaf modules: they import nothing of stegafast, so every layer may import them.
 LEAVES = ("errors.py", "config.py")
 COMMAND_LAYER = "stegafast.cli"

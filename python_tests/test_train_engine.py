@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import IterableDataset
 
+from stegafast.errors import DataError
 from stegafast.train import OptimizerSpec, Schedule, TrainConfig, Trainer, resolve_amp, train
 
 from train_toys import CodecTask, RegressionTask, flat_parameters
@@ -214,7 +215,7 @@ class _Stream(IterableDataset):
     (_Custom(step=lambda b, ctx: ctx.backward(_loss(b, ctx)) or 1.5), TypeError, "must return a dict"),
     (_Custom(step=lambda b, ctx: ctx.backward(_loss(b, ctx)) or {"x": torch.ones(3)}), ValueError,
      "metric 'x' must be a scalar"),
-    (_Custom(n=12), ValueError, "training set has 12 samples, fewer than one batch"),
+    (_Custom(n=12), DataError, "training set has 12 samples, fewer than one batch"),
     (_Custom(train_set=_Stream()), TypeError, "must return a map-style Dataset"),
 ])
 def test_task_mistakes_get_clear_errors(tmp_path, task, error, message):

@@ -14,7 +14,9 @@ from dataclasses import asdict, fields
 from typing import Any, ClassVar, TypeVar
 
 __all__ = ["Config", "is_int", "check_positive_int", "check_non_negative_int", "check_non_negative",
-           "check_positive", "check_probability"]
+           "check_positive", "check_probability", "check_seed", "check_at_most", "SEED_LIMIT"]
+
+SEED_LIMIT = 2**64  # torch.manual_seed takes seeds below it
 
 C = TypeVar("C", bound="Config")
 
@@ -77,3 +79,15 @@ def check_probability(name: str, value) -> None:
     check_non_negative(name, value)
     if value > 1:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+
+
+def check_seed(name: str, value) -> None:
+    """An int in 0 .. SEED_LIMIT - 1 (2**64 - 1), the seeds torch's generators take."""
+    if not is_int(value) or not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer from 0 to 2**64 - 1, got {value!r}")
+
+
+def check_at_most(name: str, value, maximum) -> None:
+    """``value`` <= ``maximum``: the stated limit of a size that would otherwise exhaust memory."""
+    if value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value!r}")

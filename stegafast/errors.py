@@ -10,15 +10,20 @@ so a command needs no ``except X: raise UserError(str(exc))`` to report it:
 * ``DataError`` (``stegafast.data``): image files and folders;
 * ``CheckpointError`` (``stegafast.train``): checkpoint files;
 * ``RunDirError`` (``stegafast.train``): run folders;
-* ``DeviceError`` (``stegafast.device``): a ``--device`` value this machine cannot serve.
+* ``DeviceError`` (``stegafast.device``): a ``--device`` value this machine cannot serve;
+* ``DivergenceError`` (``stegafast.train``): a training whose loss became NaN or infinite;
+* ``OutputError`` (``stegafast.io``): a file that cannot be written (a full disk, a
+  read-only or missing folder, an output that would replace an input).
 
-The last three are also ``ValueError``\\s, as they were before this module
-existed. This module imports nothing from stegafast.
+``CheckpointError``, ``RunDirError``, ``DeviceError`` and ``DivergenceError`` are also
+``ValueError``\\s, as they were before this module existed; ``OutputError`` is
+also an ``OSError``, so code that caught a failed write as one still does. This module imports nothing from stegafast.
 """
 
 from __future__ import annotations
 
-__all__ = ["UserError", "DataError", "CheckpointError", "RunDirError", "DeviceError"]
+__all__ = ["UserError", "DataError", "CheckpointError", "RunDirError", "DeviceError", "DivergenceError",
+           "OutputError"]
 
 
 class UserError(Exception):
@@ -48,3 +53,17 @@ class RunDirError(UserError, ValueError):
 
 class DeviceError(UserError, ValueError):
     """A device name that is not auto, cpu, cuda or cuda:N, or a GPU that is not there."""
+
+
+class OutputError(UserError, OSError):
+    """A file that cannot be written, or must not be: a full disk, a read-only,
+    missing or unwritable folder, a folder where a file is wanted (or the
+    reverse), or an output that names one of the command's inputs. The message
+    names the path and the reason in one line."""
+
+
+class DivergenceError(UserError, ValueError):
+    """A model whose numbers became NaN or infinite: raised by the training engine when a
+    run's loss or weights do (a learning rate too high, for one; the message names the
+    step and the last good checkpoint, which is kept), and by the layers that find such
+    values where they need finite ones (an entropy model's probabilities)."""

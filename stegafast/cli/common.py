@@ -1,6 +1,13 @@
 """Pieces every command shares: a family's verbs, the ``--checkpoint``/``--device`` options,
 and the argument checks that run before any work.
 
+Outputs are checked before anything heavy runs, the same way in every command:
+``check_output_file`` (a file: its suffix, a writable folder, not a folder itself,
+not one of the command's inputs) and ``check_output_folder`` (a folder that is
+not a file and can be created or written into). ``check_finite_floats`` (run by
+``stegafast.cli.main`` on every command's parsed options) refuses NaN and
+infinite values of any float option.
+
 Checkpoints become models through ``stegafast.train.load_trained`` (which picks a run
 folder's best checkpoint by the task's own ``monitor_mode``).
 
@@ -11,14 +18,22 @@ re-exported here for the commands that imported them from this module.
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
+from ..config import check_seed
 from ..device import DEVICE_CHOICES, resolve_device
-from ..errors import UserError
+from ..errors import OutputError, UserError
 
 __all__ = ["UserError", "resolve_device", "add_family", "add_checkpoint_and_device", "check_at_least",
-           "check_output_file"]
+           "check_at_most", "check_output_file", "check_output_folder", "check_not_an_input", "check_not_inputs",
+           "check_finite_floats", "check_crop_size", "check_seed_option", "MAX_CROP_SIZE"]
+
+PathLike = str | os.PathLike
+
+MAX_CROP_SIZE = 4096  # pixels a side: a batch of larger crops fits in no accelerator's memory
 
 
 def add_family(sub, name: str, help: str, verbs: Sequence[Callable[[object], None]]) -> None:
@@ -43,12 +58,114 @@ def check_at_least(option: str, value: int | None, minimum: int) -> None:
         raise UserError(f"{option} must be at least {minimum}, got {value}")
 
 
-def check_output_file(option: str, path: str, suffix: str | None = None, why: str = "") -> Path:
-    """The output file ``path`` given with ``option``: its folder exists and, with ``suffix``
-    (".png"), its name ends so (``why``, e.g. " (a lossy format would ...)", follows the message)."""
+def check_at_most(option: str, value: int | None, maximum: int, why: str = "") -> None:
+    """A UserError ``--option must be at most M, got V`` (``why`` appended) when ``value`` > ``maximum``."""
+    if value is not None and value > maximum:
+        raise UserError(f"{option} must be at most {maximum}{why}, got {value}")
+
+
+def check_crop_size(option: str, value: int | None) -> None:
+    """The side of the square crops a command trains or evaluates on is at most MAX_CROP_SIZE."""
+    check_at_most(option, value, MAX_CROP_SIZE, " (pixels a side of a crop)")
+
+
+def check_seed_option(option: str, value: int) -> None:
+    """A UserError unless ``value`` is a seed torch takes (0 .. 2**64 - 1)."""
+    try:
+        check_seed(option, value)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _identities(path: PathLike) -> list:
+    """What makes two paths one file: the resolved path, and for an existing file its
+    (device, inode), which also catches hard links."""
+    path = Path(path)
+    found: list = [str(path.resolve())]
+    try:
+        info = os.stat(path)
+        found.append((info.st_dev, info.st_ino))
+    except OSError:
+        pass
+    return found
+
+
+def check_not_inputs(option: str, outputs: Iterable[PathLike], inputs: Iterable[PathLike | None]) -> None:
+    """An OutputError naming the first of ``outputs`` that is one of ``inputs`` (the same
+    path once resolved, through a symbolic link, or a hard link to it): writing it would
+    destroy what the command reads. None among the inputs is skipped."""
+    sources = {key: source for source in inputs if source is not None for key in _identities(source)}
+    for out in outputs:
+        source = next((sources[key] for key in _identities(out) if key in sources), None)
+        if source is not None:
+            raise OutputError(f"{option} {out} is also an input ({source}); refusing to write over it")
+
+
+def check_not_an_input(option: str, out: PathLike, inputs: Iterable[PathLike | None]) -> None:
+    """``check_not_inputs`` for one output."""
+    check_not_inputs(option, [out], inputs)
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_writable_folder(option: str, shown: PathLike, folder: Path) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {shown}: cannot write into {folder} (permission denied or read-only)")
+
+
+def check_output_file(option: str, path: PathLike, suffix: str | None = None, why: str = "", *,
+                      inputs: Iterable[PathLike] = ()) -> Path:
+    """The output file ``path`` given with ``option``, checked before any work: with ``suffix``
+    (".png") its name ends so (``why``, e.g. " (a lossy format would ...)", follows the message);
+    it is not a folder; its folder exists and is writable; it is none of ``inputs`` (the files
+    the command reads: images, the checkpoint). Raises a UserError (OutputError) naming the problem."""
     out = Path(path)
     if suffix is not None and out.suffix.lower() != suffix:
         raise UserError(f"{option} {path}: the output must be a {suffix} file{why}")
+    if out.is_dir():
+        raise OutputError(f"{option} {path} is a folder; give a file name")
     if not out.parent.is_dir():
-        raise UserError(f"{option} {path}: folder {out.parent} does not exist")
+        what = "is not a folder" if out.parent.exists() else "does not exist"
+        raise OutputError(f"{option} {path}: folder {out.parent} {what}")
+    _check_writable_folder(option, path, out.parent)
+    if out.exists() and not os.access(out, os.W_OK):
+        raise OutputError(f"{option} {path} is read-only; refusing to replace it")
+    check_not_an_input(option, out, inputs)
     return out
+
+
+def check_output_folder(option: str, path: PathLike) -> Path:
+    """The output folder ``path`` given with ``option``: a folder or nothing yet (it is created
+    when written), not an existing file nor under one, and writable (or creatable). Raises an
+    OutputError (a UserError) naming the problem. The files a command writes into it are
+    checked against its inputs with ``check_not_inputs``."""
+    out = Path(path)
+    existing = _nearest_existing(out)
+    if not existing.is_dir():
+        where = "" if existing == out.absolute() else f" ({existing} is a file)"
+        raise OutputError(f"{option} {path} is a file, not a folder{where}")
+    _check_writable_folder(option, path, existing)
+    return out
+
+
+def _float_values(value) -> list[float]:
+    if isinstance(value, float):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, float)]
+    return []
+
+
+def check_finite_floats(args: argparse.Namespace) -> None:
+    """A UserError ``--option must be a finite number, got inf`` for the first NaN or
+    infinite float among the parsed options (single values and lists). One check for
+    every command: argparse's ``type=float`` accepts "inf" and "nan", which no option means."""
+    for dest, value in sorted(vars(args).items()):
+        bad = [v for v in _float_values(value) if not math.isfinite(v)]
+        if bad:
+            raise UserError(f"--{dest.replace('_', '-')} must be a finite number, got {bad[0]}")

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 
 from .. import _native, use_backend
-from ..data import BUNDLED_PHOTOS, load_bundled_photo
+from ..data import BUNDLED_PHOTOS, load_bundled_photo, write_pil_image
 from ..errors import UserError
 from ..nn import ILWT2d
-from .common import check_at_least
+from .common import check_at_least, check_output_file
 
 
 def add_parser(sub) -> None:
@@ -42,6 +42,8 @@ def _check_args(args) -> None:
         raise UserError(f"unknown image {args.image!r}; choose one of {', '.join(BUNDLED_PHOTOS)}")
     for flag in ("levels", "batch", "repeats"):
         check_at_least(f"--{flag}", getattr(args, flag), 1)
+    if args.save is not None:
+        check_output_file("--save", args.save, ".png")
 
 
 def _mosaic(image: torch.Tensor) -> np.ndarray:
@@ -92,9 +94,6 @@ def run(args) -> int:
     if args.save:
         from PIL import Image
 
-        try:
-            Image.fromarray(_mosaic(batch[0])).save(args.save)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot write {args.save}: {exc}") from None
+        write_pil_image(Image.fromarray(_mosaic(batch[0])), args.save, "PNG")
         print(f"subband mosaic of level 1 written to {args.save}")
     return 0 if exact else 1

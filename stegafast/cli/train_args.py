@@ -28,6 +28,7 @@ from ..data import DataError, find_images
 from ..device import DEVICE_CHOICES, device_type_of
 from ..errors import UserError
 from ..train import AMP_MODES, RunDir, Schedule, TrainConfig, Trainer, resolve_amp
+from .common import check_crop_size, check_output_folder
 
 if TYPE_CHECKING:
     from ..train import Task, TrainResult
@@ -103,6 +104,8 @@ def config_from_args(args: argparse.Namespace, task: "Task | None" = None) -> Tr
         raise UserError(_as_option(str(exc))) from None
     if args.image_size is not None and args.image_size < 1:
         raise UserError(f"--image-size must be a positive integer, got {args.image_size}")
+    check_crop_size("--image-size", args.image_size)
+    check_output_folder("--out", config.out)
     RunDir(config.out).check_start(task.identity() if task is not None else None, config.resume)
     return config
 

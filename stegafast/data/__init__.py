@@ -15,7 +15,7 @@ from .bundled import BUNDLED_PHOTOS, BUNDLED_SPLITS, BundledPhotos, load_bundled
 from .crops import ImageCrops
 from ..errors import DataError
 from .folder import ImageFolder
-from .image_io import IMAGE_EXTENSIONS, find_images, load_image, save_image
+from .image_io import IMAGE_EXTENSIONS, find_images, load_image, save_image, write_pil_image
 from .paired import PairedImages
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "load_bundled_photo",
     "load_image",
     "save_image",
+    "write_pil_image",
     "training_images",
     "validation_images",
 ]

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import DataError
+from ..errors import DataError, OutputError
+from ..io import atomic_write
 
-__all__ = ["IMAGE_EXTENSIONS", "MODES", "find_images", "open_image", "load_image", "save_image"]
+__all__ = ["IMAGE_EXTENSIONS", "MODES", "find_images", "open_image", "load_image", "save_image", "write_pil_image"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 MODES = ("RGB", "L")
@@ -142,13 +143,21 @@ def _check_savable(image) -> torch.Tensor:
     return image
 
 
+def write_pil_image(image: Image.Image, path: str | os.PathLike, format: str = "PNG", **options) -> Path:
+    """A Pillow image saved as ``format`` (Pillow's options, e.g. ``quality=``) through the
+    atomic writer ``stegafast.io.atomic_write``: a failed write leaves any old file as it was
+    and raises OutputError."""
+    return atomic_write(path, lambda f: image.save(f, format=format, **options))
+
+
 def save_image(image: torch.Tensor, path: str | os.PathLike) -> None:
     """Writes a (C, H, W) image (C = 1, 3 or 4; or (H, W)) as an 8-bit PNG.
 
     Floating values in [0, 1] are stored as ``round(x * 255)`` clamped to
     0..255; uint8 tensors are stored as they are. The path must end in ".png"
-    (the file is lossless: a JPEG would destroy hidden data). Raises DataError
-    when the file cannot be written (e.g. a missing folder)."""
+    (the file is lossless: a JPEG would destroy hidden data). The file is written
+    atomically (``write_pil_image``): a failed write keeps any old file. Raises
+    DataError when the file cannot be written (e.g. a missing folder, a full disk)."""
     image = _check_savable(image)
     path = Path(path)
     if path.suffix.lower() != ".png":
@@ -157,6 +166,6 @@ def save_image(image: torch.Tensor, path: str | os.PathLike) -> None:
         image = (image.detach().float() * 255).round().clamp(0, 255).to(torch.uint8)
     pil = to_pil(image.cpu().permute(1, 2, 0).numpy())
     try:
-        pil.save(path, format="PNG")
-    except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc}") from None
+        write_pil_image(pil, path, "PNG")
+    except OutputError as exc:
+        raise DataError(str(exc)) from None

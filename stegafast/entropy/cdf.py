@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import DivergenceError
+
 __all__ = ["PRECISION", "TOTAL", "quantize_pmf"]
 
 PRECISION = 16
@@ -57,7 +59,7 @@ def quantize_pmf(pmf: torch.Tensor, tail_mass: torch.Tensor, lengths: torch.Tens
     if int(lengths.max()) + 1 > TOTAL:
         raise ValueError(f"quantize_pmf: {int(lengths.max()) + 1} bins do not fit a {PRECISION}-bit CDF")
     if not bool(torch.isfinite(pmf).all() and torch.isfinite(tail_mass).all()):
-        raise ValueError("quantize_pmf: the probabilities are not finite (has the model diverged?)")
+        raise DivergenceError("quantize_pmf: the probabilities are not finite (has the model diverged?)")
     probs = _bin_probabilities(pmf, tail_mass, lengths)
     bins = lengths + 1
     valid = torch.arange(probs.shape[1], device=probs.device)[None, :] < bins[:, None]

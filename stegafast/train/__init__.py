@@ -82,6 +82,7 @@ The engine knows nothing of command lines: the ``train`` commands build a
 processes: ``torchrun --nproc_per_node=N -m stegafast <family> train ...``.
 """
 
+from ..errors import DivergenceError
 from .amp import AMP_MODES, AmpPolicy, resolve_amp
 from .checkpoint import CheckpointError, atomic_save, check_weights_only, load_checkpoint
 from .config import TrainConfig
@@ -103,6 +104,7 @@ __all__ = [
     "load_checkpoint",
     "TrainConfig",
     "StepContext",
+    "DivergenceError",
     "Trainer",
     "TrainResult",
     "train",

@@ -6,10 +6,10 @@ that carries any other pickled object is refused instead of run. The contents
 are checked when saving, so a task that puts (say) a NumPy array in its state
 learns it at the first save, not when someone tries to resume.
 
-A write goes to a temporary file in the destination folder, is flushed and
-fsync'ed, renamed over the destination (``os.replace``, atomic on POSIX and
-Windows), and the folder is fsync'ed so the rename itself survives a power
-cut: a crash at any moment leaves either the old file or the new one.
+Checkpoints and JSON files are written through ``stegafast.io.atomic_write``
+(a temporary file beside the destination, fsync'ed and renamed over it): a
+crash at any moment leaves either the old file or the new one, and a failed
+write (a full disk) keeps the old file and raises ``OutputError``.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import collections
 import json
 import os
 import pickle
-import secrets
+import re
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any
 
 import torch
 
 from ..errors import CheckpointError
+from ..io import TEMP_SUFFIX, atomic_write, write_json
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -39,7 +40,6 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "stegafast.train/1"
-TEMP_SUFFIX = ".partial"
 
 # Exact types: NumPy scalars subclass float and int but do not load with weights_only.
 _PLAIN = (bool, int, float, str, type(None))
@@ -68,63 +68,33 @@ def check_weights_only(obj: Any, where: str = "checkpoint") -> None:
     )
 
 
-def _fsync_folder(folder: Path) -> None:
-    if os.name != "posix":  # folders cannot be opened for fsync on Windows
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _create_temp(path: Path) -> tuple[int, Path]:
-    # Not tempfile.mkstemp: its files are private (0600); these get the umask's permissions like any file.
-    while True:
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
-        try:
-            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), temp
-        except FileExistsError:
-            continue
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(file)`` on a temporary file beside ``path``, make it durable,
-    then rename it to ``path``. On any error the temporary file is removed and
-    ``path`` keeps its previous content."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = _create_temp(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-    return path
-
-
 def atomic_save(obj: dict, path: str | os.PathLike) -> Path:
-    """``torch.save`` through ``atomic_write``, after ``check_weights_only``."""
+    """``torch.save`` through ``stegafast.io.atomic_write`` (missing folders created),
+    after ``check_weights_only``."""
     check_weights_only(obj)
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    return atomic_write(path, lambda f: torch.save(obj, f), parents=True)
 
 
 def atomic_write_json(obj: Any, path: str | os.PathLike) -> Path:
-    """A JSON file written through ``atomic_write``."""
-    data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
-    return atomic_write(path, lambda f: f.write(data))
+    """``obj`` as strict JSON (``stegafast.io.write_json``; missing folders created)."""
+    return write_json(path, obj, parents=True)
+
+
+_GLOBAL = re.compile(r"GLOBAL\s+([\w.]+)")
+_REASON_LIMIT = 200
 
 
 def _unpickler_reason(exc: Exception) -> str:
-    """The line of torch's long weights_only message that names the offending object."""
-    lines = [line.strip() for line in str(exc).splitlines()]
-    named = [line for line in lines if "WeightsUnpickler error" in line]
-    return (named or lines or ["unknown reason"])[0].split(". Please use")[0]
+    """What torch's weights_only refusal names: ``unsupported GLOBAL MODULE.NAME`` when it
+    names one, else its first line that is not advice. torch's advice to re-run with
+    ``weights_only=False`` (which would run the file's code) is never passed on."""
+    text = str(exc)
+    match = _GLOBAL.search(text)
+    if match:
+        return f"unsupported GLOBAL {match.group(1)}"
+    lines = [line.strip() for line in text.splitlines()]
+    facts = [line for line in lines if line and "weights_only" not in line and "Weights only load failed" not in line]
+    return (facts or ["an object torch does not load safely"])[0].split(". Please use")[0][:_REASON_LIMIT]
 
 
 def load_checkpoint(path: str | os.PathLike, expect_task: str | None = None) -> dict:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Config, check_non_negative_int, check_positive_int
+from ..config import Config, check_non_negative_int, check_positive_int, check_seed
 from .amp import AMP_MODES
 from .schedules import Schedule
 
@@ -72,8 +72,9 @@ class TrainConfig(Config):
         self.out = Path(self.out)
         for name in ("steps", "batch_size", "grad_accum", "prefetch_factor", "log_every"):
             check_positive_int(name, getattr(self, name))
-        for name in ("workers", "val_every", "save_every", "keep_best", "seed"):
+        for name in ("workers", "val_every", "save_every", "keep_best"):
             check_non_negative_int(name, getattr(self, name))
+        check_seed("seed", self.seed)
         if self.val_batch_size is not None:
             check_positive_int("val_batch_size", self.val_batch_size)
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):

@@ -44,6 +44,7 @@ class StepContext:
         self._amp = amp
         self._scaler = scaler
         self.touched: set[str] = set()  # optimisers that received gradients in this update
+        self._first_nonfinite: torch.Tensor | None = None  # on the device: no sync per step
 
     @property
     def progress(self) -> float:
@@ -84,9 +85,25 @@ class StepContext:
         if not self.training:
             raise RuntimeError("ctx.backward is not available in validation_step")
         names = self._names(optimizer)
+        self._watch(loss)
         with self._amp.autocast(enabled=False):
             self._scaler.scale(loss / self.grad_accum).backward(retain_graph=retain_graph)
         self.touched.update(names)
+
+    def _watch(self, loss: torch.Tensor) -> None:
+        """Remember (on the loss's device, without waiting for it) the first step whose loss is non-finite."""
+        bad = ~torch.isfinite(loss.detach()).all()
+        if self._first_nonfinite is None:
+            self._first_nonfinite = torch.full((), -1, dtype=torch.int64, device=loss.device)
+        fresh = bad & (self._first_nonfinite < 0)
+        self._first_nonfinite = torch.where(fresh, self.step + 1, self._first_nonfinite)
+
+    def first_nonfinite_step(self) -> torch.Tensor:
+        """The 1-based step whose loss was first NaN or infinite, or -1: an int64
+        scalar tensor (reading it waits for the device)."""
+        if self._first_nonfinite is None:
+            return torch.tensor(-1, dtype=torch.int64)
+        return self._first_nonfinite
 
     def grad(self, outputs: torch.Tensor, inputs: torch.Tensor | Sequence[torch.Tensor], *,
              create_graph: bool = True) -> tuple[torch.Tensor, ...]:

@@ -6,6 +6,14 @@ on the last one only), then, for every optimiser the step called
 ``ctx.backward`` for: averages gradients DDP did not see, unscales (fp16), clips,
 sets the scheduled learning rate and steps. After the step come logging,
 validation and checkpointing, as the config asks.
+
+A run holds its folder's lock (``RunDir.locked``) from before it writes
+anything until ``fit`` returns, so two runs never share a folder. A loss given
+to ``ctx.backward`` that is NaN or infinite, or weights that became so, stop the
+run with a ``DivergenceError`` naming the step where it was first seen; the
+check runs when metrics are logged and before every checkpoint, so no
+checkpoint of diverged weights is written and the latest kept checkpoint is the
+last good one.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from torch.utils.data import Dataset, IterableDataset
 
 from .._version import __version__
 from ..device import device_type_of, resolve_device
+from ..errors import DataError, DivergenceError
 from .amp import AmpPolicy, resolve_amp
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, atomic_save, identity_mismatch, load_checkpoint
 from .config import TrainConfig
@@ -116,8 +125,11 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train to ``config.steps`` (from the latest checkpoint with ``resume``)."""
         amp = resolve_amp(self.config.amp, device_type_of(self.config.device))
-        resume_from = self.run_dir.check_start(self.identity, self.config.resume)
-        return self._fit(amp, init_distributed(amp.device_type), resume_from)
+        info = init_distributed(amp.device_type)
+        # Only the main process writes into the folder, so only it holds the lock.
+        with self.run_dir.locked() if info.is_main else contextlib.nullcontext():
+            resume_from = self.run_dir.check_start(self.identity, self.config.resume)
+            return self._fit(amp, info, resume_from)
 
     def _fit(self, amp: AmpPolicy, info: DistInfo, resume_from: Path | None) -> TrainResult:
         cfg, task = self.config, self.task
@@ -170,11 +182,12 @@ class Trainer:
                 raise TypeError(f"{type(self.task).__name__}.{role} must return a map-style Dataset "
                                 f"(with __len__ and __getitem__), got {type(data).__name__}")
         if len(train_set) < cfg.batch_size * world:
-            raise ValueError(f"the training set has {len(train_set)} samples, fewer than one batch "
-                             f"({cfg.batch_size} per process x {world} process(es))")
+            raise DataError(f"the training set has {len(train_set)} samples, fewer than one batch "
+                            f"({cfg.batch_size} per process x {world} process(es)); lower --batch-size or add "
+                            "images")
         if val_set is not None:
             if len(val_set) < world:
-                raise ValueError(f"the validation set has {len(val_set)} samples, fewer than the {world} processes")
+                raise DataError(f"the validation set has {len(val_set)} samples, fewer than the {world} processes")
             if type(self.task).validation_step is Task.validation_step:
                 raise TypeError(f"{type(self.task).__name__} has a validation set but no validation_step")
 
@@ -266,7 +279,8 @@ class Trainer:
                         info.world_size)
         seed_everything(mix_seed(self.config.seed, _TRAIN, step, info.rank))
 
-    def _save(self, step: int, val_metrics: dict[str, float] | None, position: dict) -> None:
+    def _save(self, step: int, val_metrics: dict[str, float] | None, position: dict, ctx: StepContext) -> None:
+        self._check_divergence(ctx, step)
         rng = gather_objects(capture_rng_state(self.device), self.info)
         if self.info.is_main:
             state = {
@@ -274,7 +288,7 @@ class Trainer:
                 "identity": self.identity,
                 "step": step,
                 "total_steps": self.config.steps,
-                "models": {n: m.state_dict() for n, m in self.modules.items()},
+                "models": self._model_states(step),
                 "optimizers": {n: o.optimizer.state_dict() for n, o in self.optimizers.items()},
                 "schedules": {n: {"schedule": o.schedule.to_dict(), "base_lrs": o.base_lrs}
                               for n, o in self.optimizers.items()},
@@ -290,6 +304,12 @@ class Trainer:
             metric = val_metrics.get(self.monitor) if val_metrics else None
             self.run_dir.record(step, metric, self.config.keep_best, self.monitor_mode)
         barrier(self.info)
+
+    def _model_states(self, step: int) -> dict[str, dict]:
+        try:
+            return {n: m.state_dict() for n, m in self.modules.items()}
+        except DivergenceError as exc:  # e.g. entropy tables built from weights that are finite but absurd
+            raise self._diverged(f"at step {step}, {exc}") from None
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -314,17 +334,40 @@ class Trainer:
             if done % cfg.log_every == 0 or last:
                 train_metrics = self._log_train(done, metrics, stream, window, metric_log, progress)
                 window = (time.perf_counter(), stream.consumed)
+                self._check_divergence(ctx, done)
             validated = val_loader is not None and (last or (cfg.val_every > 0 and done % cfg.val_every == 0))
             if validated:
                 val_metrics = self._validate(done, val_loader, metric_log, progress)
             if validated or last or (cfg.save_every > 0 and done % cfg.save_every == 0):
-                self._save(done, val_metrics if validated else None, stream.position())
+                self._save(done, val_metrics if validated else None, stream.position(), ctx)
         if start >= cfg.steps and self.info.is_main:
             progress.message(f"{self.run_dir.root} has already trained {start} of {cfg.steps} steps")
         return TrainResult(
             step=max(start, cfg.steps), train_metrics=train_metrics, val_metrics=val_metrics,
             latest_checkpoint=self.run_dir.latest(), best_checkpoint=self.run_dir.best(self.monitor_mode),
             run_dir=self.run_dir.root, models=self.modules)
+
+    def _nonfinite_weights(self) -> torch.Tensor:
+        """Whether any parameter holds NaN or infinity, as a bool tensor on the device (no sync)."""
+        finite = [torch.isfinite(p).all() for m in self.modules.values() for p in m.parameters()]
+        return torch.stack(finite).logical_not().any() if finite else torch.tensor(False)
+
+    def _check_divergence(self, ctx: StepContext, done: int) -> None:
+        """A DivergenceError (on every process) once any process's loss, or the weights after
+        ``done`` steps, were non-finite."""
+        first = ctx.first_nonfinite_step()
+        flags = torch.stack([(first >= 0).double().cpu(), self._nonfinite_weights().double().cpu()])
+        bad_loss, bad_weights = self._sum(flags.to(self.device)).tolist()
+        if not (bad_loss or bad_weights):
+            return
+        what = "the loss" if bad_loss else "the weights"
+        step = int(first) if bad_loss and int(first) >= 0 else done  # else another process saw it first
+        raise self._diverged(f"{what} became NaN or infinite at step {step}")
+
+    def _diverged(self, what: str) -> DivergenceError:
+        latest = self.run_dir.latest()
+        kept = f"the last good checkpoint is {latest}" if latest is not None else "no checkpoint was written"
+        return DivergenceError(f"training diverged: {what}; {kept}; try a lower --lr or --clip-norm")
 
     def _phases(self, step: int) -> list[Phase]:
         phases = [Phase(*p) if isinstance(p, tuple) else p for p in self.task.phases(step, self.config.steps)]

@@ -6,6 +6,12 @@ same rows with a column per metric name (rebuilt from the JSONL whenever a new
 name appears), and TensorBoard gets ``<split>/<name>`` scalars when the
 ``tensorboard`` package is installed. A resumed run first drops the records
 written after its checkpoint, so the files never hold two histories.
+
+The records are strict JSON: a non-finite value (a NaN or infinite loss) is
+written as ``null`` (``stegafast.io.to_strict_json``), and as an empty cell in
+the CSV. The two logs are appended to, not rewritten atomically at every step
+(that would cost more as the run grows); a line a crash cuts short is skipped
+when the log is read.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from typing import Callable
 
 import torch
 
-from .checkpoint import atomic_write
+from ..errors import OutputError
+from ..io import strict_json_dumps, to_strict_json, write_bytes
 from .rundir import RunDir
 
 __all__ = ["MetricAccumulator", "MetricLog"]
@@ -84,14 +91,14 @@ class MetricLog:
     def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
         if not self._enabled:
             return
-        record = {"step": step, "split": split, **metrics}
-        with open(self._run_dir.metrics_jsonl, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        record = to_strict_json({"step": step, "split": split, **metrics})
+        _append(self._run_dir.metrics_jsonl, strict_json_dumps(record) + "\n")
         if set(metrics) - set(self._columns):
             self._rewrite_csv(self._records())
         else:
-            with open(self._run_dir.metrics_csv, "a", newline="") as f:
-                csv.DictWriter(f, ["step", "split", *self._columns]).writerow(record)
+            row = io.StringIO(newline="")
+            csv.DictWriter(row, ["step", "split", *self._columns]).writerow(record)
+            _append(self._run_dir.metrics_csv, row.getvalue())
         if self._writer is not None:
             for name, value in metrics.items():
                 self._writer.add_scalar(f"{split}/{name}", value, step)
@@ -116,8 +123,8 @@ class MetricLog:
         return records
 
     def _rewrite_jsonl(self, records: list[dict]) -> None:
-        data = "".join(json.dumps(r) + "\n" for r in records).encode()
-        atomic_write(self._run_dir.metrics_jsonl, lambda f: f.write(data))
+        data = "".join(strict_json_dumps(r) + "\n" for r in records).encode()
+        write_bytes(self._run_dir.metrics_jsonl, data)
 
     def _rewrite_csv(self, records: list[dict]) -> None:
         self._columns = sorted({k for r in records for k in r} - {"step", "split"})
@@ -125,8 +132,15 @@ class MetricLog:
         writer = csv.DictWriter(text, ["step", "split", *self._columns])
         writer.writeheader()
         writer.writerows(records)
-        data = text.getvalue().encode()
-        atomic_write(self._run_dir.metrics_csv, lambda f: f.write(data))
+        write_bytes(self._run_dir.metrics_csv, text.getvalue().encode())
+
+
+def _append(path, text: str) -> None:
+    try:
+        with open(path, "a", newline="") as f:
+            f.write(text)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _tensorboard_writer(run_dir: RunDir, purge_step: int | None):

@@ -9,22 +9,41 @@ checkpoints it keeps.
     RUN/metrics.jsonl             one JSON record per logged step (see metrics_log)
     RUN/metrics.csv               the same records as a table
     RUN/tensorboard/              event files, when tensorboard is installed
+    RUN/.lock                     held (flock) by the run training into the folder; holds its pid
 
 The checkpoint files themselves are the truth about what exists (the latest is
 the highest step on disk); the index only adds their metrics, so losing it
 never loses a run.
+
+One run per folder: the engine holds an exclusive ``fcntl.flock`` on
+``RUN/.lock`` (``RunDir.locked``) from before it writes anything until it
+returns. The operating system drops the lock when the process ends however it
+ends (a crash, ``kill -9``), so a stale lock never blocks the next run; a
+second run into a held folder fails at once with a RunDirError naming the
+holder's pid. The file itself stays (removing it would let a third run lock a
+new file while a second still waits on the old one). Where ``fcntl`` does not
+exist (Windows) runs are not locked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
+import os
 import re
 from pathlib import Path
+from typing import Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 from ..errors import RunDirError
-from .checkpoint import TEMP_SUFFIX, atomic_write_json, identity_mismatch
+from ..io import TEMP_SUFFIX
+from .checkpoint import atomic_write_json, identity_mismatch
 
 __all__ = ["RunDir", "RunDirError"]
 
@@ -42,6 +61,31 @@ class RunDir:
         self.metrics_jsonl = self.root / "metrics.jsonl"
         self.metrics_csv = self.root / "metrics.csv"
         self.tensorboard_dir = self.root / "tensorboard"
+        self.lock_path = self.root / ".lock"
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the folder's exclusive lock for the body (the folder is created if missing).
+        A RunDirError naming the holder's pid when another process holds it."""
+        if fcntl is None:
+            yield
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise RunDirError(f"cannot use {self.root} as a run folder: {exc.strerror or exc}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunDirError(f"{self.root} is in use by another training run ({_holder(fd)}); wait for it "
+                                  "to finish or choose another --out") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoint_dir / f"step-{step:08d}.pt"
@@ -139,3 +183,9 @@ class RunDir:
     def _write_index(self, metrics: dict[int, float | None]) -> None:
         entries = [{"step": s, "file": self.checkpoint_path(s).name, "metric": m} for s, m in sorted(metrics.items())]
         atomic_write_json({"checkpoints": entries}, self.index_path)
+
+
+def _holder(fd: int) -> str:
+    """"pid N" of the process that wrote the lock file, as far as it can be read."""
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return f"pid {text}" if text.isdigit() else "pid unknown"

@@ -24,14 +24,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...cli.common import add_checkpoint_and_device, add_family, check_at_least, check_output_file
+from ...cli.common import (
+    add_checkpoint_and_device,
+    add_family,
+    check_at_least,
+    check_not_an_input,
+    check_output_file,
+    check_output_folder,
+)
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
-from ...data import load_image, save_image
+from ...data import find_images, load_image, save_image
 from ...device import DEVICE_CHOICES, resolve_device
 from ...entropy import QUANTIZATION_MODES
 from ...errors import UserError
+from ...io import write_bytes
 from .config import DEFAULT_LMBDA, MULTIPLE, CodecConfig
-from .evaluate import JPEG_QUALITIES, WEBP_QUALITIES, evaluate, evaluation_images, write_report
+from .evaluate import JPEG_QUALITIES, REPORT_FILES, WEBP_QUALITIES, evaluate, evaluation_images, write_report
 from .fileformat import read_sfc
 from .inference import load_codec
 from .task import CodecTask
@@ -100,14 +108,14 @@ def _add_compress(verbs) -> None:
 
 
 def run_compress(args: argparse.Namespace) -> int:
-    out = check_output_file("-o", args.out)
+    out = check_output_file("-o", args.out, ".sfc", inputs=(args.image, args.checkpoint))
     image = load_image(_input_file(args.image, "image"), "RGB")
     codec = load_codec(args.checkpoint, resolve_device(args.device))
     try:
         data = codec.compress(image)
     except ValueError as exc:
         raise UserError(f"{args.image}: {exc}") from None
-    out.write_bytes(data)
+    write_bytes(out, data)
     h, w = image.shape[-2:]
     print(f"{args.image}: {h}x{w} -> {out} ({len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp)")
     return 0
@@ -122,7 +130,7 @@ def _add_decompress(verbs) -> None:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
-    out = check_output_file("-o", args.out, ".png")
+    out = check_output_file("-o", args.out, ".png", inputs=(args.file, args.checkpoint))
     data = _input_file(args.file, "file").read_bytes()
     read_sfc(data, name=args.file)  # a damaged file is reported before the model loads
     image = load_codec(args.checkpoint, resolve_device(args.device)).decompress(data, name=args.file)
@@ -155,9 +163,18 @@ def _check_evaluate_args(args: argparse.Namespace) -> None:
         bad = [q for q in qualities if not 0 <= q <= 100]
         if bad:
             raise UserError(f"{name}: qualities must be in 0..100, got {bad[0]}")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {args.out} exists and is not a folder")
+    _check_report_outputs(args)
+
+
+def _check_report_outputs(args: argparse.Namespace) -> None:
+    """--out is a folder that can take rd.json and rd.png, neither of which is an input."""
+    out = check_output_folder("--out", args.out)
+    inputs = [*args.checkpoint, *(find_images(args.data) if args.data is not None else [])]
+    for name in REPORT_FILES:
+        if out.is_dir():
+            check_output_file("--out", out / name, inputs=inputs)
+        else:
+            check_not_an_input("--out", out / name, inputs)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import Config, check_positive_int
+from ...config import Config, check_at_most, check_positive_int
 from ...entropy import QUANTIZATION_MODES
 
-__all__ = ["CodecConfig", "DEFAULT_LMBDA", "MULTIPLE"]
+__all__ = ["CodecConfig", "DEFAULT_LMBDA", "MULTIPLE", "MAX_CHANNELS"]
 
 # lambda of the loss lambda * 255^2 * MSE + bpp; CompressAI's range is 0.0018..0.0932
 DEFAULT_LMBDA = 0.01
 # the analysis transform halves the size 4 times and the hyper-analysis twice more
 MULTIPLE = 64
+MAX_CHANNELS = 1024  # N and M above it would ask for tens of GB of weights and activations
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,9 @@ class CodecConfig(Config):
     settings_name = "codec"
 
     def __post_init__(self) -> None:
-        check_positive_int("N", self.N)
-        check_positive_int("M", self.M)
+        for name in ("N", "M"):
+            check_positive_int(name, getattr(self, name))
+            check_at_most(name, getattr(self, name), MAX_CHANNELS)
         if self.quantization not in QUANTIZATION_MODES:
             raise ValueError(f"quantization must be one of {', '.join(QUANTIZATION_MODES)}, "
                              f"got {self.quantization!r}")

@@ -14,7 +14,6 @@ writes ``rd.json`` and ``rd.png`` (PSNR and MS-SSIM panels, ``plot.py``).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -25,16 +24,18 @@ from typing import Callable, Sequence
 import torch
 from PIL import Image
 
-from ...data import BUNDLED_SPLITS, find_images, load_bundled_photo, load_image
+from ...data import BUNDLED_SPLITS, find_images, load_bundled_photo, load_image, write_pil_image
+from ...io import write_bytes, write_json
 from ...metrics import PSNR_CAP_DB, ms_ssim, psnr
 from ...metrics.ssim import ms_ssim_min_size
 from .inference import ImageCodec
 from .plot import Panel, draw_rd_plot
 
-__all__ = ["JPEG_QUALITIES", "WEBP_QUALITIES", "evaluation_images", "evaluate", "write_report"]
+__all__ = ["JPEG_QUALITIES", "WEBP_QUALITIES", "REPORT_FILES", "evaluation_images", "evaluate", "write_report"]
 
 JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 WEBP_QUALITIES = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+REPORT_FILES = ("rd.json", "rd.png")  # what write_report puts into its folder
 
 Images = Sequence[tuple[str, torch.Tensor]]
 
@@ -69,7 +70,7 @@ def _pillow_round_trip(fmt: str, quality: int) -> Callable[[torch.Tensor, Path],
 
     def round_trip(image: torch.Tensor, path: Path) -> torch.Tensor:
         pixels = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        Image.fromarray(pixels, "RGB").save(path, format=fmt, **options)
+        write_pil_image(Image.fromarray(pixels, "RGB"), path, fmt, **options)
         return load_image(path, "RGB")
 
     return round_trip
@@ -77,7 +78,7 @@ def _pillow_round_trip(fmt: str, quality: int) -> Callable[[torch.Tensor, Path],
 
 def _codec_round_trip(codec: ImageCodec) -> Callable[[torch.Tensor, Path], torch.Tensor]:
     def round_trip(image: torch.Tensor, path: Path) -> torch.Tensor:
-        path.write_bytes(codec.compress(image))
+        write_bytes(path, codec.compress(image))
         return _to_8bit(codec.decompress(path.read_bytes(), name=str(path)).cpu())
 
     return round_trip
@@ -142,11 +143,12 @@ def _series(table: dict, metric: str) -> dict[str, list[tuple[float, float]]]:
 
 
 def write_report(table: dict, out: str | os.PathLike) -> tuple[Path, Path]:
-    """``out/rd.json`` (the table) and ``out/rd.png`` (PSNR and MS-SSIM against bpp)."""
+    """``out/rd.json`` (the table, strict JSON) and ``out/rd.png`` (PSNR and MS-SSIM against
+    bpp), each written atomically (``stegafast.io``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    json_path, png_path = out / "rd.json", out / "rd.png"
-    json_path.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+    json_path, png_path = (out / name for name in REPORT_FILES)
+    write_json(json_path, table, sort_keys=False)
     panels = [Panel("PSNR (RGB)", "bits per pixel", "PSNR [dB]", _series(table, "psnr")),
               Panel("MS-SSIM", "bits per pixel", "MS-SSIM [dB]", _series(table, "ms_ssim_db"))]
     draw_rd_plot(panels, png_path)

@@ -14,6 +14,8 @@ from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
+from ...data import write_pil_image
+
 __all__ = ["Panel", "draw_rd_plot", "nice_ticks"]
 
 PANEL_SIZE = (640, 480)
@@ -105,7 +107,8 @@ def _draw_series(draw: ImageDraw.ImageDraw, axes: _Axes, panel: Panel, font) -> 
 
 
 def draw_rd_plot(panels: Sequence[Panel], path: str | os.PathLike) -> None:
-    """Write the panels side by side as one PNG. Panels without points are skipped."""
+    """Write the panels side by side as one PNG (atomically: ``write_pil_image``). Panels
+    without points are skipped."""
     panels = [p for p in panels if any(len(v) for v in p.series.values())]
     if not panels:
         raise ValueError("draw_rd_plot: no points to draw")
@@ -118,4 +121,4 @@ def draw_rd_plot(panels: Sequence[Panel], path: str | os.PathLike) -> None:
         axes = _Axes((i * PANEL_SIZE[0], 0), xs, ys)
         _draw_axes(image, draw, axes, panel, font)
         _draw_series(draw, axes, panel, font)
-    image.save(path, format="PNG")
+    write_pil_image(image, path, "PNG")

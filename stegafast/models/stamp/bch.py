@@ -63,15 +63,30 @@ def _bch():
     return bchlib.BCH(BCH_T, BCH_POLY)
 
 
+SHOWN_CHARACTERS = 20  # an error quotes at most this much of a message
+
+
+def _shown(text: str) -> str:
+    """The message as an error quotes it: its repr, cut short when long."""
+    if len(text) <= SHOWN_CHARACTERS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARACTERS]!r}... ({len(text)} characters)"
+
+
 def check_message(text: str) -> bytes:
-    """The message's UTF-8 bytes, or a ValueError saying why it cannot be hidden."""
+    """The message's UTF-8 bytes, or a ValueError saying why it cannot be hidden (quoting at
+    most SHOWN_CHARACTERS of it)."""
     if not isinstance(text, str):
         raise TypeError(f"the message must be a str, got {type(text).__name__}")
-    data = text.encode("utf-8")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Python keeps command-line bytes that are not UTF-8 as lone surrogates ("surrogateescape").
+        raise ValueError(f"the message {_shown(text)} is not valid UTF-8 text") from None
     if len(data) > MESSAGE_BYTES:
-        raise ValueError(f"the message {text!r} is {len(data)} bytes in UTF-8; at most {MESSAGE_BYTES} fit")
+        raise ValueError(f"the message {_shown(text)} is {len(data)} bytes in UTF-8; at most {MESSAGE_BYTES} fit")
     if not text.isprintable():
-        raise ValueError(f"the message {text!r} holds control characters; only printable text is hidden")
+        raise ValueError(f"the message {_shown(text)} holds control characters; only printable text is hidden")
     return data
 
 

@@ -8,13 +8,18 @@
 * ``encode --checkpoint C (--image F | --images-dir D) --secret TEXT --out DIR``:
   writes ``DIR/<name>_hidden.png`` (the encoded image, at the input's own size)
   and ``DIR/<name>_residual.png`` (the residual + 0.5, as the original shows
-  it). A secret of more than 7 UTF-8 bytes or with control characters is a
-  user error. Images of any size: see ``stegafast.models.stamp.inference``.
+  it); with ``--images-dir`` the folders under D are mirrored under DIR
+  (``D/a/x.png`` gives ``DIR/a/x_hidden.png``). Two inputs that would give one
+  output (``x.png`` and ``x.jpg`` side by side) and an output that is an input
+  (``--out`` equal to D holding ``x_hidden.png``) are refused before anything is
+  written. A secret of more than 7 UTF-8 bytes, with control characters or
+  bytes that are not UTF-8 is a user error. Images of any size: see
+  ``stegafast.models.stamp.inference``.
 * ``decode --checkpoint C (--image F | --images-dir D)``: prints
   ``<path>: '<message>' (corrected N bits)`` or ``<path>: could not be decoded``
   per image. Exit status 0 when every image decoded, 1 when some did not (as
   grep's "not found"), 2 for a user mistake.
-* ``evaluate --checkpoint C [--data DIR] [--json F]``: bit accuracy and BCH
+* ``evaluate --checkpoint C [--data DIR] [--json F.json]``: bit accuracy and BCH
   decode rates under real JPEG 50/75, blur, noise, warp and resize, and
   PSNR/SSIM, on S x S centre crops of held-out images (default: the bundled
   validation photographs, several crops each); see ``evaluation``. Prints JSON.
@@ -30,16 +35,24 @@ status 2.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
-from ...cli.common import add_checkpoint_and_device, add_family, check_at_least, check_output_file
+from ...cli.common import (
+    add_checkpoint_and_device,
+    add_family,
+    check_at_least,
+    check_not_inputs,
+    check_output_file,
+    check_output_folder,
+    check_seed_option,
+)
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import find_images, load_image, save_image
 from ...device import resolve_device
-from ...errors import UserError
+from ...errors import OutputError, UserError
+from ...io import strict_json_dumps, write_text
 from .bch import check_message, decode_bits, encode_message
 from .config import ROUNDINGS, StampLossConfig, StampModelConfig, StampNoiseConfig
 from .evaluate import evaluate_robustness, evaluation_images
@@ -123,11 +136,22 @@ def _input_paths(args: argparse.Namespace) -> list[Path]:
     return [Path(args.image)] if args.image is not None else find_images(args.images_dir)
 
 
-def _output_folder(path: str) -> Path:
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, not a folder")
-    return out
+def _encode_plan(args: argparse.Namespace, paths: list[Path], out: Path) -> list[tuple[Path, Path, Path]]:
+    """(input, hidden image, residual image) per input: the outputs mirror the folders
+    under --images-dir. An OutputError when two inputs share an output or an output is an input."""
+    root = Path(args.images_dir) if args.images_dir is not None else None
+    plan, claimed = [], {}
+    for path in paths:
+        folder = out / path.relative_to(root).parent if root is not None else out
+        outputs = folder / f"{path.stem}_hidden.png", folder / f"{path.stem}_residual.png"
+        for output in outputs:
+            if output in claimed:
+                raise OutputError(f"{claimed[output]} and {path} would both be written to {output}; "
+                                  "rename one of them")
+            claimed[output] = path
+        plan.append((path, *outputs))
+    check_not_inputs("--out", claimed, [*paths, args.checkpoint])
+    return plan
 
 
 def _read(path: Path, device: torch.device) -> torch.Tensor:
@@ -152,18 +176,18 @@ def run_encode(args: argparse.Namespace) -> int:
         check_message(args.secret)
     except ValueError as exc:
         raise UserError(f"--secret: {exc}") from None
-    paths = _input_paths(args)
-    out = _output_folder(args.out)
+    out = check_output_folder("--out", args.out)
+    plan = _encode_plan(args, _input_paths(args), out)
     device = resolve_device(args.device)
     encoder, _ = load_stamp(args.checkpoint, device)
     bits = encode_message(args.secret).to(device).unsqueeze(0)
-    out.mkdir(parents=True, exist_ok=True)
-    for path in paths:
+    for path, hidden, residual_path in plan:
         with torch.no_grad():
             encoded, residual = encode_images(encoder, _read(path, device), bits)
-        save_image(encoded[0].cpu(), out / f"{path.stem}_hidden.png")
-        save_image((residual[0] + 0.5).clamp(0, 1).cpu(), out / f"{path.stem}_residual.png")
-        print(f"{path}: wrote {out / (path.stem + '_hidden.png')}")
+        hidden.parent.mkdir(parents=True, exist_ok=True)
+        save_image(encoded[0].cpu(), hidden)
+        save_image((residual[0] + 0.5).clamp(0, 1).cpu(), residual_path)
+        print(f"{path}: wrote {hidden}")
     return 0
 
 
@@ -204,15 +228,16 @@ def _add_evaluate(verbs) -> None:
                         "(default: %(default)s)")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate at most N crops")
     p.add_argument("--seed", type=int, default=0, help="seed of the messages and random distortions")
-    p.add_argument("--json", metavar="F", help="also write the result to this JSON file")
+    p.add_argument("--json", metavar="F.json", help="also write the result to this JSON file")
     p.set_defaults(run=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     check_at_least("--limit", args.limit, 1)
     if args.json is not None:
-        check_output_file("--json", args.json)
+        check_output_file("--json", args.json, ".json", inputs=(args.checkpoint,))
     check_at_least("--crops", args.crops, 1)
+    check_seed_option("--seed", args.seed)
     if args.data is not None:
         find_images(args.data)
     device = resolve_device(args.device)
@@ -221,9 +246,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     result = evaluate_robustness(encoder, decoder, images, device, limit=args.limit, seed=args.seed)
     result.update(checkpoint=str(args.checkpoint), image_size=encoder.config.image_size,
                   data=args.data or "bundled validation photographs", crops_per_image=args.crops)
-    text = json.dumps(result, indent=2, sort_keys=True)
+    text = strict_json_dumps(result, indent=2, sort_keys=True)
     if args.json is not None:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        write_text(args.json, text + "\n")
     print(text)
     return 0
 
@@ -240,9 +265,10 @@ def _add_export(verbs) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from .onnx_export import ONNX_TOLERANCE, check_onnx, export_onnx
+    from .onnx_export import ONNX_FILES, ONNX_TOLERANCE, check_onnx, export_onnx
 
-    out = _output_folder(args.out)
+    out = check_output_folder("--out", args.out)
+    check_not_inputs("--out", [out / name for name in ONNX_FILES], [args.checkpoint])
     missing = [name for name in (["onnx", "onnxruntime"] if args.test else ["onnx"]) if not _importable(name)]
     if missing:
         raise UserError(f"export-onnx needs {' and '.join(missing)}: pip install 'stegafast[onnx]'")

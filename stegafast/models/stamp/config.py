@@ -32,21 +32,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from ...config import (Config, check_non_negative, check_non_negative_int, check_positive, check_positive_int,
-                       check_probability, is_int)
+from ...config import (Config, check_at_most, check_non_negative, check_non_negative_int, check_positive,
+                       check_positive_int, check_probability, is_int)
 
-__all__ = ["StampModelConfig", "StampLossConfig", "StampNoiseConfig", "MIN_IMAGE_SIZE", "SIZE_MULTIPLE",
-           "ROUNDINGS"]
+__all__ = ["StampModelConfig", "StampLossConfig", "StampNoiseConfig", "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE",
+           "SIZE_MULTIPLE", "ROUNDINGS"]
 
 # The U-Net halves the image four times and the secret map is S/8 on a side: sides are multiples of 16.
 SIZE_MULTIPLE = 16
 MIN_IMAGE_SIZE = 32
+MAX_IMAGE_SIZE = 4096  # the secret's dense layer grows with the square of the size
 ROUNDINGS = ("ste", "cubic", "ste_cubic")
 
 
 def check_image_size(size) -> None:
-    """A ValueError unless ``size`` is a multiple of 16 of at least 32."""
+    """A ValueError unless ``size`` is a multiple of 16 from 32 to MAX_IMAGE_SIZE."""
     check_positive_int("image_size", size)
+    check_at_most("image_size", size, MAX_IMAGE_SIZE)
     if size < MIN_IMAGE_SIZE or size % SIZE_MULTIPLE:
         raise ValueError(f"image_size must be a multiple of {SIZE_MULTIPLE} of at least {MIN_IMAGE_SIZE} "
                          f"(the U-Net halves it four times), got {size}")

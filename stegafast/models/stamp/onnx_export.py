@@ -19,6 +19,7 @@ the optional extra ``stegafast[onnx]``.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -26,12 +27,14 @@ import torch
 from torch import nn
 
 from ...backend import use_backend
+from ...io import write_bytes
 from .model import StampDecoder, StampEncoder
 
-__all__ = ["OPSET", "export_onnx", "check_onnx", "ONNX_TOLERANCE"]
+__all__ = ["OPSET", "ONNX_FILES", "export_onnx", "check_onnx", "ONNX_TOLERANCE"]
 
 OPSET = 17
 ONNX_TOLERANCE = 1e-3
+ONNX_FILES = ("encoder.onnx", "decoder.onnx")  # what export_onnx writes into its folder
 
 
 class _EncoderGraph(nn.Module):
@@ -53,25 +56,29 @@ def _example(config, batch: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch
 
 def export_onnx(encoder: StampEncoder, decoder: StampDecoder, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``encoder.onnx`` and ``decoder.onnx`` into ``out_dir`` (created if
-    missing); returns their paths. The models are exported on the CPU in eval mode."""
+    missing); returns their paths. The models are exported on the CPU in eval mode; each
+    graph is serialised in memory and written atomically (``stegafast.io``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     encoder, decoder = encoder.cpu().eval(), decoder.cpu().eval()
     secret, image = _example(encoder.config)
     batch = {0: "batch"}
-    paths = out / "encoder.onnx", out / "decoder.onnx"
+    paths = tuple(out / name for name in ONNX_FILES)
+    graphs = io.BytesIO(), io.BytesIO()
     # the shape checks in forward are Python conditions: constant in the trace, which warns about them
     with use_backend("reference"), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Constant folding")  # the padding's slices: harmless
         warnings.simplefilter("ignore", DeprecationWarning)  # dynamo=False is the legacy exporter, on purpose
-        torch.onnx.export(_EncoderGraph(encoder), (secret, image), str(paths[0]), dynamo=False,
+        torch.onnx.export(_EncoderGraph(encoder), (secret, image), graphs[0], dynamo=False,
                           opset_version=OPSET, input_names=["secret", "image"],
                           output_names=["encoded", "residual"],
                           dynamic_axes={"secret": batch, "image": batch, "encoded": batch, "residual": batch})
-        torch.onnx.export(decoder, (image,), str(paths[1]), dynamo=False, opset_version=OPSET,
+        torch.onnx.export(decoder, (image,), graphs[1], dynamo=False, opset_version=OPSET,
                           input_names=["image"], output_names=["logits"],
                           dynamic_axes={"image": batch, "logits": batch})
+    for path, graph in zip(paths, graphs):
+        write_bytes(path, graph.getvalue())
     return paths
 
 

@@ -22,16 +22,16 @@ error line and exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
-from ...cli.common import add_checkpoint_and_device, add_family, check_at_least, check_output_file
+from ...cli.common import add_checkpoint_and_device, add_family, check_at_least, check_crop_size, check_output_file
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import DataError, load_image, save_image
 from ...device import resolve_device
 from ...errors import UserError
+from ...io import strict_json_dumps
 from ...nn import SUBNETS
 from .config import MIN_IMAGE_SIZE, StegoLossConfig, StegoModelConfig
 from .evaluate import evaluate, evaluation_pairs
@@ -107,8 +107,8 @@ def _read_image(path: str, what: str) -> torch.Tensor:
     return image.unsqueeze(0)
 
 
-def _png_output(path: str) -> Path:
-    return check_output_file("--out", path, ".png", " (a lossy format would destroy the secret)")
+def _png_output(path: str, inputs: tuple[str, ...]) -> Path:
+    return check_output_file("--out", path, ".png", " (a lossy format would destroy the secret)", inputs=inputs)
 
 
 # ---- embed / extract -----------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def _add_embed(verbs) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    out = _png_output(args.out)
+    out = _png_output(args.out, (args.cover, args.secret, args.checkpoint))
     cover, secret = _read_image(args.cover, "cover"), _read_image(args.secret, "secret")
     model = load_stego(args.checkpoint, resolve_device(args.device))
     save_image(embed(model, cover, secret)[0].cpu(), out)
@@ -141,7 +141,7 @@ def _add_extract(verbs) -> None:
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    out = _png_output(args.out)
+    out = _png_output(args.out, (args.stego, args.checkpoint))
     stego = _read_image(args.stego, "stego")
     model = load_stego(args.checkpoint, resolve_device(args.device))
     save_image(extract(model, stego)[0].cpu(), out)
@@ -164,11 +164,12 @@ def _add_evaluate(verbs) -> None:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     check_at_least("--image-size", args.image_size, MIN_IMAGE_SIZE)
+    check_crop_size("--image-size", args.image_size)
     check_at_least("--limit", args.limit, 1)
     pairs = evaluation_pairs(args.data, args.image_size)
     device = resolve_device(args.device)
     result = evaluate(load_stego(args.checkpoint, device), pairs, device, args.limit)
     result.update(checkpoint=str(args.checkpoint), image_size=args.image_size,
                   data=args.data or "bundled validation photographs")
-    print(json.dumps(result, indent=2, sort_keys=True))
+    print(strict_json_dumps(result, indent=2, sort_keys=True))
     return 0

@@ -25,13 +25,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ...config import Config, check_non_negative, check_positive, check_positive_int, check_probability
+from ...config import (Config, check_at_most, check_non_negative, check_positive, check_positive_int,
+                       check_probability)
 from ...nn import SUBNETS
 
-__all__ = ["StegoModelConfig", "StegoLossConfig", "MIN_IMAGE_SIZE"]
+__all__ = ["StegoModelConfig", "StegoLossConfig", "MIN_IMAGE_SIZE", "MAX_BLOCKS", "MAX_HIDDEN"]
 
 # The smallest image side: the SSIM loss's 11x11 window and the two-level wavelet loss need room.
 MIN_IMAGE_SIZE = 16
+# Limits far above the seed's 8 and 128, below sizes whose weights alone would fill memory.
+MAX_BLOCKS = 64
+MAX_HIDDEN = 1024
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,9 @@ class StegoModelConfig(Config):
     settings_name = "stego model"
 
     def __post_init__(self) -> None:
-        check_positive_int("blocks", self.blocks)
-        check_positive_int("hidden", self.hidden)
+        for name, limit in (("blocks", MAX_BLOCKS), ("hidden", MAX_HIDDEN)):
+            check_positive_int(name, getattr(self, name))
+            check_at_most(name, getattr(self, name), limit)
         if self.subnet not in SUBNETS:
             raise ValueError(f"subnet must be one of {', '.join(sorted(SUBNETS))}, got {self.subnet!r}")
         for name in ("clamp", "k_y", "k_c"):

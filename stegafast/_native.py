@@ -65,7 +65,9 @@ def _load() -> NativeStatus:
             f"{torch.__version__} is installed; rebuild with `pip install --no-build-isolation .`",
             info,
         )
-    return NativeStatus(True, None, info, module.cpu_variant(), module.cpu_variant_note())
+    # a library built before cpu_variant_note existed has nothing to say
+    note = module.cpu_variant_note() if hasattr(module, "cpu_variant_note") else None
+    return NativeStatus(True, None, info, module.cpu_variant(), note)
 
 
 _STATUS = _load()

@@ -14,8 +14,18 @@ static PyObject* cpu_variant(PyObject*, PyObject*) {
   return PyUnicode_FromString(stegafast::cpu::has_avx2_fma() ? "avx2" : "baseline");
 }
 
+// Why STEGAFAST_CPU_VARIANT was not followed as written, or None.
+static PyObject* cpu_variant_note(PyObject*, PyObject*) {
+  const char* note = stegafast::cpu::variant_note();
+  if (note[0] == '\0') Py_RETURN_NONE;
+  return PyUnicode_FromString(note);
+}
+
 static PyMethodDef stegafast_methods[] = {
-    {"cpu_variant", cpu_variant, METH_NOARGS, "The build of the CPU kernels in use."}, {nullptr, nullptr, 0, nullptr}};
+    {"cpu_variant", cpu_variant, METH_NOARGS, "The build of the CPU kernels in use."},
+    {"cpu_variant_note", cpu_variant_note, METH_NOARGS,
+     "Why STEGAFAST_CPU_VARIANT was not followed as written (an unknown value, avx2 unavailable), or None."},
+    {nullptr, nullptr, 0, nullptr}};
 
 static struct PyModuleDef stegafast_module = {
     PyModuleDef_HEAD_INIT, "_C", "stegafast native kernels (registered as torch.ops.stegafast)", -1, stegafast_methods};

@@ -52,13 +52,13 @@ def half(n: int) -> int:
     return (n + 1) // 2
 
 
-def make_case(shape: tuple[int, int, int, int], seed: int) -> dict[str, torch.Tensor]:
+def make_case(shape: tuple[int, int, int, int], seed: int, int_bound: int = 300) -> dict[str, torch.Tensor]:
     b, c, h, w = shape
     gen = torch.Generator().manual_seed(seed)
     image, bands = (b, c, h, w), (b, 4 * c, half(h), half(w))
 
     def ints(size):  # negative values too: the floors must round towards -inf
-        return torch.randint(-300, 300, size, generator=gen, dtype=torch.float64)
+        return torch.randint(-int_bound, int_bound, size, generator=gen, dtype=torch.float64)
 
     def reals(size):
         return torch.randn(size, generator=gen, dtype=torch.float64)
@@ -88,11 +88,8 @@ def driver(tmp_path_factory) -> Path:
     return exe
 
 
-@pytest.fixture(scope="module")
-def results(driver, tmp_path_factory) -> dict:
-    """All shapes through one driver run: {shape: (inputs, {output name: tensor})}."""
-    cases = [make_case(shape, seed) for seed, shape in enumerate(SHAPES)]
-    folder = tmp_path_factory.mktemp("quad_stencil_io")
+def run_driver(driver: Path, folder: Path, cases: list) -> dict:
+    """The cases through one driver run: {shape: (inputs, {output name: tensor})}."""
     src, dst = folder / "in.bin", folder / "out.bin"
     with open(src, "wb") as f:
         np.array([len(SHAPES)], dtype=np.int64).tofile(f)
@@ -115,6 +112,20 @@ def results(driver, tmp_path_factory) -> dict:
         out[shape] = (case, got)
     assert at == flat.numel(), "driver wrote more values than expected"
     return out
+
+
+@pytest.fixture(scope="module")
+def results(driver, tmp_path_factory) -> dict:
+    """All shapes through one driver run."""
+    cases = [make_case(shape, seed) for seed, shape in enumerate(SHAPES)]
+    return run_driver(driver, tmp_path_factory.mktemp("quad_stencil_io"), cases)
+
+
+@pytest.fixture(scope="module")
+def wide_results(driver, tmp_path_factory) -> dict:
+    """The same with integers over the whole int32 range, where lifting sums wrap."""
+    cases = [make_case(shape, seed, int_bound=2**31) for seed, shape in enumerate(SHAPES)]
+    return run_driver(driver, tmp_path_factory.mktemp("quad_stencil_wide_io"), cases)
 
 
 def shape_id(shape) -> str:
@@ -164,3 +175,12 @@ def test_inverse_adjoint_quad_is_vjp_of_reference(results, shape):
     y = case["y_real"].clone().requires_grad_(True)
     (want,) = torch.autograd.grad(ref.ilwt53_inverse(y, shape[2:], False), y, case["grad_x"])
     assert_close(got["inverse_adjoint_float64"], want)
+
+
+@pytest.mark.parametrize("shape", SHAPES[::7], ids=shape_id)
+def test_int32_quads_wrap_as_the_reference_over_the_whole_range(wide_results, shape):
+    # two's-complement int32 throughout (stegafast.reference.lifting): the CUDA
+    # arithmetic must wrap exactly as the reference's torch int32 arithmetic does
+    case, got = wide_results[shape]
+    assert_exact(got["forward_round_int32"], ref.ilwt53_forward(case["x_int"].to(torch.int32), True))
+    assert_exact(got["inverse_round_int32"], ref.ilwt53_inverse(case["y_int"].to(torch.int32), shape[2:], True))

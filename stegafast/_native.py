@@ -28,6 +28,8 @@ class NativeStatus:
     reason: str | None  # why the library is not loaded; None when it is
     build_info: dict = field(default_factory=dict)
     cpu_variant: str | None = None  # "avx2" or "baseline": the CPU kernel build in use
+    # why STEGAFAST_CPU_VARIANT (auto, baseline or avx2) was not followed as written; None when it was
+    cpu_variant_note: str | None = None
 
 
 def _read_build_info() -> dict:
@@ -63,7 +65,9 @@ def _load() -> NativeStatus:
             f"{torch.__version__} is installed; rebuild with `pip install --no-build-isolation .`",
             info,
         )
-    return NativeStatus(True, None, info, module.cpu_variant())
+    # a library built before cpu_variant_note existed has nothing to say
+    note = module.cpu_variant_note() if hasattr(module, "cpu_variant_note") else None
+    return NativeStatus(True, None, info, module.cpu_variant(), note)
 
 
 _STATUS = _load()
@@ -73,6 +77,10 @@ if not _STATUS.loaded:
         RuntimeWarning,
         stacklevel=2,
     )
+elif _STATUS.cpu_variant_note:
+    # the library decides the CPU build (csrc/common/cpu_variants.cpp) and says
+    # why it did not follow STEGAFAST_CPU_VARIANT as written
+    warnings.warn(f"stegafast: {_STATUS.cpu_variant_note}", RuntimeWarning, stacklevel=2)
 
 
 def status() -> NativeStatus:

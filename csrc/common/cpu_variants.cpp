@@ -3,7 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <cstdlib>
-#include <cstring>
+#include <string>
 
 namespace stegafast {
 namespace cpu {
@@ -14,10 +14,7 @@ void torch_parallel_for(int64_t n, int64_t grain, void* ctx, RangeBody body) {
 
 namespace {
 
-bool detect_avx2_fma() {
-  // STEGAFAST_CPU_VARIANT=baseline forces the baseline build (for tests and comparisons).
-  const char* forced = std::getenv("STEGAFAST_CPU_VARIANT");
-  if (forced != nullptr && std::strcmp(forced, "baseline") == 0) return false;
+bool avx2_fma_runs_here() {
 #if SF_CPU_AVX2_VARIANTS
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
@@ -25,12 +22,41 @@ bool detect_avx2_fma() {
 #endif
 }
 
+// The build the kernels run, from STEGAFAST_CPU_VARIANT (read once), and a note
+// for the user when the request could not be followed as written.
+struct Choice {
+  bool avx2;
+  std::string note;  // empty when the request was followed
+};
+
+Choice choose() {
+  const char* env = std::getenv("STEGAFAST_CPU_VARIANT");
+  const std::string requested = env != nullptr ? env : "";
+  const bool avx2 = avx2_fma_runs_here();
+  if (requested.empty() || requested == "auto") return {avx2, ""};
+  if (requested == "baseline") return {false, ""};
+  if (requested == "avx2") {
+    if (avx2) return {true, ""};
+    return {false, SF_CPU_AVX2_VARIANTS ? "STEGAFAST_CPU_VARIANT=avx2, but this CPU lacks AVX2 or FMA; using baseline"
+                                        : "STEGAFAST_CPU_VARIANT=avx2, but this build has no AVX2 kernels (not an "
+                                          "x86-64 GCC/Clang build, or built with -DSF_CPU_AVX2_VARIANTS=0); "
+                                          "using baseline"};
+  }
+  // the same rule as STEGAFAST_BACKEND: an unknown value is ignored, and said so
+  return {avx2, "ignoring STEGAFAST_CPU_VARIANT='" + requested +
+                    "': expected one of auto (the default), baseline, avx2; using auto"};
+}
+
+const Choice& choice() {
+  static const Choice c = choose();
+  return c;
+}
+
 }  // namespace
 
-bool has_avx2_fma() {
-  static const bool yes = detect_avx2_fma();
-  return yes;
-}
+bool has_avx2_fma() { return choice().avx2; }
+
+const char* variant_note() { return choice().note.c_str(); }
 
 }  // namespace cpu
 }  // namespace stegafast

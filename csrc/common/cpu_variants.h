@@ -40,9 +40,15 @@ using ParallelFor = void (*)(int64_t n, int64_t grain, void* ctx, RangeBody body
 // at::parallel_for behind the interface above (defined in common/cpu_variants.cpp).
 void torch_parallel_for(int64_t n, int64_t grain, void* ctx, RangeBody body);
 
-// Whether the AVX2 + FMA builds run here: they were compiled, the CPU has both
-// and STEGAFAST_CPU_VARIANT=baseline is not set (checked once).
+// Whether the AVX2 + FMA builds run here (decided once): they were compiled,
+// the CPU has both, and STEGAFAST_CPU_VARIANT (auto, the default: the best build
+// that runs; baseline; avx2) does not ask for the baseline.
 bool has_avx2_fma();
+
+// What the user should be told about STEGAFAST_CPU_VARIANT: why an unknown value
+// was ignored, or why avx2 could not be used; "" when it was followed.
+// stegafast._C.cpu_variant_note() returns it, and importing stegafast warns.
+const char* variant_note();
 
 }  // namespace cpu
 }  // namespace stegafast

@@ -24,7 +24,8 @@
 namespace stegafast {
 
 // Accumulation type: half types widen to float so that integer-valued 8-bit
-// images stay exact; int32 widens to int64 so lifting sums cannot overflow.
+// images stay exact; int32 widens to int64 so a sum of two cannot overflow (the
+// lifting does not use it: its int32 arithmetic wraps, see lifting::lift_acc_t).
 template <typename T>
 struct AccType {
   using type = float;

@@ -73,10 +73,36 @@ using DefaultFloor = LibraryFloor;
 using DefaultFloor = TruncationFloor;
 #endif
 
+// The arithmetic type of the lifting of storage type T: acc_t<T> for floating
+// types; uint32_t for int32, so that every sum and difference wraps modulo 2^32
+// (defined behaviour for unsigned types, and what torch's int32 arithmetic does
+// in the reference). The transform of int32 data is therefore two's-complement
+// int32 arithmetic throughout, intermediate results included: each lifting step
+// adds a function of the other half's samples, which the inverse subtracts
+// again, so wrapping keeps the round trip exact for every int32 input.
+template <typename T>
+struct LiftAcc {
+  using type = acc_t<T>;
+};
+template <>
+struct LiftAcc<int32_t> {
+  using type = uint32_t;
+};
+template <typename T>
+using lift_acc_t = typename LiftAcc<T>::type;
+
+// floor(v / 2^k) of the wrapped sum v read as a signed integer (C++20 defines
+// both the conversion and the arithmetic shift).
+template <typename A>
+SF_HD A floor_shift(A v, int k) {
+  using S = typename std::make_signed<A>::type;
+  return A(S(v) >> k);
+}
+
 template <bool Round, typename A, typename Floor = DefaultFloor>
 SF_HD A predict(A a, A b) {
   if constexpr (std::is_integral<A>::value) {
-    return (a + b) >> 1;  // arithmetic shift: floor division for negatives too
+    return floor_shift(A(a + b), 1);
   } else if constexpr (Round) {
     return Floor()((a + b) * A(0.5));
   } else {
@@ -87,7 +113,7 @@ SF_HD A predict(A a, A b) {
 template <bool Round, typename A, typename Floor = DefaultFloor>
 SF_HD A update(A a, A b) {
   if constexpr (std::is_integral<A>::value) {
-    return (a + b + 2) >> 2;
+    return floor_shift(A(a + b + A(2)), 2);
   } else if constexpr (Round) {
     return Floor()((a + b + A(2)) * A(0.25));
   } else {

@@ -237,7 +237,7 @@ inline void store_samples(const Pair<A>& v, T* out, int64_t j, int64_t n) {
 
 template <bool Round, typename T>
 struct ForwardOps {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   const Geometry g;
 
   void split_rows(const T* x, int64_t i, A* __restrict lo, A* __restrict hi) const {
@@ -259,7 +259,7 @@ struct ForwardOps {
 
 template <bool Round, typename T>
 struct InverseOps {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   const Geometry g;
 
   template <typename S>
@@ -310,7 +310,7 @@ inline void split_pairs(int64_t k, int64_t first, int64_t last, const Edge& edge
 
 template <typename T>
 struct ForwardAdjointOps {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   const Geometry g;
 
   // interior pairs: 2 <= j <= k-3 (no U^T term at 0, no P^T term at k-1, no fold)
@@ -355,7 +355,7 @@ struct ForwardAdjointOps {
 
 template <typename T>
 struct InverseAdjointOps {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   const Geometry g;
 
   // interior pairs: 1 <= i <= k-3 (no boundary term, and x(2i+3) is inside)
@@ -403,29 +403,29 @@ struct InverseAdjointOps {
 template <typename T>
 void run_forward(const T* x, T* y, const Geometry& g, bool rounding, cpu::ParallelFor par) {
   if (rounding) {
-    image_to_bands<acc_t<T>>(x, y, g, ForwardOps<true, T>{g}, par);
+    image_to_bands<lift_acc_t<T>>(x, y, g, ForwardOps<true, T>{g}, par);
   } else {
-    image_to_bands<acc_t<T>>(x, y, g, ForwardOps<false, T>{g}, par);
+    image_to_bands<lift_acc_t<T>>(x, y, g, ForwardOps<false, T>{g}, par);
   }
 }
 
 template <typename T>
 void run_inverse(const T* y, T* x, const Geometry& g, bool rounding, cpu::ParallelFor par) {
   if (rounding) {
-    bands_to_image<acc_t<T>>(y, x, g, InverseOps<true, T>{g}, par);
+    bands_to_image<lift_acc_t<T>>(y, x, g, InverseOps<true, T>{g}, par);
   } else {
-    bands_to_image<acc_t<T>>(y, x, g, InverseOps<false, T>{g}, par);
+    bands_to_image<lift_acc_t<T>>(y, x, g, InverseOps<false, T>{g}, par);
   }
 }
 
 template <typename T>
 void run_forward_adjoint(const T* gy, T* gx, const Geometry& g, cpu::ParallelFor par) {
-  bands_to_image<acc_t<T>>(gy, gx, g, ForwardAdjointOps<T>{g}, par);
+  bands_to_image<lift_acc_t<T>>(gy, gx, g, ForwardAdjointOps<T>{g}, par);
 }
 
 template <typename T>
 void run_inverse_adjoint(const T* gx, T* gy, const Geometry& g, cpu::ParallelFor par) {
-  image_to_bands<acc_t<T>>(gx, gy, g, InverseAdjointOps<T>{g}, par);
+  image_to_bands<lift_acc_t<T>>(gx, gy, g, InverseAdjointOps<T>{g}, par);
 }
 
 }  // namespace SF_CPU_VARIANT

@@ -49,7 +49,7 @@ __device__ __forceinline__ void store_quad(T* x, const Geometry& g, const Quad& 
 
 template <bool Round, typename T>
 __global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ y, Geometry g, int64_t quads) {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
     A out[4];
@@ -60,7 +60,7 @@ __global__ void forward_kernel(const T* __restrict__ x, T* __restrict__ y, Geome
 
 template <bool Round, typename T>
 __global__ void inverse_kernel(const T* __restrict__ y, T* __restrict__ x, Geometry g, int64_t quads) {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
     A out[4];
@@ -71,7 +71,7 @@ __global__ void inverse_kernel(const T* __restrict__ y, T* __restrict__ x, Geome
 
 template <typename T>
 __global__ void forward_adjoint_kernel(const T* __restrict__ gy, T* __restrict__ gx, Geometry g, int64_t quads) {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
     A out[4];
@@ -82,7 +82,7 @@ __global__ void forward_adjoint_kernel(const T* __restrict__ gy, T* __restrict__
 
 template <typename T>
 __global__ void inverse_adjoint_kernel(const T* __restrict__ gx, T* __restrict__ gy, Geometry g, int64_t quads) {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   SF_GRID_STRIDE_LOOP(k, quads) {
     const Quad q = quad_at(k, g);
     A out[4];

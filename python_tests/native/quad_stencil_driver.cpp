@@ -1,6 +1,6 @@
 // Runs the per-quad functions of csrc/lifting/lifting.h on the CPU exactly as the
 // CUDA kernels (csrc/lifting/lifting_cuda.cu) do: every (plane, i, j) quad, the
-// same accumulation type (acc_t), the same band offsets and the same skipping of
+// same accumulation type (lift_acc_t), the same band offsets and the same skipping of
 // the padded row/column for odd sizes. The CPU kernels use the 1-D functions
 // instead, so without a GPU this is the only test of the quad functions.
 // Driven by python_tests/test_lifting_quad_stencil.py.
@@ -22,7 +22,6 @@
 
 namespace {
 
-using stegafast::acc_t;
 using namespace stegafast::lifting;
 
 [[noreturn]] void fail(const char* what) {
@@ -91,7 +90,7 @@ void store_quad(std::vector<T>& x, const Geometry& g, int64_t p, int64_t i, int6
 
 template <bool Round, typename T>
 std::vector<T> forward(const std::vector<T>& x, const Geometry& g) {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   std::vector<T> y = unset<T>(g.band_numel());
   for_each_quad(g, [&](int64_t p, int64_t i, int64_t j) {
     A out[4];
@@ -103,7 +102,7 @@ std::vector<T> forward(const std::vector<T>& x, const Geometry& g) {
 
 template <bool Round, typename T>
 std::vector<T> inverse(const std::vector<T>& y, const Geometry& g) {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   std::vector<T> x = unset<T>(g.image_numel());
   for_each_quad(g, [&](int64_t p, int64_t i, int64_t j) {
     A out[4];
@@ -115,7 +114,7 @@ std::vector<T> inverse(const std::vector<T>& y, const Geometry& g) {
 
 template <typename T>
 std::vector<T> forward_adjoint(const std::vector<T>& gy, const Geometry& g) {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   std::vector<T> gx = unset<T>(g.image_numel());
   for_each_quad(g, [&](int64_t p, int64_t i, int64_t j) {
     A out[4];
@@ -127,7 +126,7 @@ std::vector<T> forward_adjoint(const std::vector<T>& gy, const Geometry& g) {
 
 template <typename T>
 std::vector<T> inverse_adjoint(const std::vector<T>& gx, const Geometry& g) {
-  using A = acc_t<T>;
+  using A = lift_acc_t<T>;
   std::vector<T> gy = unset<T>(g.band_numel());
   for_each_quad(g, [&](int64_t p, int64_t i, int64_t j) {
     A out[4];
@@ -181,7 +180,7 @@ void run_case(Reader& in, Writer& out) {
   const auto grad_y = in.doubles(g.band_numel());
   const auto grad_x = in.doubles(g.image_numel());
 
-  // int32 data accumulates in int64 (acc_t), as the CUDA kernels dispatch it.
+  // int32 data lifts in wrapping uint32 arithmetic (lift_acc_t), as the CUDA kernels dispatch it.
   out(forward<true>(as<int32_t>(x_int), g));
   out(forward<true>(x_int, g));
   out(forward<true>(as<float>(x_int), g));

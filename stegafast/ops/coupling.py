@@ -14,7 +14,9 @@ inverse map, so a flow's forward and inverse logdets cancel. See
 
 * Inputs: x (or y), s_raw and t of one shape (B, ...) with B >= 1 and at least
   one more dim, one dtype (float32, float64, float16, bfloat16), one device;
-  ``clamp`` a finite number > 0.
+  ``clamp`` a finite number > 0 that stays a normal number in the compute dtype
+  (float32 for float32 and half inputs: 1.2e-38 <= clamp <= 3.4e38), so that
+  clamp and 1 / clamp are finite and non-zero there.
 * One pass over memory per call: the forward writes y and the per-sample
   logdet partials together; its backward (a native op) computes the gradients
   of x and s_raw, with the logdet's gradient folded in, in one more pass (the
@@ -37,9 +39,9 @@ import numbers
 
 import torch
 
-from ..dtypes import FLOAT_TYPES
+from ..dtypes import FLOAT_TYPES, compute_dtype
 from ..reference import coupling as reference
-from ._validate import dtype_names
+from ._validate import check_kernel_scalar, dtype_names
 from .registration import declare
 
 __all__ = ["affine_coupling", "affine_coupling_inverse"]
@@ -78,7 +80,9 @@ def _check_inputs(op: str, names: tuple[str, str, str], tensors, clamp, clamp_fn
         raise ValueError(f"{op}: clamp must be finite and > 0, got {clamp!r}")
     if clamp_fn not in CLAMP_FNS:
         raise ValueError(f"{op}: clamp_fn must be one of {', '.join(map(repr, CLAMP_FNS))}, got {clamp_fn!r}")
-    return float(clamp)
+    # the kernels use clamp and 1 / clamp in the compute dtype: both must be finite and non-zero there
+    work = compute_dtype(first.dtype)
+    return check_kernel_scalar(op, "clamp", clamp, work, minimum=torch.finfo(work).tiny, what="be finite and > 0")
 
 
 def affine_coupling(

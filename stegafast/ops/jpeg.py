@@ -14,6 +14,11 @@ specification, for the formulas and the three rounding modes ("ste", "cubic",
 * ``qtable``: positive quantisation steps, shape (8, 8) (one table for all),
   (N, 8, 8) (one per sample, e.g. per-image qualities) or anything broadcasting
   to (N, C, 8, 8); build them with ``jpeg_quality_table``. Not differentiated.
+  Both backends read the table in x's dtype, and it is checked there: every
+  step must be finite and at least the larger of that dtype's smallest normal
+  number (6.1e-05 for float16) and 2 * 1024 / the compute dtype's largest
+  value (so that a coefficient of 0..255 pixels over a step stays finite), else
+  ValueError names the step and what it becomes (1e-8 is 0 in float16).
 * The backward is one native pass too (for "ste" it is the identity, a copy).
   Double backward raises NotImplementedError (the reference backend supports it).
 * Autocast: policy "keep": the op runs on its input dtype and returns it.
@@ -23,9 +28,10 @@ from __future__ import annotations
 
 import torch
 
-from ..dtypes import FLOAT_TYPES
+from ..dtypes import FLOAT_TYPES, compute_dtype
 from ..reference import jpeg as reference
 from ..reference.jpeg import jpeg_quality_table
+from . import _validate
 from ._validate import check_tensor, dtype_names
 from .registration import declare
 
@@ -59,15 +65,25 @@ def _check_inputs(x, qtable, rounding) -> None:
         raise ValueError(f"{_OP}: qtable is on {qtable.device} but x is on {x.device}")
     if rounding not in ROUNDINGS:
         raise ValueError(f"{_OP}: rounding must be one of {', '.join(map(repr, ROUNDINGS))}, got {rounding!r}")
-    # a value check reads data, which a compiled graph cannot branch on: it runs eagerly
-    if qtable.numel() and not torch.compiler.is_compiling() and not bool(torch.all(torch.isfinite(qtable) & (qtable > 0))):
-        raise ValueError(f"{_OP}: qtable must hold finite quantisation steps > 0")
 
 
-def _full_table(qtable: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """qtable as the native op wants it: contiguous (N, C, 8, 8) in x's dtype."""
+def _min_step(dtype: torch.dtype) -> float:
+    """The smallest step accepted for x of ``dtype``: a normal number of the
+    dtype the table is stored in (x's), and large enough that a coefficient of
+    0..255 pixels (|coef| <= 1024) divided by it stays finite in the compute dtype."""
+    return max(torch.finfo(dtype).tiny, 2 * reference.MAX_COEFFICIENT / torch.finfo(compute_dtype(dtype)).max)
+
+
+def _checked_table(qtable: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """qtable in x's dtype (what both backends read), checked there: a step that
+    is positive in the caller's dtype can be 0 or inf in x's (1e-8 in float16)."""
+    return _validate.as_kernel_values(_OP, "qtable", qtable.detach(), x.dtype, minimum=_min_step(x.dtype),
+                                      what="hold finite quantisation steps > 0")
+
+
+def _full_table(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A table in x's dtype as the native op wants it: contiguous (N, C, 8, 8)."""
     n, c = x.shape[:2]
-    table = qtable.detach().to(x.dtype)
     if table.dim() == 3:
         table = table[:, None]
     return table.expand(n, c, 8, 8).contiguous()
@@ -78,9 +94,10 @@ def jpeg_quantize_blocks(x: torch.Tensor, qtable: torch.Tensor, rounding: str = 
     H and W multiples of 8) with quantisation table(s) qtable and the given
     differentiable rounding; returns the decoded pixels (x's shape and dtype)."""
     _check_inputs(x, qtable, rounding)
+    table = _checked_table(qtable, x)
     if QUANTIZE.use_native(x):
-        return QUANTIZE.native(x, _full_table(qtable, x), rounding)
-    return reference.jpeg_quantize_blocks(x, qtable, rounding)
+        return QUANTIZE.native(x, _full_table(table, x), rounding)
+    return reference.jpeg_quantize_blocks(x, table, rounding)
 
 
 # --- the native ops' declarations: fake tensors, autograd, autocast -----------

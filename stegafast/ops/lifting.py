@@ -9,6 +9,13 @@ padding rule (an odd side gains the whole-sample symmetric sample x[N] = x[N-2])
 * Integer-valued input (int32, or floating tensors holding integers) is
   transformed exactly and reconstructed bit for bit. ``rounding=False`` gives
   the linear 5/3 lifting for float features.
+* int32 is two's-complement int32 arithmetic throughout: sums and differences
+  wrap modulo 2**32, so the round trip is exact for every int32 input, from
+  INT32_MIN to INT32_MAX (inputs of magnitude 2**28 or more can give wrapped
+  subbands). Floating types round-trip integer-valued input exactly
+  up to |x| <= 2**21 in float32 (2**50 in float64); beyond, and for inf/NaN,
+  native and reference still agree bit for bit. The exact rules are in
+  ``stegafast.reference.lifting``.
 * Gradients: floors pass gradients straight through, so each backward is the
   adjoint of the linear lifting, computed by its own native kernel (and the
   double backward by the linear transform).

@@ -17,7 +17,8 @@ with the rounding r one of
   WACV 2024).
 
 ``round`` rounds to nearest, ties to even (``torch.round``). The tables are
-not differentiated.
+not differentiated; they are rounded to x's dtype (their storage type in the
+native kernels) before the arithmetic, which runs in float32 for half types.
 
 ``jpeg_quality_table`` builds the IJG (libjpeg) standard luminance or
 chrominance table for a quality 1..100, scaled exactly as libjpeg's
@@ -38,6 +39,8 @@ from ..dtypes import compute_dtype
 __all__ = ["jpeg_quantize_blocks", "jpeg_quality_table", "ROUNDINGS", "TABLE_KINDS"]
 
 ROUNDINGS = ("ste", "cubic", "ste_cubic")
+#: The largest |coefficient| of a block of 0..255 pixels: 8 * 128 (the DC term of a flat block).
+MAX_COEFFICIENT = 1024
 TABLE_KINDS = ("luma", "chroma")
 
 # ITU-T T.81 Annex K, tables K.1 and K.2 (libjpeg's std_luminance_quant_tbl and
@@ -147,7 +150,8 @@ def jpeg_quantize_blocks(x: torch.Tensor, qtable: torch.Tensor, rounding: str = 
     dtype = x.dtype
     work = compute_dtype(dtype)
     n, c = x.shape[:2]
-    table = qtable.detach().to(work)
+    # the table is stored in x's dtype first, as the native kernels read it
+    table = qtable.detach().to(dtype).to(work)
     if table.dim() == 3:
         table = table[:, None]
     table = table.expand(n, c, 8, 8)[:, :, None, None]

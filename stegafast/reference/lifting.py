@@ -13,6 +13,24 @@ every subband has ceil(N/2) samples and a batch of images shares one padding
 rule. The 2-D transform runs along H first, then along W; the output is
 subband-major ``[LL | HL | LH | HH]`` with C channels each (HL: high-pass along W).
 
+Arithmetic, which the native kernels follow bit for bit:
+
+* int32: two's-complement int32 throughout, intermediate results included:
+  every sum and difference wraps modulo 2**32 (as torch's int32 arithmetic
+  does) and the floors divide the wrapped value. Each lifting step adds to one
+  half of the samples a function of the other half, which the inverse
+  subtracts again, so the round trip is exact for every int32 input. The
+  sums reach 8 times the input's magnitude, so inputs of magnitude 2**28 or
+  more can give wrapped subbands.
+* floating types: IEEE arithmetic in ``compute_dtype`` (float32 for the half
+  types), the operations in the order written above. Integer-valued inputs
+  round-trip exactly while every intermediate stays an integer the compute
+  dtype holds (the sums reach 8 times the input's magnitude): |x| <= 2**21 in
+  float32, 2**50 in float64; half types also need subbands their storage
+  holds exactly (8-bit images in float16). Beyond that both backends still
+  agree, but the round trip is not exact; half outputs beyond the storage
+  range become inf, and infinities and NaN propagate as IEEE arithmetic does.
+
 Floors pass gradients straight through, so the gradients are those of the
 linear lifting, as the native backward kernels compute them.
 """
@@ -27,8 +45,9 @@ __all__ = ["ilwt53_forward", "ilwt53_inverse"]
 
 
 def _floor(v: torch.Tensor) -> torch.Tensor:
-    """floor(v) whose gradient is the identity."""
-    return v + (torch.floor(v) - v).detach()
+    """floor(v) whose gradient is the identity; floor(+-inf) = +-inf (the
+    correction floor(v) - v, NaN for an infinity, is 0 there)."""
+    return v + torch.nan_to_num(torch.floor(v) - v, nan=0.0).detach()
 
 
 def _predict(a: torch.Tensor, b: torch.Tensor, rounding: bool) -> torch.Tensor:

@@ -121,6 +121,15 @@ def test_swin_block_matches_a_plain_swin_block(backend, h, w, ws, shift, heads):
     torch.testing.assert_close(got, _plain_swin_block(block, x), atol=2e-5, rtol=1e-4)
 
 
+
+@pytest.mark.parametrize("shift", [0, 2])
+def test_one_image_one_window_high(shift):
+    # batch 1 and a single row of windows: window_partition returns a non-contiguous view there,
+    # which a .view of its result cannot take
+    block = SwinBlock(16, 2, window_size=4, shift=shift, mlp_ratio=2.0)
+    x = torch.randn(1, 4, 12, 16)
+    torch.testing.assert_close(block(x), _plain_swin_block(block, x), atol=2e-5, rtol=1e-4)
+
 @requires_native
 def test_nchw_layout_and_gradients_match_the_reference():
     block = SwinBlock(16, 2, window_size=4, shift=2, channels_last=False)

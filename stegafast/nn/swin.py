@@ -26,7 +26,7 @@ def shifted_window_mask(height: int, width: int, window_size: int, shift: int,
         for cols in bounds:
             regions[:, rows, cols, :] = label
             label += 1
-    labels = window_partition(regions, window_size).view(-1, window_size * window_size)
+    labels = window_partition(regions, window_size).reshape(-1, window_size * window_size)
     different = labels[:, None, :] != labels[:, :, None]
     return torch.zeros(different.shape, device=device).masked_fill(different, MASKED)
 
@@ -80,8 +80,8 @@ class SwinBlock(nn.Module):
         if shift:
             x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
             mask = self._shift_mask(hp, wp, x)
-        windows = window_partition(x, ws).view(-1, ws * ws, c)
-        x = window_reverse(self.attn(windows, mask).view(-1, ws, ws, c), ws, hp, wp)
+        windows = window_partition(x, ws).reshape(-1, ws * ws, c)
+        x = window_reverse(self.attn(windows, mask).reshape(-1, ws, ws, c), ws, hp, wp)
         if shift:
             x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
         return x[:, :h, :w]

@@ -25,7 +25,7 @@ def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
 def window_reverse(windows: torch.Tensor, window_size: int, height: int, width: int) -> torch.Tensor:
     """The inverse of ``window_partition``: (B * nW, ws, ws, C) back to (B, H, W, C)."""
     c = windows.shape[-1]
-    x = windows.view(-1, height // window_size, width // window_size, window_size, window_size, c)
+    x = windows.reshape(-1, height // window_size, width // window_size, window_size, window_size, c)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, c)
 
 

@@ -67,11 +67,13 @@ class Case:
 
     @property
     def tokens(self) -> int:
-        return self.window ** 2
+        return self.window**2
 
     def label(self) -> str:
-        return (f"{self.name}: B = {self.batch}, {self.height}×{self.width}, window {self.window} "
-                f"(N = {self.tokens}), {self.heads} heads × {self.head_dim}")
+        return (
+            f"{self.name}: B = {self.batch}, {self.height}×{self.width}, window {self.window} "
+            f"(N = {self.tokens}), {self.heads} heads × {self.head_dim}"
+        )
 
 
 CASES = (
@@ -204,8 +206,16 @@ def run_case(run, case: Case, flex, flex_status, rows: list[dict]) -> None:
     inputs = make_inputs(case, run.device)
     cotangent = torch.randn(inputs[0].shape, generator=torch.Generator().manual_seed(1)).to(run.device)
     for op in ("fwd", "fwd+bwd"):
-        row = {"case": case.label(), "op": op, "windows": case.windows, "tokens": case.tokens,
-               "heads": case.heads, "head_dim": case.head_dim, "mask_windows": case.mask_windows, "timings": {}}
+        row = {
+            "case": case.label(),
+            "op": op,
+            "windows": case.windows,
+            "tokens": case.tokens,
+            "heads": case.heads,
+            "head_dim": case.head_dim,
+            "mask_windows": case.mask_windows,
+            "timings": {},
+        }
         for impl in IMPLS:
             if impl == "flex" and flex is None:
                 result = {"status": flex_status}
@@ -239,16 +249,22 @@ def _target_notes(rows, device) -> list[str]:
         speedup = r.get("speedup_vs_sdpa")
         if speedup is not None:
             verdict = "met" if speedup >= goals[r["op"]] else "NOT met"
-            notes.append(f"Target native {r['op']} >= {goals[r['op']]}x SDPA-with-mask on {device.type}, "
-                         f"{r['case']}: {speedup:.2f}x, {verdict}.")
+            notes.append(
+                f"Target native {r['op']} >= {goals[r['op']]}x SDPA-with-mask on {device.type}, "
+                f"{r['case']}: {speedup:.2f}x, {verdict}."
+            )
         if device.type == "cuda" and r.get("speedup_vs_flex") is not None:
             verdict = "met" if r["speedup_vs_flex"] >= 1.0 else "NOT met"
-            notes.append(f"Target native {r['op']} >= flex_attention on cuda, {r['case']}: "
-                         f"{r['speedup_vs_flex']:.2f}x, {verdict}.")
+            notes.append(
+                f"Target native {r['op']} >= flex_attention on cuda, {r['case']}: "
+                f"{r['speedup_vs_flex']:.2f}x, {verdict}."
+            )
         if "native_saved_mib" in r:
             verdict = "met" if r["native_saved_mib"] < r["sdpa_saved_mib"] else "NOT met"
-            notes.append(f"Target saved memory below SDPA-with-mask's, {r['case']}: {r['native_saved_mib']:.1f} "
-                         f"vs {r['sdpa_saved_mib']:.1f} MiB, {verdict}.")
+            notes.append(
+                f"Target saved memory below SDPA-with-mask's, {r['case']}: {r['native_saved_mib']:.1f} "
+                f"vs {r['sdpa_saved_mib']:.1f} MiB, {verdict}."
+            )
     return notes
 
 
@@ -261,8 +277,9 @@ def _problems(rows) -> list[str]:
 
 def main(argv=None) -> int:
     parser = harness.make_parser(__doc__.splitlines()[0])
-    parser.add_argument("--no-flex", action="store_true",
-                        help="skip flex_attention (its compilation takes seconds per shape)")
+    parser.add_argument(
+        "--no-flex", action="store_true", help="skip flex_attention (its compilation takes seconds per shape)"
+    )
     args = harness.parse_args(parser, argv)
     run = harness.BenchmarkRun(args, copy_bandwidth=False)
     flex, flex_status = (None, "skipped (--no-flex)") if args.no_flex else _flex()
@@ -287,8 +304,14 @@ def main(argv=None) -> int:
         run.wall_note(),
         *_target_notes(rows, run.device),
     ]
-    return run.finish("attention", rows, columns=COLUMNS, title="stegafast windowed attention benchmark",
-                      notes=notes, problems=_problems(rows))
+    return run.finish(
+        "attention",
+        rows,
+        columns=COLUMNS,
+        title="stegafast windowed attention benchmark",
+        notes=notes,
+        problems=_problems(rows),
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,15 @@ COLUMNS = [
     ("coder_ms", "range coder ms"),
     ("coder_share_pct", "range coder share %"),
 ]
-RD_COLUMNS = [("codec", "codec"), ("setting", "setting"), ("bpp", "bpp"), ("psnr", "PSNR dB"),
-              ("ms_ssim", "MS-SSIM"), ("ms_ssim_db", "MS-SSIM dB"), ("seconds_per_image", "s/image")]
+RD_COLUMNS = [
+    ("codec", "codec"),
+    ("setting", "setting"),
+    ("bpp", "bpp"),
+    ("psnr", "PSNR dB"),
+    ("ms_ssim", "MS-SSIM"),
+    ("ms_ssim_db", "MS-SSIM dB"),
+    ("seconds_per_image", "s/image"),
+]
 
 
 def _training_step(model, main, aux, x, amp: str, device: torch.device, lmbda: float = 0.01) -> None:
@@ -69,8 +76,12 @@ def training_row(amp: str, batch: int, size: int, device: torch.device, steps: i
     aux = torch.optim.Adam(model.aux_parameters(), lr=AUX_LR)
     x = (torch.rand(batch, 3, size, size, device=device) * 255).round() / 255
     timing = harness.time_steps(lambda: _training_step(model, main, aux, x, amp, device), device, steps)
-    row = {"case": "train step", "detail": f"amp {amp}, batch {batch}, {size}×{size}", "amp": amp,
-           **harness.step_row(timing, batch)}
+    row = {
+        "case": "train step",
+        "detail": f"amp {amp}, batch {batch}, {size}×{size}",
+        "amp": amp,
+        **harness.step_row(timing, batch),
+    }
     log(f"train amp={amp}: {timing.median_ms:.0f} ms/step, {row['images_per_s']:.1f} images/s")
     return row
 
@@ -90,12 +101,15 @@ class _CoderClock:
             finally:
                 self.seconds += time.perf_counter() - start
                 self.calls += 1
+
         return timed
 
     @contextlib.contextmanager
     def active(self):
-        with mock.patch.object(coder, "range_encode_batch", self.wrap(coder.range_encode_batch)), \
-                mock.patch.object(coder, "range_decode_batch", self.wrap(coder.range_decode_batch)):
+        with (
+            mock.patch.object(coder, "range_encode_batch", self.wrap(coder.range_encode_batch)),
+            mock.patch.object(coder, "range_decode_batch", self.wrap(coder.range_decode_batch)),
+        ):
             yield self
 
 
@@ -104,16 +118,23 @@ def coding_rows(codec: ImageCodec, images, timing_kw: dict, log) -> list[dict]:
     for name, image in images:
         h, w = image.shape[-2:]
         data = codec.compress(image)
-        for case, fn in (("compress", lambda: codec.compress(image)), ("decompress", lambda: codec.decompress(data))):
+        calls = (("compress", lambda i=image: codec.compress(i)), ("decompress", lambda d=data: codec.decompress(d)))
+        for case, fn in calls:
             timing = harness.time_callable(fn, "cpu", **timing_kw)
             clock = _CoderClock()
             with clock.active():  # one more call, to split its time
                 start = time.perf_counter()
                 fn()
                 total = time.perf_counter() - start
-            row = {"case": case, "detail": f"{name} {h}×{w}", **harness.step_row(timing, 1),
-                   "bpp": 8 * len(data) / (h * w), "coder_ms": clock.seconds * 1e3,
-                   "coder_share_pct": 100 * clock.seconds / total, "coder_calls": clock.calls}
+            row = {
+                "case": case,
+                "detail": f"{name} {h}×{w}",
+                **harness.step_row(timing, 1),
+                "bpp": 8 * len(data) / (h * w),
+                "coder_ms": clock.seconds * 1e3,
+                "coder_share_pct": 100 * clock.seconds / total,
+                "coder_calls": clock.calls,
+            }
             log(f"{case} {name}: {timing.median_ms:.0f} ms, range coder {row['coder_share_pct']:.1f}%")
             rows.append(row)
     return rows
@@ -149,18 +170,31 @@ def main(argv=None) -> int:
         "warm-up (forward, loss, backward, aux loss, both Adam steps).",
         f"Coding: {'the model of ' + str(args.checkpoint) if args.checkpoint else 'an untrained default model'} "
         f"({params:,} parameters) on the held-out bundled photos at full size, on CPU (the range coder is a "
-        "CPU kernel). bpp is the .sfc file's" + ("." if args.checkpoint else " (an untrained model's bpp means "
-        "nothing).") + " The range coder share is from one extra call with each op timed.",
+        "CPU kernel). bpp is the .sfc file's"
+        + ("." if args.checkpoint else " (an untrained model's bpp means nothing).")
+        + " The range coder share is from one extra call with each op timed.",
         run.timing_note(),
         run.wall_note(),
     ]
-    code = run.finish("codec", rows, columns=COLUMNS, title="stegafast learned codec", notes=notes, problems=[],
-                      extra={"steps": args.steps, "checkpoint": args.checkpoint, "rd": rd})
+    code = run.finish(
+        "codec",
+        rows,
+        columns=COLUMNS,
+        title="stegafast learned codec",
+        notes=notes,
+        problems=[],
+        extra={"steps": args.steps, "checkpoint": args.checkpoint, "rd": rd},
+    )
     if rd is not None:
         md = args.out / f"codec_{device.type}{'_quick' if args.quick else ''}.md"
         points = [{k: v for k, v in p.items() if k != "per_image"} for p in rd["points"]]
-        md.write_text(md.read_text(encoding="utf-8") + "\n## Rate-distortion (held-out bundled photos)\n\n"
-                      + harness.markdown_table(points, RD_COLUMNS) + "\n", encoding="utf-8")
+        md.write_text(
+            md.read_text(encoding="utf-8")
+            + "\n## Rate-distortion (held-out bundled photos)\n\n"
+            + harness.markdown_table(points, RD_COLUMNS)
+            + "\n",
+            encoding="utf-8",
+        )
     return code
 
 

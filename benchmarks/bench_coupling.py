@@ -81,6 +81,7 @@ def _case_inputs(batch, channels, h, w, device, gen):
 def _step(op, fn, inputs, cotangents):
     """The timed callable of op: fn is the coupling (or its inverse)."""
     if op == "fwd":
+
         def forward():
             with torch.no_grad():
                 return fn(*inputs, CLAMP, CLAMP_FN)
@@ -216,8 +217,11 @@ def _compiled_functions():
 
 def main(argv=None) -> int:
     parser = harness.make_parser(__doc__.splitlines()[0])
-    parser.add_argument("--no-compile", action="store_true",
-                        help="skip the torch.compile'd reference (its compilation takes seconds per shape)")
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="skip the torch.compile'd reference (its compilation takes seconds per shape)",
+    )
     args = harness.parse_args(parser, argv)
     run = harness.BenchmarkRun(args)
     compiled = None if args.no_compile else _compiled_functions()
@@ -236,17 +240,26 @@ def main(argv=None) -> int:
         "the halves of a (B, 2C, H, W) subnet output (channel slices). fwd: the forward without autograd. "
         "fwd+bwd / inv+bwd: the forward (inverse), then torch.autograd.grad of (y, logdet) with respect to "
         "the three inputs, for fixed random cotangents.",
-        run.copy_note("native GB/s counts the native kernels' traffic in tensors of the case's size: fwd 4 "
-                      "(x, s_raw, t read, y written), fwd+bwd 9 (+ gy, x, s_raw read, gx, g_s written), "
-                      "inv+bwd 10 (+ g_t written)."),
+        run.copy_note(
+            "native GB/s counts the native kernels' traffic in tensors of the case's size: fwd 4 "
+            "(x, s_raw, t read, y written), fwd+bwd 9 (+ gy, x, s_raw read, gx, g_s written), "
+            "inv+bwd 10 (+ g_t written)."
+        ),
         "torch.compile(reference): the reference functions compiled with inductor (dynamic=False), "
         "timed the same way after their compilation: the strongest outside peer for a fused elementwise "
         "op with a reduction.",
         run.wall_note(),
         *_target_notes(rows, run.device),
     ]
-    return run.finish("coupling", rows, columns=COLUMNS, title="stegafast affine coupling benchmark",
-                      notes=notes, problems=_problems(rows))
+    return run.finish(
+        "coupling",
+        rows,
+        columns=COLUMNS,
+        title="stegafast affine coupling benchmark",
+        notes=notes,
+        problems=_problems(rows),
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

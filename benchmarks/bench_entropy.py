@@ -126,8 +126,7 @@ def constriction_peer(run, rows, args, bins, ideal_bytes):
     groups = []
     for k, r in enumerate(rows):
         probs = np.diff(r).astype(np.float64) / TOTAL
-        groups.append((constriction.stream.model.Categorical(probs, perfect=False),
-                       bins[idx == k].astype(np.int32)))
+        groups.append((constriction.stream.model.Categorical(probs, perfect=False), bins[idx == k].astype(np.int32)))
 
     def encode():
         enc = constriction.stream.queue.RangeEncoder()
@@ -165,7 +164,11 @@ def run_case(run, name, rows, n, rng):
     small = tuple(a[:REF_SYMBOLS] if i < 2 else a for i, a in enumerate(args))
     assert torch.equal(reference.range_encode(*small), ops.range_encode(*small))
     row = {
-        "case": name, "N": n, "K": len(rows), "bytes": stream.numel(), "ideal_bytes": ideal,
+        "case": name,
+        "N": n,
+        "K": len(rows),
+        "bytes": stream.numel(),
+        "ideal_bytes": ideal,
         "bits_per_symbol": ideal_bits / n,
         "overhead_bytes": stream.numel() - ideal,
         "overhead_pct": 100 * (stream.numel() - ideal) / ideal,
@@ -174,16 +177,18 @@ def run_case(run, name, rows, n, rng):
         "batch_overhead_bytes": int(stream_lengths.sum()) - ideal,
         "encode_msym_s": msym_s(run.measure(lambda: ops.range_encode(*args), "native"), n),
         "decode_msym_s": msym_s(run.measure(lambda: ops.range_decode(stream, *args[1:]), "native"), n),
-        "batch_encode_msym_s": msym_s(run.measure(
-            lambda: ops.range_encode_batch(symbols, idx, counts, cdfs, lengths, offsets), "native"), n),
-        "batch_decode_msym_s": msym_s(run.measure(
-            lambda: ops.range_decode_batch(container, *args[1:]), "native"), n),
+        "batch_encode_msym_s": msym_s(
+            run.measure(lambda: ops.range_encode_batch(symbols, idx, counts, cdfs, lengths, offsets), "native"), n
+        ),
+        "batch_decode_msym_s": msym_s(run.measure(lambda: ops.range_decode_batch(container, *args[1:]), "native"), n),
         "reference_encode_msym_s": msym_s(run.measure(lambda: reference.range_encode(*small)), len(small[0])),
     }
     row.update(constriction_peer(run, rows, args, bins, ideal))
-    run.log(f"{name}: {row['bytes']} B vs ideal {ideal:.1f} B ({row['overhead_pct']:.4f}%), "
-            f"encode {harness.format_value(row['encode_msym_s'])} / decode "
-            f"{harness.format_value(row['decode_msym_s'])} Msym/s")
+    run.log(
+        f"{name}: {row['bytes']} B vs ideal {ideal:.1f} B ({row['overhead_pct']:.4f}%), "
+        f"encode {harness.format_value(row['encode_msym_s'])} / decode "
+        f"{harness.format_value(row['decode_msym_s'])} Msym/s"
+    )
     return row
 
 
@@ -208,10 +213,13 @@ def main(argv=None) -> int:
     ]
     for r in rows:
         met = r["overhead_pct"] <= 0.1 or r["overhead_bytes"] <= 8
-        notes.append(f"Target <= 0.1% over ideal plus a few bytes, {r['case']}: "
-                     f"{r['overhead_pct']:.4f}% ({r['overhead_bytes']:.1f} B), {'met' if met else 'NOT met'}.")
-    return run.finish("entropy", rows, columns=COLUMNS, title="stegafast range coder benchmark",
-                      notes=notes, problems=[])
+        notes.append(
+            f"Target <= 0.1% over ideal plus a few bytes, {r['case']}: "
+            f"{r['overhead_pct']:.4f}% ({r['overhead_bytes']:.1f} B), {'met' if met else 'NOT met'}."
+        )
+    return run.finish(
+        "entropy", rows, columns=COLUMNS, title="stegafast range coder benchmark", notes=notes, problems=[]
+    )
 
 
 if __name__ == "__main__":

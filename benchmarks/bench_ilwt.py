@@ -265,16 +265,26 @@ def main(argv=None) -> int:
         run.timing_note(),
         "fwd+inv: ilwt53_inverse(ilwt53_forward(x)) on integer-valued float32 (0..255), rounding=True. "
         "fwd+bwd: ilwt53_forward(x) then torch.autograd.grad(y, x, g) for a fixed random g.",
-        run.copy_note("native GB/s counts the two kernels' traffic: input + bands written + bands read + "
-                      "output (4 tensors of the image's size for even H, W)."),
+        run.copy_note(
+            "native GB/s counts the two kernels' traffic: input + bands written + bands read + "
+            "output (4 tensors of the image's size for even H, W)."
+        ),
         "Peers are float DWTs ('bior2.2', the float CDF 5/3, mode='symmetric') with other boundary "
         "handling and subbands 2 samples longer: speed context only, not the same transform. "
         f"PyWavelets runs single-threaded on numpy and has no autograd. Versions: {peer_versions}.",
         run.wall_note(),
         *_target_notes(rows, run.device),
     ]
-    return run.finish("ilwt", rows, columns=COLUMNS, title="stegafast ILWT 5/3 benchmark", notes=notes,
-                      problems=_problems(rows), extra={"peers": peer_versions})
+    return run.finish(
+        "ilwt",
+        rows,
+        columns=COLUMNS,
+        title="stegafast ILWT 5/3 benchmark",
+        notes=notes,
+        problems=_problems(rows),
+        extra={"peers": peer_versions},
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -96,8 +96,7 @@ def fidelity_rows(run, photos, qualities, kornia) -> list[dict]:
         x = (photo.float()[None] / 255).to(run.device)
         for q in qualities:
             pillow = _pillow_round_trip(photo, q).to(run.device)
-            entry = {"photo": name, "size": f"{photo.shape[1]}×{photo.shape[2]}",
-                     "jpeg_psnr": _psnr(x, pillow)}
+            entry = {"photo": name, "size": f"{photo.shape[1]}×{photo.shape[2]}", "jpeg_psnr": _psnr(x, pillow)}
             for backend in ("native", "reference"):
                 y = _simulate(backend, x, q)
                 entry[backend] = None if y is None else _psnr(y, pillow)
@@ -110,17 +109,26 @@ def fidelity_rows(run, photos, qualities, kornia) -> list[dict]:
     rows = []
     for q in qualities:
         entries = per_photo[q]
-        row = {"measure": f"PSNR vs Pillow (dB), mean of {len(entries)} photos", "case": f"q = {q}",
-               "quality": q, "photos": entries}
+        row = {
+            "measure": f"PSNR vs Pillow (dB), mean of {len(entries)} photos",
+            "case": f"q = {q}",
+            "quality": q,
+            "photos": entries,
+        }
         for impl in ("native", "reference", "kornia"):
             values = [e.get(impl) for e in entries]
-            row[impl] = (sum(values) / len(values)) if all(v is not None for v in values) else (
-                "not installed" if impl == "kornia" else "no native kernel")
+            row[impl] = (
+                (sum(values) / len(values))
+                if all(v is not None for v in values)
+                else ("not installed" if impl == "kornia" else "no native kernel")
+            )
         if isinstance(row["native"], float) and isinstance(row["kornia"], float):
             row["vs_kornia"] = f"{row['native'] - row['kornia']:+.2f} dB"
         rows.append(row)
-        run.log(f"fidelity q={q}: native {harness.format_value(row['native'])} dB, "
-                f"kornia {harness.format_value(row['kornia'])} dB")
+        run.log(
+            f"fidelity q={q}: native {harness.format_value(row['native'])} dB, "
+            f"kornia {harness.format_value(row['kornia'])} dB"
+        )
     return rows
 
 
@@ -164,8 +172,9 @@ def speed_rows(run, cases, kornia, kornia_status) -> list[dict]:
         model = DiffJPEG(SPEED_QUALITY, "4:2:0", rounding=SPEED_ROUNDING).to(run.device)
         step = _codec_step(model, x, cotangent)
         impls = {backend: run.measure(step, backend) for backend in ("native", "reference")}
-        impls["kornia"] = (run.measure(_kornia_step(kornia, x, cotangent)) if kornia is not None
-                           else {"status": kornia_status})
+        impls["kornia"] = (
+            run.measure(_kornia_step(kornia, x, cotangent)) if kornia is not None else {"status": kornia_status}
+        )
         row = {"measure": "DiffJPEG fwd+bwd (ms)", "case": f"B = {batch}, {h}×{w}", "B": batch, "H": h, "W": w}
         for impl in ("native", "reference", "kornia"):
             row[impl] = harness.median_or_status(impls[impl])
@@ -174,20 +183,31 @@ def speed_rows(run, cases, kornia, kornia_status) -> list[dict]:
             row["speedup_vs_kornia"] = row["kornia"] / row["native"]
             row["vs_kornia"] = f"{row['speedup_vs_kornia']:.1f}x faster"
         rows.append(row)
-        run.log(f"codec fwd+bwd B={batch} {h}x{w}: native {harness.format_value(row['native'])} ms, "
-                f"reference {harness.format_value(row['reference'])} ms, kornia {harness.format_value(row['kornia'])} ms")
+        run.log(
+            f"codec fwd+bwd B={batch} {h}x{w}: native {harness.format_value(row['native'])} ms, "
+            f"reference {harness.format_value(row['reference'])} ms, kornia {harness.format_value(row['kornia'])} ms"
+        )
 
         blocks = x * 255
         table = jpeg_quality_table(SPEED_QUALITY, device=run.device)
         step = _blocks_step(blocks, table, cotangent)
         impls = {backend: run.measure(step, backend) for backend in ("native", "reference")}
-        row = {"measure": "jpeg_quantize_blocks fwd+bwd (ms)", "case": f"B = {batch}, 3×{h}×{w}",
-               "B": batch, "H": h, "W": w, "timings": impls,
-               "native": harness.median_or_status(impls["native"]),
-               "reference": harness.median_or_status(impls["reference"]), "kornia": "n/a"}
+        row = {
+            "measure": "jpeg_quantize_blocks fwd+bwd (ms)",
+            "case": f"B = {batch}, 3×{h}×{w}",
+            "B": batch,
+            "H": h,
+            "W": w,
+            "timings": impls,
+            "native": harness.median_or_status(impls["native"]),
+            "reference": harness.median_or_status(impls["reference"]),
+            "kornia": "n/a",
+        }
         rows.append(row)
-        run.log(f"blocks fwd+bwd B={batch} {h}x{w}: native {harness.format_value(row['native'])} ms, "
-                f"reference {harness.format_value(row['reference'])} ms")
+        run.log(
+            f"blocks fwd+bwd B={batch} {h}x{w}: native {harness.format_value(row['native'])} ms, "
+            f"reference {harness.format_value(row['reference'])} ms"
+        )
     return rows
 
 
@@ -196,7 +216,9 @@ def _target_notes(rows, device) -> list[str]:
     for r in rows:
         if r["measure"].startswith("PSNR") and isinstance(r["kornia"], float) and isinstance(r["native"], float):
             verdict = "met" if r["native"] >= r["kornia"] else "NOT met"
-            notes.append(f"Target fidelity >= kornia's, {r['case']}: {r['native']:.2f} vs {r['kornia']:.2f} dB, {verdict}.")
+            notes.append(
+                f"Target fidelity >= kornia's, {r['case']}: {r['native']:.2f} vs {r['kornia']:.2f} dB, {verdict}."
+            )
         if device.type == "cpu" and "speedup_vs_kornia" in r:
             verdict = "met" if r["speedup_vs_kornia"] >= 5 else "NOT met"
             notes.append(f"Target fwd+bwd >= 5x kornia on CPU, {r['case']}: {r['speedup_vs_kornia']:.1f}x, {verdict}.")
@@ -241,8 +263,15 @@ def main(argv=None) -> int:
         run.wall_note(),
         *_target_notes(rows, run.device),
     ]
-    return run.finish("jpeg", rows, columns=COLUMNS, title="stegafast differentiable JPEG benchmark",
-                      notes=notes, problems=_problems(rows), extra={"kornia": kornia_version or kornia_status})
+    return run.finish(
+        "jpeg",
+        rows,
+        columns=COLUMNS,
+        title="stegafast differentiable JPEG benchmark",
+        notes=notes,
+        problems=_problems(rows),
+        extra={"kornia": kornia_version or kornia_status},
+    )
 
 
 if __name__ == "__main__":

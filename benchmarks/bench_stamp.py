@@ -29,12 +29,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
-from stegafast.models.stamp import (NoisePipeline, StampCritic, StampDecoder, StampEncoder,  # noqa: E402
-                                    StampLossConfig, StampModelConfig, StampNoiseConfig)
+from stegafast.models.stamp import (  # noqa: E402
+    NoisePipeline,
+    StampCritic,
+    StampDecoder,
+    StampEncoder,
+    StampLossConfig,
+    StampModelConfig,
+    StampNoiseConfig,
+)
 from stegafast.models.stamp.evaluate import evaluate_robustness, evaluation_images  # noqa: E402
 from stegafast.models.stamp.inference import load_stamp  # noqa: E402
-from stegafast.models.stamp.losses import (critic_loss, generator_critic_loss, secret_loss,  # noqa: E402
-                                           yuv_l2_loss)
+from stegafast.models.stamp.losses import critic_loss, generator_critic_loss, secret_loss, yuv_l2_loss  # noqa: E402
 from stegafast.models.stamp.noise import full_strength  # noqa: E402
 from stegafast.models.stamp.task import WeightClippedRMSprop, random_bits  # noqa: E402
 
@@ -47,8 +53,12 @@ COLUMNS = [
     ("runs", "timed steps"),
     ("images_per_s", "images/s"),
 ]
-ROBUSTNESS_COLUMNS = [("distortion", "distortion"), ("bit_accuracy", "bit accuracy"),
-                      ("decode_success", "BCH decode success"), ("wrong_message_rate", "wrong messages")]
+ROBUSTNESS_COLUMNS = [
+    ("distortion", "distortion"),
+    ("bit_accuracy", "bit accuracy"),
+    ("decode_success", "BCH decode success"),
+    ("wrong_message_rate", "wrong messages"),
+]
 
 
 class _Step:
@@ -62,8 +72,9 @@ class _Step:
         self.noise, self.strengths = NoisePipeline(noise), full_strength(noise)
         params = [*self.encoder.parameters(), *self.decoder.parameters()]
         self.opt = torch.optim.Adam(params, lr=self.losses.lr)
-        self.critic_opt = WeightClippedRMSprop(self.critic.parameters(), lr=self.losses.critic_lr,
-                                               clip=self.losses.critic_clip)
+        self.critic_opt = WeightClippedRMSprop(
+            self.critic.parameters(), lr=self.losses.critic_lr, clip=self.losses.critic_clip
+        )
 
     def __call__(self, image: torch.Tensor, amp: str) -> None:
         c, device = self.losses, image.device
@@ -78,9 +89,11 @@ class _Step:
             encoded = image + self.encoder(bits, image)
             logits = self.decoder(self.noise(encoded.clamp(0, 1), self.strengths))
             with torch.autocast(device.type, enabled=False):
-                loss = (c.l2_scale * yuv_l2_loss(encoded, image, c.yuv_scales, c.l2_edge_gain)
-                        + c.secret_scale * secret_loss(logits, bits)
-                        + c.critic_scale * generator_critic_loss(self.critic(encoded)))
+                loss = (
+                    c.l2_scale * yuv_l2_loss(encoded, image, c.yuv_scales, c.l2_edge_gain)
+                    + c.secret_scale * secret_loss(logits, bits)
+                    + c.critic_scale * generator_critic_loss(self.critic(encoded))
+                )
         loss.backward()
         self.opt.step()
 
@@ -126,12 +139,22 @@ def main(argv=None) -> int:
         result, robust_rows = robustness(args.checkpoint, device, args.crops, args.limit, run.log)
         extra["robustness"] = result
         extra["checkpoint"] = args.checkpoint
-        notes.append(f"Robustness of {args.checkpoint} on {result['images']} crops of the bundled validation "
-                     f"photographs: encoded PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}.\n\n"
-                     + harness.markdown_table(robust_rows, ROBUSTNESS_COLUMNS))
+        notes.append(
+            f"Robustness of {args.checkpoint} on {result['images']} crops of the bundled validation "
+            f"photographs: encoded PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}.\n\n"
+            + harness.markdown_table(robust_rows, ROBUSTNESS_COLUMNS)
+        )
     notes.append(f"{run.wall_note()} Few steps on a shared machine: the numbers are noisy.")
-    return run.finish("stamp", rows, columns=COLUMNS, title="stegafast stamp training throughput", notes=notes,
-                      problems=[], extra=extra)
+    return run.finish(
+        "stamp",
+        rows,
+        columns=COLUMNS,
+        title="stegafast stamp training throughput",
+        notes=notes,
+        problems=[],
+        extra=extra,
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -60,10 +60,8 @@ def run_case(backend: str, amp: str, batch: int, size: int, device: torch.device
     cover = (torch.rand(batch, 3, size, size, device=device) * 255).round() / 255
     secret = (torch.rand(batch, 3, size, size, device=device) * 255).round() / 255
     with use_backend(backend):
-        timing = harness.time_steps(lambda: _training_step(model, optimizer, cover, secret, amp, device), device,
-                                    steps)
-    row = {"backend": backend, "amp": amp, "batch": batch, "size": f"{size}×{size}",
-           **harness.step_row(timing, batch)}
+        timing = harness.time_steps(lambda: _training_step(model, optimizer, cover, secret, amp, device), device, steps)
+    row = {"backend": backend, "amp": amp, "batch": batch, "size": f"{size}×{size}", **harness.step_row(timing, batch)}
     log(f"{backend:9s} amp={amp:4s}: {timing.median_ms:9.1f} ms/step, {row['images_per_s']:.2f} images/s")
     return row
 
@@ -93,8 +91,16 @@ def main(argv=None) -> int:
         "AMP bf16: torch.autocast(bfloat16) around the model; the losses and the YCbCr composition in float32.",
         f"{run.wall_note()} Few steps on a shared machine: the numbers are noisy.",
     ]
-    return run.finish("stego", rows, columns=COLUMNS, title="stegafast stego training throughput", notes=notes,
-                      problems=[], extra={"steps": args.steps, "parameters": params})
+    return run.finish(
+        "stego",
+        rows,
+        columns=COLUMNS,
+        title="stegafast stego training throughput",
+        notes=notes,
+        problems=[],
+        extra={"steps": args.steps, "parameters": params},
+    )
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -33,9 +33,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import torch
 
@@ -111,10 +111,7 @@ def _run_cuda(fn: Callable[[], object], n: int, device: torch.device) -> list[fl
     # synchronize at the end so the host never stalls the queue between repeats.
     with torch.cuda.device(device):
         stream = torch.cuda.current_stream(device)
-        events = [
-            (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-            for _ in range(n)
-        ]
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
         synchronize(device)
         for start, end in events:
             start.record(stream)
@@ -184,20 +181,33 @@ def time_callable(
 def time_steps(fn: Callable[[], object], device: torch.device | str, steps: int) -> Timing:
     """Exactly ``steps`` timed calls after one warm-up call: for training steps, each too heavy
     for a time budget and each changing the model (so no calibration runs)."""
-    return time_callable(fn, device, budget_s=0.0, min_runs=steps, max_runs=steps, warmup_runs=1,
-                         warmup_s=0.0, warmup_cap_s=0.0, max_case_s=None)
+    return time_callable(
+        fn,
+        device,
+        budget_s=0.0,
+        min_runs=steps,
+        max_runs=steps,
+        warmup_runs=1,
+        warmup_s=0.0,
+        warmup_cap_s=0.0,
+        max_case_s=None,
+    )
 
 
 def step_row(timing: Timing, batch: int) -> dict:
     """The table fields of a timed training step: its statistics and the images per second."""
-    return {"median_ms": timing.median_ms, "p10_ms": timing.p10_ms, "p90_ms": timing.p90_ms,
-            "min_ms": timing.min_ms, "runs": timing.runs, "warmup_runs": timing.warmup_runs,
-            "images_per_s": batch / (timing.median_ms / 1e3)}
+    return {
+        "median_ms": timing.median_ms,
+        "p10_ms": timing.p10_ms,
+        "p90_ms": timing.p90_ms,
+        "min_ms": timing.min_ms,
+        "runs": timing.runs,
+        "warmup_runs": timing.warmup_runs,
+        "images_per_s": batch / (timing.median_ms / 1e3),
+    }
 
 
-def copy_bandwidth_gbs(
-    device: torch.device | str, nbytes: int = 256 * 2**20, *, budget_s: float = 1.0
-) -> dict:
+def copy_bandwidth_gbs(device: torch.device | str, nbytes: int = 256 * 2**20, *, budget_s: float = 1.0) -> dict:
     """Measured copy bandwidth of ``dst.copy_(src)`` for an nbytes buffer, in GB/s.
 
     The figure counts read + write bytes (2 * nbytes per copy), the same way
@@ -210,7 +220,7 @@ def copy_bandwidth_gbs(
     numel = nbytes // 4
     src = torch.empty(numel, dtype=torch.float32, device=device).uniform_()
     dst = torch.empty_like(src)
-    timing = time_callable(lambda: dst.copy_(src), device, budget_s=budget_s, min_runs=10)
+    timing = time_callable(lambda d=dst, s=src: d.copy_(s), device, budget_s=budget_s, min_runs=10)
     bytes_moved = 2 * numel * 4
     result = {
         "device": str(device),
@@ -312,10 +322,12 @@ def machine_line(info: dict) -> str:
         f"Python {info['python']}",
     ]
     if info.get("load_average"):
-        parts.append("load average at start %.2f" % info["load_average"][0])
+        parts.append(f"load average at start {info['load_average'][0]:.2f}")
     if "gpu" in info:
         gpu = info["gpu"]
-        parts.insert(2, f"GPU {gpu['name']} (sm {gpu['capability']}, {gpu['memory_gib']} GiB, CUDA {info['torch_cuda']})")
+        parts.insert(
+            2, f"GPU {gpu['name']} (sm {gpu['capability']}, {gpu['memory_gib']} GiB, CUDA {info['torch_cuda']})"
+        )
     return "; ".join(parts)
 
 
@@ -349,10 +361,7 @@ def markdown_table(rows: Iterable[dict], columns: Sequence[tuple[str, str]] | No
         columns = [(k, k) for k in keys]
     header = "| " + " | ".join(h for _, h in columns) + " |"
     rule = "| " + " | ".join("---" for _ in columns) + " |"
-    body = [
-        "| " + " | ".join(format_value(row.get(k)).replace("|", "\\|") for k, _ in columns) + " |"
-        for row in rows
-    ]
+    body = ["| " + " | ".join(format_value(row.get(k)).replace("|", "\\|") for k, _ in columns) + " |" for row in rows]
     return "\n".join([header, rule, *body])
 
 
@@ -411,8 +420,12 @@ def make_parser(description: str) -> argparse.ArgumentParser:
         help="folder for the JSON and markdown results (default benchmarks/results)",
     )
     parser.add_argument("--quick", action="store_true", help="fewer and smaller cases: a smoke test")
-    parser.add_argument("--budget", type=float, default=None,
-                        help="seconds of timed repeats per measurement (default 1.5, 0.25 with --quick)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds of timed repeats per measurement (default 1.5, 0.25 with --quick)",
+    )
     return parser
 
 
@@ -420,7 +433,7 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = Non
     """Parse, and refuse --device cuda where no GPU is visible."""
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: torch sees no CUDA device (torch %s)" % torch.__version__)
+        parser.error(f"--device cuda: torch sees no CUDA device (torch {torch.__version__})")
     args.device = torch.device(args.device)
     return args
 
@@ -440,8 +453,10 @@ def copy_target_notes(rows: Sequence[dict], ops: Sequence[str], fraction: float 
     for r in rows:
         if r["op"] in ops and "native_copy_fraction" in r:
             verdict = "met" if r["native_copy_fraction"] >= fraction else "NOT met"
-            notes.append(f"Target native {r['op']} >= {100 * fraction:.0f}% of copy bandwidth, B = {r['B']} "
-                         f"{r['size']}: {100 * r['native_copy_fraction']:.0f}%, {verdict}.")
+            notes.append(
+                f"Target native {r['op']} >= {100 * fraction:.0f}% of copy bandwidth, B = {r['B']} "
+                f"{r['size']}: {100 * r['native_copy_fraction']:.0f}%, {verdict}."
+            )
     if not any("native_copy_fraction" in r for r in rows):
         notes.append("GPU target not assessed: no native CUDA kernel ran (see the native column).")
     return notes
@@ -449,8 +464,7 @@ def copy_target_notes(rows: Sequence[dict], ops: Sequence[str], fraction: float 
 
 def measurement_errors(row: dict, impls: Sequence[str], case: str) -> list[str]:
     """An "ERROR in <impl>, <case>: ..." line for each of ``impls`` whose measurement failed."""
-    return [f"ERROR in {impl}, {case}: {row[impl]['detail']}" for impl in impls
-            if row[impl].get("status") == "error"]
+    return [f"ERROR in {impl}, {case}: {row[impl]['detail']}" for impl in impls if row[impl].get("status") == "error"]
 
 
 class BenchmarkRun:
@@ -475,8 +489,7 @@ class BenchmarkRun:
         self.log(machine_line(self.info))
         self.copy = None
         if copy_bandwidth:
-            self.copy = copy_bandwidth_gbs(self.device, (64 if quick else 256) * 2**20,
-                                           budget_s=0.3 if quick else 1.0)
+            self.copy = copy_bandwidth_gbs(self.device, (64 if quick else 256) * 2**20, budget_s=0.3 if quick else 1.0)
             self.log(f"copy bandwidth ({self.device.type}, read+write): {self.copy['gbs']:.1f} GB/s")
 
     def log(self, msg: str) -> None:
@@ -518,29 +531,48 @@ class BenchmarkRun:
 
     def timing_note(self) -> str:
         clock = "CUDA events" if self.device.type == "cuda" else "perf_counter"
-        return (f"Medians of repeated runs after warm-up ({clock}); p10/p90 and run counts are in the "
-                f"JSON. Budget {self.budget} s per measurement.")
+        return (
+            f"Medians of repeated runs after warm-up ({clock}); p10/p90 and run counts are in the "
+            f"JSON. Budget {self.budget} s per measurement."
+        )
 
     def copy_note(self, traffic: str) -> str:
         what = "device-to-device copy" if self.device.type == "cuda" else "CPU memcpy (torch copy_, for context)"
-        return (f"Measured {what} bandwidth: {self.copy['gbs']:.1f} GB/s (read + write bytes, "
-                f"{self.copy['buffer_bytes'] // 2**20} MiB buffer). {traffic}")
+        return (
+            f"Measured {what} bandwidth: {self.copy['gbs']:.1f} GB/s (read + write bytes, "
+            f"{self.copy['buffer_bytes'] // 2**20} MiB buffer). {traffic}"
+        )
 
     def wall_note(self) -> str:
         note = f"Wall time of the whole run: {time.perf_counter() - self.started:.0f} s."
         if self.info.get("load_average") and hasattr(os, "getloadavg"):
-            note += (f" Load average (1 min) at start {self.info['load_average'][0]:.2f}, at end "
-                     f"{os.getloadavg()[0]:.2f}, on {self.info['cpu_count']} cores (other work on the "
-                     "machine inflates CPU timings, the reference's most).")
+            note += (
+                f" Load average (1 min) at start {self.info['load_average'][0]:.2f}, at end "
+                f"{os.getloadavg()[0]:.2f}, on {self.info['cpu_count']} cores (other work on the "
+                "machine inflates CPU timings, the reference's most)."
+            )
         return note
 
-    def finish(self, stem: str, rows: list[dict], *, columns, title: str, notes: Sequence[str],
-               problems: Sequence[str], extra: dict | None = None) -> int:
+    def finish(
+        self,
+        stem: str,
+        rows: list[dict],
+        *,
+        columns,
+        title: str,
+        notes: Sequence[str],
+        problems: Sequence[str],
+        extra: dict | None = None,
+    ) -> int:
         """Write <stem>_<device>[_quick].json/.md, print the table; 1 if any measurement failed."""
         quick = self.args.quick
         name = f"{stem}_{self.device.type}{'_quick' if quick else ''}"
         json_path, md_path = write_results(
-            name, rows, self.args.out, machine=self.info, columns=columns,
+            name,
+            rows,
+            self.args.out,
+            machine=self.info,
+            columns=columns,
             title=f"{title} ({self.device.type}{', quick' if quick else ''})",
             notes=[*notes, *problems],
             extra={

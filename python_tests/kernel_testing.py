@@ -103,8 +103,7 @@ def _cast_floating(args, dtype) -> tuple:
 
 def _grads_of(loss_fn, fn, args) -> tuple:
     """Gradients of loss_fn(fn(*args)) with respect to args' tensors that require grad."""
-    leaves = tuple(a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.requires_grad else a
-                   for a in args)
+    leaves = tuple(a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.requires_grad else a for a in args)
     wrt = [a for a in leaves if isinstance(a, torch.Tensor) and a.requires_grad]
     return torch.autograd.grad(loss_fn(as_tuple(fn(*leaves))), wrt)
 

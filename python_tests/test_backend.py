@@ -7,11 +7,10 @@ import sys
 
 import pytest
 import torch
+from testutils import requires_native
 
 import stegafast
 from stegafast import NativeKernelUnavailable, backend, ops, use_backend
-
-from testutils import requires_native
 
 
 def _run_python(code, **env):

@@ -5,13 +5,30 @@ import json
 
 import pytest
 from PIL import Image
-
 from testutils import single_error_line, train_tiny_run, write_random_png
+
 from stegafast.cli import main
 from stegafast.data import load_image
 
-TINY_TRAIN = ["--N", "8", "--M", "8", "--image-size", "64", "--batch-size", "2", "--workers", "0",
-              "--device", "cpu", "--no-progress", "--val-every", "0", "--lr", "1e-3"]
+TINY_TRAIN = [
+    "--N",
+    "8",
+    "--M",
+    "8",
+    "--image-size",
+    "64",
+    "--batch-size",
+    "2",
+    "--workers",
+    "0",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "--val-every",
+    "0",
+    "--lr",
+    "1e-3",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +49,28 @@ def test_compress_decompress_round_trip(trained, capsys):
 
 def test_evaluate_writes_json_and_plot(trained, tmp_path, capsys):
     _, data, run = trained
-    assert main(["codec", "evaluate", "--checkpoint", str(run), "--data", str(data), "--out", str(tmp_path),
-                 "--limit", "2", "--jpeg-qualities", "20", "80", "--webp-qualities", "50"]) == 0
+    assert (
+        main(
+            [
+                "codec",
+                "evaluate",
+                "--checkpoint",
+                str(run),
+                "--data",
+                str(data),
+                "--out",
+                str(tmp_path),
+                "--limit",
+                "2",
+                "--jpeg-qualities",
+                "20",
+                "80",
+                "--webp-qualities",
+                "50",
+            ]
+        )
+        == 0
+    )
     table = json.loads((tmp_path / "rd.json").read_text())
     codecs = [(p["codec"], p["setting"]) for p in table["points"]]
     assert codecs == [("stegafast", str(run)), ("JPEG", "q20"), ("JPEG", "q80"), ("WebP", "q50")]
@@ -57,39 +94,53 @@ def test_damaged_and_foreign_files(trained, tmp_path, capsys):
     assert main(["codec", "compress", image, "-o", str(sfc), "--checkpoint", str(run)]) == 0
     capsys.readouterr()
     good = sfc.read_bytes()
-    for damaged, message in ((good[:-3], "truncated"), (good[:10] + bytes([good[10] ^ 1]) + good[11:], "corrupt"),
-                             (b"hello world", "not an .sfc file")):
+    for damaged, message in (
+        (good[:-3], "truncated"),
+        (good[:10] + bytes([good[10] ^ 1]) + good[11:], "corrupt"),
+        (b"hello world", "not an .sfc file"),
+    ):
         sfc.write_bytes(damaged)
         assert main(["codec", "decompress", str(sfc), "-o", str(tmp_path / "b.png"), "--checkpoint", str(run)]) == 2
         assert message in single_error_line(capsys)
     # another model (another training run) refuses the file
     other = root / "other-run"
-    assert main(["codec", "train", "--data", str(data), "--out", str(other), "--steps", "1", "--seed", "1",
-                 *TINY_TRAIN]) == 0
+    assert (
+        main(["codec", "train", "--data", str(data), "--out", str(other), "--steps", "1", "--seed", "1", *TINY_TRAIN])
+        == 0
+    )
     capsys.readouterr()
     sfc.write_bytes(good)
     assert main(["codec", "decompress", str(sfc), "-o", str(tmp_path / "b.png"), "--checkpoint", str(other)]) == 2
     assert "another model" in single_error_line(capsys)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["codec", "compress", "missing.png", "-o", "x.sfc", "--checkpoint", "RUN"], "does not exist"),
-    (["codec", "compress", "IMG", "-o", "/no/such/folder/x.sfc", "--checkpoint", "RUN"], "does not exist"),
-    (["codec", "decompress", "SFC", "-o", "out.jpg", "--checkpoint", "RUN"], "must be a .png"),
-    (["codec", "compress", "IMG", "-o", "x.sfc", "--checkpoint", "IMG"], "not a checkpoint"),
-    (["codec", "train", "--image-size", "100", "--out", "OUT"], "multiple of 64"),
-    (["codec", "train", "--N", "0", "--out", "OUT"], "--N must be a positive integer"),
-    (["codec", "train", "--lmbda", "-1", "--out", "OUT"], "--lmbda must be positive"),
-    (["codec", "evaluate", "--checkpoint", "RUN", "--limit", "0"], "--limit"),
-    (["codec", "evaluate", "--checkpoint", "RUN", "--jpeg-qualities", "120"], "0..100"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["codec", "compress", "missing.png", "-o", "x.sfc", "--checkpoint", "RUN"], "does not exist"),
+        (["codec", "compress", "IMG", "-o", "/no/such/folder/x.sfc", "--checkpoint", "RUN"], "does not exist"),
+        (["codec", "decompress", "SFC", "-o", "out.jpg", "--checkpoint", "RUN"], "must be a .png"),
+        (["codec", "compress", "IMG", "-o", "x.sfc", "--checkpoint", "IMG"], "not a checkpoint"),
+        (["codec", "train", "--image-size", "100", "--out", "OUT"], "multiple of 64"),
+        (["codec", "train", "--N", "0", "--out", "OUT"], "--N must be a positive integer"),
+        (["codec", "train", "--lmbda", "-1", "--out", "OUT"], "--lmbda must be positive"),
+        (["codec", "evaluate", "--checkpoint", "RUN", "--limit", "0"], "--limit"),
+        (["codec", "evaluate", "--checkpoint", "RUN", "--jpeg-qualities", "120"], "0..100"),
+    ],
+)
 def test_mistakes_are_one_line_errors(trained, tmp_path, capsys, argv, message):
     root, _, run = trained
     image = write_random_png(tmp_path / "img.png", (16, 16, 3))
     sfc = tmp_path / "x.sfc"
     sfc.write_bytes(b"")
-    names = {"RUN": str(run), "IMG": image, "SFC": str(sfc), "OUT": str(tmp_path / "out"),
-             "x.sfc": str(tmp_path / "x.sfc"), "out.jpg": str(tmp_path / "out.jpg")}
+    names = {
+        "RUN": str(run),
+        "IMG": image,
+        "SFC": str(sfc),
+        "OUT": str(tmp_path / "out"),
+        "x.sfc": str(tmp_path / "x.sfc"),
+        "out.jpg": str(tmp_path / "out.jpg"),
+    }
     argv = [names.get(a, a) for a in argv]
     assert main(argv) == 2
     assert message in single_error_line(capsys)

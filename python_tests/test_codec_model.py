@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from stegafast.models.codec import CodecConfig, CodecTask, HyperpriorCodec, ImageCodec
-from stegafast.models.codec.inference import pad_to_multiple
 from stegafast.models.codec.gdn import GDN
+from stegafast.models.codec.inference import pad_to_multiple
 from stegafast.models.codec.losses import rate_distortion
 from stegafast.train import TrainConfig, load_checkpoint, train
 
@@ -52,8 +52,9 @@ def trained_run(tmp_path_factory):
     task = CodecTask(TINY, lmbda=0.01, image_size=64, epoch_length=16)
     config = dict(out=run, batch_size=2, lr=1e-3, device="cpu", val_every=0, progress=False)
     first = train(task, TrainConfig(steps=3, **config))
-    resumed = train(CodecTask(TINY, lmbda=0.01, image_size=64, epoch_length=16),
-                    TrainConfig(steps=5, resume=True, **config))
+    resumed = train(
+        CodecTask(TINY, lmbda=0.01, image_size=64, epoch_length=16), TrainConfig(steps=5, resume=True, **config)
+    )
     return first, resumed
 
 

@@ -5,15 +5,28 @@ import pytest
 import torch
 from PIL import Image
 
-from stegafast.color import (BT601_RGB_TO_YUV, JFIF_RGB_TO_YCBCR, JFIF_YCBCR_TO_RGB, rgb_to_ycbcr_01,
-                             rgb_to_ycbcr_255, rgb_to_yuv_bt601, ycbcr_01_to_rgb, ycbcr_255_to_rgb)
+from stegafast.color import (
+    BT601_RGB_TO_YUV,
+    JFIF_RGB_TO_YCBCR,
+    JFIF_YCBCR_TO_RGB,
+    rgb_to_ycbcr_01,
+    rgb_to_ycbcr_255,
+    rgb_to_yuv_bt601,
+    ycbcr_01_to_rgb,
+    ycbcr_255_to_rgb,
+)
 
 
 def test_jfif_matrix_is_t871s():
-    torch.testing.assert_close(JFIF_RGB_TO_YCBCR[1], torch.tensor([-0.168735892, -0.331264108, 0.5],
-                                                                  dtype=torch.float64), atol=1e-9, rtol=0)
-    torch.testing.assert_close(JFIF_YCBCR_TO_RGB[:, 1:], torch.tensor(
-        [[0.0, 1.402], [-0.344136286, -0.714136286], [1.772, 0.0]], dtype=torch.float64), atol=1e-9, rtol=0)
+    torch.testing.assert_close(
+        JFIF_RGB_TO_YCBCR[1], torch.tensor([-0.168735892, -0.331264108, 0.5], dtype=torch.float64), atol=1e-9, rtol=0
+    )
+    torch.testing.assert_close(
+        JFIF_YCBCR_TO_RGB[:, 1:],
+        torch.tensor([[0.0, 1.402], [-0.344136286, -0.714136286], [1.772, 0.0]], dtype=torch.float64),
+        atol=1e-9,
+        rtol=0,
+    )
 
 
 def test_the_two_ranges_are_one_conversion():
@@ -23,8 +36,9 @@ def test_the_two_ranges_are_one_conversion():
     torch.testing.assert_close(ycbcr_255_to_rgb(rgb_to_ycbcr_255(x)), x, atol=1e-12, rtol=0)
     torch.testing.assert_close(ycbcr_01_to_rgb(rgb_to_ycbcr_01(x)), x, atol=1e-12, rtol=0)
     grey = torch.full((3, 1, 1), 0.5, dtype=torch.float64)
-    torch.testing.assert_close(rgb_to_ycbcr_255(grey).flatten(), torch.tensor([127.5, 128.0, 128.0],
-                                                                              dtype=torch.float64))
+    torch.testing.assert_close(
+        rgb_to_ycbcr_255(grey).flatten(), torch.tensor([127.5, 128.0, 128.0], dtype=torch.float64)
+    )
 
 
 def test_ycbcr_255_matches_pillows_within_its_fixed_point_rounding():

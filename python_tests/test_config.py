@@ -2,15 +2,21 @@
 
 import pytest
 
-from stegafast.config import (Config, check_non_negative, check_non_negative_int, check_positive, check_positive_int,
-                              check_probability, is_int)
+from stegafast.config import (
+    Config,
+    check_non_negative,
+    check_non_negative_int,
+    check_positive,
+    check_positive_int,
+    check_probability,
+    is_int,
+)
 from stegafast.models.codec import CodecConfig
 from stegafast.models.stamp import StampLossConfig, StampModelConfig, StampNoiseConfig
 from stegafast.models.stego import StegoLossConfig, StegoModelConfig
 from stegafast.train import Schedule, TrainConfig
 
-FAMILY_CONFIGS = [StegoModelConfig, StegoLossConfig, StampModelConfig, StampLossConfig, StampNoiseConfig,
-                  CodecConfig]
+FAMILY_CONFIGS = [StegoModelConfig, StegoLossConfig, StampModelConfig, StampLossConfig, StampNoiseConfig, CodecConfig]
 
 
 @pytest.mark.parametrize("config_type", FAMILY_CONFIGS)
@@ -35,13 +41,21 @@ def test_the_engine_configs_share_the_base():
     assert TrainConfig(out="run", steps=1, batch_size=1).to_dict()["out"] == "run"
 
 
-@pytest.mark.parametrize("check,good,bad,message", [
-    (check_positive_int, [1, 7], [0, -1, 1.0, True, "2"], "x must be a positive integer"),
-    (check_non_negative_int, [0, 3], [-1, 0.5, False], "x must be a non-negative integer"),
-    (check_non_negative, [0, 0.5, 2], [-0.1, float("inf"), float("nan"), True, "1"], "x must be a finite number >= 0"),
-    (check_positive, [1e-9, 3], [0, 0.0], "x must be positive"),
-    (check_probability, [0, 0.5, 1], [1.01], "x must be a probability in \\[0, 1\\]"),
-])
+@pytest.mark.parametrize(
+    "check,good,bad,message",
+    [
+        (check_positive_int, [1, 7], [0, -1, 1.0, True, "2"], "x must be a positive integer"),
+        (check_non_negative_int, [0, 3], [-1, 0.5, False], "x must be a non-negative integer"),
+        (
+            check_non_negative,
+            [0, 0.5, 2],
+            [-0.1, float("inf"), float("nan"), True, "1"],
+            "x must be a finite number >= 0",
+        ),
+        (check_positive, [1e-9, 3], [0, 0.0], "x must be positive"),
+        (check_probability, [0, 0.5, 1], [1.01], "x must be a probability in \\[0, 1\\]"),
+    ],
+)
 def test_field_checks(check, good, bad, message):
     for value in good:
         check("x", value)

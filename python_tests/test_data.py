@@ -221,12 +221,12 @@ def test_folder_reports_a_corrupt_file(folder):
         lazy[1]
 
 
-
 def test_a_corrupt_file_read_in_a_worker_raises_data_error(folder):
     (folder / "b" / "broken.png").write_bytes(b"this is not a png")
     loader = DataLoader(ImageFolder(folder, crop_size=8, verify=False, seed=0), batch_size=1, num_workers=2)
     with pytest.raises(DataError, match=r"cannot read image .*b/broken\.png"):
         list(loader)
+
 
 # --- pairs for steganography ----------------------------------------------------------
 
@@ -255,7 +255,7 @@ def test_pairs_are_deterministic_and_crop_the_partner(folder):
     full = load_image(folder / "a_rgb.png")
     item = next(i for i in range(10) if pairs.partner(i) == 0)
     secret = pairs[item][1]
-    assert any(torch.equal(secret, full[:, :, left:left + 36]) for left in range(15))
+    assert any(torch.equal(secret, full[:, :, left : left + 36]) for left in range(15))
 
 
 def test_eval_pairs_are_fixed_across_epochs(folder):
@@ -302,7 +302,7 @@ def test_bundled_photos_load_in_both_splits():
     assert batch.shape == (18, 3, 96, 96) and 0 <= batch.min() and batch.max() <= 1
     val = BundledPhotos("val", crop_size=(180, 200), mode="L")
     assert len(val) == 4 and not val.train
-    for i, name in enumerate(BUNDLED_SPLITS["val"]):
+    for i in range(len(BUNDLED_SPLITS["val"])):
         crop = val[i]
         assert crop.shape == (1, 180, 200)
         assert torch.equal(crop, val[i])

@@ -43,13 +43,16 @@ def test_quantize_pmf_massless_row_is_uniform():
     assert torch.diff(cdfs[0].long()).tolist() == [16384] * 4
 
 
-@pytest.mark.parametrize("bad", [
-    (torch.ones(2, 3), torch.ones(2), torch.tensor([0, 3])),            # a row without symbols
-    (torch.ones(2, 3), torch.ones(2), torch.tensor([3, 4])),            # longer than the pmf
-    (torch.tensor([[float("nan"), 1.0]]), torch.ones(1), torch.tensor([2])),
-    (torch.ones(1, 70000), torch.ones(1), torch.tensor([70000])),       # more bins than counts
-    (torch.ones(2, 3), torch.ones(3), torch.tensor([3, 3])),            # shapes disagree
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        (torch.ones(2, 3), torch.ones(2), torch.tensor([0, 3])),  # a row without symbols
+        (torch.ones(2, 3), torch.ones(2), torch.tensor([3, 4])),  # longer than the pmf
+        (torch.tensor([[float("nan"), 1.0]]), torch.ones(1), torch.tensor([2])),
+        (torch.ones(1, 70000), torch.ones(1), torch.tensor([70000])),  # more bins than counts
+        (torch.ones(2, 3), torch.ones(3), torch.tensor([3, 3])),  # shapes disagree
+    ],
+)
 def test_quantize_pmf_rejects_bad_input(bad):
     with pytest.raises(ValueError, match="quantize_pmf"):
         quantize_pmf(*bad)

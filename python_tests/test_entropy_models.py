@@ -15,7 +15,7 @@ def _normal_cdf(x):
     return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fitted_state(channels: int, steps: int) -> dict:
     torch.manual_seed(1)
     eb = EntropyBottleneck(channels)
@@ -230,8 +230,10 @@ def test_update_save_load_gives_identical_tables_and_decodes_the_same_stream():
 
 def test_state_dict_of_stale_model_carries_fresh_tables_without_changing_it():
     eb = EntropyBottleneck(4)
-    eb.load_state_dict({k: v for k, v in _fitted_state(4, 150).items()
-                        if k not in ("quantized_cdf", "cdf_lengths", "offsets")}, strict=False)
+    eb.load_state_dict(
+        {k: v for k, v in _fitted_state(4, 150).items() if k not in ("quantized_cdf", "cdf_lengths", "offsets")},
+        strict=False,
+    )
     assert not eb.has_tables
     state = eb.state_dict()
     assert not eb.has_tables  # the module's own buffers stay as they were (DDP-safe)

@@ -15,8 +15,23 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "stegafast"
 
 # Modules and packages below the command layer and the families: they may import neither.
-LOWER_LAYERS = ("train", "nn", "ops", "entropy", "data", "metrics", "reference", "ecc", "backend", "_native",
-                "errors", "device", "config", "color", "io")
+LOWER_LAYERS = (
+    "train",
+    "nn",
+    "ops",
+    "entropy",
+    "data",
+    "metrics",
+    "reference",
+    "ecc",
+    "backend",
+    "_native",
+    "errors",
+    "device",
+    "config",
+    "color",
+    "io",
+)
 # Leaf modules: they import nothing of stegafast, so every layer may import them.
 LEAVES = ("errors.py", "config.py")
 COMMAND_LAYER = "stegafast.cli"
@@ -70,9 +85,12 @@ def _in_lower_layer(path: Path) -> bool:
 
 def _violations(paths, forbidden: tuple[str, ...], root: Path = PACKAGE_ROOT) -> list[str]:
     """One line per import of a module within ``forbidden``, naming the importer and the line."""
-    return [f"{_module_name(path, root)} (line {line}) imports {module}"
-            for path in paths for module, line in imports_of(path, root)
-            if any(_is_within(module, package) for package in forbidden)]
+    return [
+        f"{_module_name(path, root)} (line {line}) imports {module}"
+        for path in paths
+        for module, line in imports_of(path, root)
+        if any(_is_within(module, package) for package in forbidden)
+    ]
 
 
 def test_the_walk_sees_the_package():

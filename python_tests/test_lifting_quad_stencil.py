@@ -28,10 +28,7 @@ CSRC = HERE.parent / "csrc"
 SIZES = (2, 3, 4, 5, 7, 8, 16, 17)
 BATCH_CHANNELS = ((1, 1), (3, 2), (1, 2), (3, 1))
 # Every (H, W) pair; (B, C) cycles so that each of its values meets odd and even sizes.
-SHAPES = [
-    (*BATCH_CHANNELS[k % len(BATCH_CHANNELS)], h, w)
-    for k, (h, w) in enumerate(itertools.product(SIZES, SIZES))
-]
+SHAPES = [(*BATCH_CHANNELS[k % len(BATCH_CHANNELS)], h, w) for k, (h, w) in enumerate(itertools.product(SIZES, SIZES))]
 
 # The driver's outputs per case, in its order: (name, which side: bands or image).
 OUTPUTS = (
@@ -107,7 +104,7 @@ def run_driver(driver: Path, folder: Path, cases: list) -> dict:
         got = {}
         for name, side in OUTPUTS:
             n = int(np.prod(sizes[side]))
-            got[name] = flat[at:at + n].reshape(sizes[side])
+            got[name] = flat[at : at + n].reshape(sizes[side])
             at += n
         out[shape] = (case, got)
     assert at == flat.numel(), "driver wrote more values than expected"

@@ -49,8 +49,9 @@ def _batch(*arrays, dtype=torch.float64):
 
 
 def _skimage_ssim(x, y, data_range=1.0):
-    return structural_similarity(x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                 data_range=data_range, channel_axis=2)
+    return structural_similarity(
+        x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=data_range, channel_axis=2
+    )
 
 
 # --- PSNR -----------------------------------------------------------------------
@@ -71,7 +72,9 @@ def test_psnr_matches_skimage(name):
     y = _distort(x, "noise")
     expected = peak_signal_noise_ratio(x, y, data_range=1.0)
     assert psnr(_batch(x), _batch(y)).item() == pytest.approx(expected, abs=1e-9)
-    assert psnr(_batch(x, dtype=torch.float32), _batch(y, dtype=torch.float32)).item() == pytest.approx(expected, abs=1e-4)
+    assert psnr(_batch(x, dtype=torch.float32), _batch(y, dtype=torch.float32)).item() == pytest.approx(
+        expected, abs=1e-4
+    )
 
 
 def test_psnr_identical_images_are_infinite():
@@ -119,7 +122,7 @@ def test_ssim_per_image_and_data_range():
 
 def test_ssim_averages_channels():
     a, b = torch.rand(2, 3, 20, 24, dtype=torch.float64), torch.rand(2, 3, 20, 24, dtype=torch.float64)
-    per_channel = torch.stack([ssim(a[:, c:c + 1], b[:, c:c + 1], reduction="none") for c in range(3)])
+    per_channel = torch.stack([ssim(a[:, c : c + 1], b[:, c : c + 1], reduction="none") for c in range(3)])
     torch.testing.assert_close(ssim(a, b, reduction="none"), per_channel.mean(0))
 
 
@@ -188,7 +191,9 @@ def test_ms_ssim_matches_oracle_on_a_photo(kind):
     y = _distort(x, kind)
     expected = np.mean([_oracle_ms_ssim(x[..., c], y[..., c]) for c in range(3)])
     assert ms_ssim(_batch(x), _batch(y)).item() == pytest.approx(expected, abs=1e-10)
-    assert ms_ssim(_batch(x, dtype=torch.float32), _batch(y, dtype=torch.float32)).item() == pytest.approx(expected, abs=1e-5)
+    assert ms_ssim(_batch(x, dtype=torch.float32), _batch(y, dtype=torch.float32)).item() == pytest.approx(
+        expected, abs=1e-5
+    )
 
 
 def test_ms_ssim_orders_distortions_and_is_one_for_identical():
@@ -257,8 +262,8 @@ def test_bit_errors_count_flipped_bits_per_plane():
     original = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
     recovered = original.clone()
     flat = recovered.view(-1)
-    flat[:10] ^= 1 << 0           # 10 values: least significant bit
-    flat[10:13] ^= 1 << 7         # 3 values: most significant bit
+    flat[:10] ^= 1 << 0  # 10 values: least significant bit
+    flat[10:13] ^= 1 << 7  # 3 values: most significant bit
     flat[20:25] ^= (1 << 2) | (1 << 5)  # 5 values: two planes each
     result = bit_errors(recovered, original)
     n = original.numel()

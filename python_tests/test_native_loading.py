@@ -17,8 +17,9 @@ print("reference ok")
 
 def _run(prelude, env=None):
     code = "import warnings; warnings.simplefilter('always')\n" + prelude + ROUND_TRIP
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120
+    )
 
 
 def test_missing_library_warns_and_runs_the_reference():
@@ -39,8 +40,13 @@ def test_library_built_for_another_torch_is_not_loaded():
 def test_native_can_be_disabled_and_info_says_why():
     env = {"STEGAFAST_DISABLE_NATIVE": "1"}
     assert _run("", env).returncode == 0
-    out = subprocess.run([sys.executable, "-m", "stegafast", "info"], capture_output=True, text=True,
-                         env={**os.environ, **env}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "stegafast", "info"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
     assert out.returncode == 0
     assert "NOT loaded (disabled by STEGAFAST_DISABLE_NATIVE=1)" in out.stdout
     assert "ilwt53_forward" in out.stdout

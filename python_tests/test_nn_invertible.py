@@ -100,9 +100,7 @@ def test_logdet_is_log_abs_det_of_the_jacobian(name):
     y, logdet = layer(x)
     torch.testing.assert_close(logdet, _per_sample_logabsdet(lambda v: layer(v)[0], x), rtol=0, atol=1e-9)
     _, logdet_inv = layer.inverse(y)
-    torch.testing.assert_close(
-        logdet_inv, _per_sample_logabsdet(lambda v: layer.inverse(v)[0], y), rtol=0, atol=1e-9
-    )
+    torch.testing.assert_close(logdet_inv, _per_sample_logabsdet(lambda v: layer.inverse(v)[0], y), rtol=0, atol=1e-9)
 
 
 # --- ActNorm ---------------------------------------------------------------

@@ -21,7 +21,7 @@ def _band(t, size, window, shift):
 
 def _plain_bias(attn: WindowAttention) -> torch.Tensor:
     """(heads, N, N) from the table, the offsets computed token pair by token pair."""
-    ws, n = attn.window_size, attn.window_size ** 2
+    ws, n = attn.window_size, attn.window_size**2
     rows = torch.empty(n, n, dtype=torch.long)
     for i in range(n):
         for j in range(n):
@@ -59,9 +59,12 @@ def _plain_swin_block(block: SwinBlock, x):
             mask = None
             if shift:
                 # tokens attend within their region only
-                region = torch.tensor([
-                    3 * _band(wy * ws + t // ws, hp, ws, shift) + _band(wx * ws + t % ws, wp, ws, shift)
-                    for t in range(ws * ws)])
+                region = torch.tensor(
+                    [
+                        3 * _band(wy * ws + t // ws, hp, ws, shift) + _band(wx * ws + t % ws, wp, ws, shift)
+                        for t in range(ws * ws)
+                    ]
+                )
                 mask = torch.where(region[:, None] == region[None, :], 0.0, -100.0)
             tokens = y[:, rows, cols].reshape(b, ws * ws, c)
             out[:, rows, cols] = _plain_window_attention(block.attn, tokens, bias, mask).view(b, ws, ws, c)
@@ -121,7 +124,6 @@ def test_swin_block_matches_a_plain_swin_block(backend, h, w, ws, shift, heads):
     torch.testing.assert_close(got, _plain_swin_block(block, x), atol=2e-5, rtol=1e-4)
 
 
-
 @pytest.mark.parametrize("shift", [0, 2])
 def test_one_image_one_window_high(shift):
     # batch 1 and a single row of windows: window_partition returns a non-contiguous view there,
@@ -129,6 +131,7 @@ def test_one_image_one_window_high(shift):
     block = SwinBlock(16, 2, window_size=4, shift=shift, mlp_ratio=2.0)
     x = torch.randn(1, 4, 12, 16)
     torch.testing.assert_close(block(x), _plain_swin_block(block, x), atol=2e-5, rtol=1e-4)
+
 
 @requires_native
 def test_nchw_layout_and_gradients_match_the_reference():
@@ -173,9 +176,12 @@ def test_swin_block_under_autocast():
 
 @pytest.mark.parametrize(
     "kwargs,message",
-    [(dict(dim=32, heads=3), "multiple of heads"), (dict(dim=32, heads=2, shift=7), "shift must be 0..6"),
-     (dict(dim=32, heads=2, window_size=17), "window_size must be 1..16"),
-     (dict(dim=512, heads=2), "at most 128")],
+    [
+        (dict(dim=32, heads=3), "multiple of heads"),
+        (dict(dim=32, heads=2, shift=7), "shift must be 0..6"),
+        (dict(dim=32, heads=2, window_size=17), "window_size must be 1..16"),
+        (dict(dim=512, heads=2), "at most 128"),
+    ],
 )
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -8,7 +8,9 @@ from stegafast.data import load_bundled_photo
 from stegafast.nn import ILWT2d
 
 
-@pytest.mark.parametrize("shape,levels", [((1, 3, 64, 64), 3), ((4, 1, 37, 50), 4), ((2, 2, 5, 3), 1), ((3, 3, 17, 16), 3)])
+@pytest.mark.parametrize(
+    "shape,levels", [((1, 3, 64, 64), 3), ((4, 1, 37, 50), 4), ((2, 2, 5, 3), 1), ((3, 3, 17, 16), 3)]
+)
 def test_round_trip_is_exact(shape, levels):
     x = torch.randint(0, 256, shape, dtype=torch.int32)
     wavelet = ILWT2d(levels)

@@ -59,7 +59,6 @@ def _tol(dtype):
     }[dtype]
 
 
-
 def _attend(q, k, v, bias, mask, scale=None):
     """ops.window_attention with every tensor positional (as the battery passes them)."""
     return ops.window_attention(q, k, v, bias=bias, mask=mask, scale=scale)
@@ -69,8 +68,9 @@ def _attend_and_grads(q, k, v, bias, mask):
     """(out, dq, dk, dv[, dbias]) for a cotangent fixed by the shape: parity of the forward
     and of the native backward in one call."""
     grad_out = torch.randn(q.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64).to(q.dtype)
-    leaves = [t.detach().requires_grad_() for t in (q, k, v)] + ([bias.detach().requires_grad_()] if bias is not None
-                                                                  else [])
+    leaves = [t.detach().requires_grad_() for t in (q, k, v)] + (
+        [bias.detach().requires_grad_()] if bias is not None else []
+    )
     out = _attend(*leaves[:3], leaves[3] if bias is not None else None, mask)
     return (out.detach(), *torch.autograd.grad(out, leaves, grad_out))
 
@@ -113,8 +113,12 @@ class TestAttentionKernel(KernelTester):
         _bad((_Q, _Q, _Q), {"bias": torch.zeros(3, 16, 16)}, ValueError, r"bias must have shape \(heads, N, N\)"),
         _bad((_Q, _Q, _Q), {"bias": _B.half()}, TypeError, "bias has dtype torch.float16"),
         _bad((_Q, _Q, _Q), {"mask": torch.zeros(16, 16)}, ValueError, r"mask must have shape \(nW, N, N\)"),
-        _bad((_Q, _Q, _Q), {"mask": torch.zeros(3, 16, 16)}, ValueError,
-             "mask has 3 windows, which does not divide the 4"),
+        _bad(
+            (_Q, _Q, _Q),
+            {"mask": torch.zeros(3, 16, 16)},
+            ValueError,
+            "mask has 3 windows, which does not divide the 4",
+        ),
         _bad((_Q, _Q, _Q), {"mask": _M.to(torch.int64)}, TypeError, "mask has dtype torch.int64"),
         _bad((_Q, _Q, _Q), {"mask": torch.zeros(2, 16, 16, device="meta")}, ValueError, "one device"),
         _bad((_Q, _Q, _Q), {"scale": float("nan")}, ValueError, "scale must be finite"),
@@ -159,9 +163,17 @@ class TestAttentionKernel(KernelTester):
             grad_leaves = (q, k, v) + ((bias,) if bias is not None else ())
             _, lse = op.window_attention(q, k, v, bias, mask, 0.35)
             samples.append((op.window_attention_backward, (torch.randn(q.shape), q, k, v, bias, mask, lse, 0.35)))
-            samples.append((op.window_attention,
-                            (*(t.clone().requires_grad_() for t in grad_leaves[:3]),
-                             bias.clone().requires_grad_() if bias is not None else None, mask, 0.35)))
+            samples.append(
+                (
+                    op.window_attention,
+                    (
+                        *(t.clone().requires_grad_() for t in grad_leaves[:3]),
+                        bias.clone().requires_grad_() if bias is not None else None,
+                        mask,
+                        0.35,
+                    ),
+                )
+            )
         return samples
 
     def compile_case(self):
@@ -200,8 +212,11 @@ def test_reference_fully_masked_rows_are_zero_without_nan():
 
 
 @requires_native
-@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (1, 8, 49, 32), (3, 2, 7, 5), (5, 3, 33, 127), (2, 1, 256, 128)],
-                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1, 1, 1), (1, 8, 49, 32), (3, 2, 7, 5), (5, 3, 33, 127), (2, 1, 256, 128)],
+    ids=lambda s: "x".join(map(str, s)),
+)
 def test_float64_and_odd_sizes_match_reference(shape):
     q, k, v, bias, mask = _inputs(*shape, dtype=torch.float64, mask_windows=shape[0])
     grad_out = torch.randn(q.shape, dtype=torch.float64)
@@ -230,8 +245,8 @@ def test_half_types_match_the_float32_reference(dtype):
 def test_fully_masked_rows_give_zeros_and_zero_gradients():
     q, k, v, bias, _ = _inputs(4, 2, 16, 8)
     mask = torch.zeros(2, 16, 16)
-    mask[0, 3] = float("-inf")          # row 3 of every even window
-    mask[1, :, 5:] = float("-inf")      # odd windows see keys 0..4 only
+    mask[0, 3] = float("-inf")  # row 3 of every even window
+    mask[1, :, 5:] = float("-inf")  # odd windows see keys 0..4 only
     grad_out = torch.randn(q.shape)
     got, got_grads = _grads("native", q, k, v, bias, mask, grad_out)
     want, want_grads = _grads("reference", q, k, v, bias, mask, grad_out)
@@ -335,8 +350,13 @@ def test_baseline_cpu_build_matches_reference():
 @requires_native
 def test_avx2_build_matches_reference_where_avx512_would_run():
     # STEGAFAST_CPU_VARIANT=avx2 keeps the attention kernels off their AVX-512 build
-    out = subprocess.run([sys.executable, "-c", _BUILD_CHECK], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "STEGAFAST_CPU_VARIANT": "avx2"})
+    out = subprocess.run(
+        [sys.executable, "-c", _BUILD_CHECK],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "STEGAFAST_CPU_VARIANT": "avx2"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "ok" in out.stdout
 
@@ -347,8 +367,11 @@ def test_avx2_build_matches_reference_where_avx512_would_run():
 @pytest.mark.cuda
 @requires_native
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("shape", [(6, 3, 49, 32), (4, 4, 64, 32), (9, 2, 16, 8), (2, 2, 256, 128), (3, 1, 1, 5),
-                                   (5, 8, 144, 64), (2, 3, 37, 100)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize(
+    "shape",
+    [(6, 3, 49, 32), (4, 4, 64, 32), (9, 2, 16, 8), (2, 2, 256, 128), (3, 1, 1, 5), (5, 8, 144, 64), (2, 3, 37, 100)],
+    ids=lambda s: "x".join(map(str, s)),
+)
 def test_cuda_matches_cpu(shape, dtype):
     q, k, v, bias, mask = _inputs(*shape, dtype=dtype, mask_windows=shape[0])
     mask[..., 1] = float("-inf") if shape[2] > 1 else 0.0

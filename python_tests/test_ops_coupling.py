@@ -20,8 +20,16 @@ CLAMP_FNS = ("tanh", "atan")
 def _shapes(count, seed):
     """Random (B, ...) shapes of 2 to 5 dims: odd sizes, batch 1 to 40."""
     rng = random.Random(seed)
-    fixed = [(1, 1), (1, 7), (3, 1, 1, 1), (1, 3, 5, 4), (2, 5, 17, 9), (40, 3, 4, 5), (2, 3, 4, 5, 6),
-             (3, 5, 70, 70)]  # the last: several 8192-element chunks per sample
+    fixed = [
+        (1, 1),
+        (1, 7),
+        (3, 1, 1, 1),
+        (1, 3, 5, 4),
+        (2, 5, 17, 9),
+        (40, 3, 4, 5),
+        (2, 3, 4, 5, 6),
+        (3, 5, 70, 70),
+    ]  # the last: several 8192-element chunks per sample
     shapes = []
     for _ in range(count):
         ndim = rng.choice([2, 4, 4, 5])
@@ -52,11 +60,12 @@ def _logdet_tol(dtype, numel_per_sample):
     # a sum of numel float32 terms of size <= clamp: absolute error grows with it
     if dtype == torch.float64:
         return dict(atol=1e-10, rtol=1e-12)
-    return dict(atol=2e-6 * numel_per_sample ** 0.5 + 1e-5, rtol=1e-5)
+    return dict(atol=2e-6 * numel_per_sample**0.5 + 1e-5, rtol=1e-5)
 
 
 def _output(fn, index):
     """fn with one of its outputs alone: autograd hands the kernel zeros for the other."""
+
     def one(*args, **kwargs):
         return fn(*args, **kwargs)[index]
 
@@ -75,8 +84,12 @@ class TestCouplingKernel(KernelTester):
     gets a tolerance growing with the sample's size."""
 
     kernel = "coupling"
-    op_names = ("affine_coupling", "affine_coupling_inverse", "affine_coupling_backward",
-                "affine_coupling_inverse_backward")
+    op_names = (
+        "affine_coupling",
+        "affine_coupling_inverse",
+        "affine_coupling_backward",
+        "affine_coupling_inverse_backward",
+    )
     shapes = SHAPES
     dtypes = (torch.float32, torch.float64)
     tolerances = {dtype: _tol(dtype) for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)}
@@ -100,8 +113,13 @@ class TestCouplingKernel(KernelTester):
         _bad((_GOOD, _GOOD, _GOOD), {"clamp": "2"}, TypeError, "clamp must be a number"),
         _bad((_GOOD, _GOOD, _GOOD), {"clamp_fn": "sigmoid"}, ValueError, "clamp_fn must be one of"),
         # the inverse names its first argument y
-        _bad((_GOOD, torch.zeros(2, 3), _GOOD), {}, ValueError,
-             "affine_coupling_inverse: s_raw has shape .* but y has shape", fn=ops.affine_coupling_inverse),
+        _bad(
+            (_GOOD, torch.zeros(2, 3), _GOOD),
+            {},
+            ValueError,
+            "affine_coupling_inverse: s_raw has shape .* but y has shape",
+            fn=ops.affine_coupling_inverse,
+        ),
     ]
 
     def output_tolerance(self, index, outputs, dtype):
@@ -320,6 +338,7 @@ def test_native_gradients_match_reference(shape, dtype):
     tol = _tol(dtype) if dtype == torch.float32 else dict(atol=0.1, rtol=0.05)
     for clamp_fn in CLAMP_FNS:
         for fn in (ops.affine_coupling, ops.affine_coupling_inverse):
+
             def call(a, r, t):
                 return fn(a, r, t, 1.5, clamp_fn)  # noqa: B023
 
@@ -336,7 +355,9 @@ def test_backward_of_sums_reads_expanded_gradients():
     args = [v.requires_grad_() for v in _inputs((3, 4, 5, 6))]
     y, logdet = ops.affine_coupling(*args)
     (y.sum() + logdet.sum()).backward()
-    expected = on_reference(_grads, lambda a, r, t: sum(v.sum() for v in reference.affine_coupling(a, r, t)), args, None)
+    expected = on_reference(
+        _grads, lambda a, r, t: sum(v.sum() for v in reference.affine_coupling(a, r, t)), args, None
+    )
     for arg, want in zip(args, expected):
         torch.testing.assert_close(arg.grad, want, **_tol(torch.float32))
 
@@ -428,6 +449,7 @@ def test_cuda_gradients_match_reference(shape):
     cot = (torch.randn(shape, dtype=torch.float64), torch.randn(shape[0], dtype=torch.float64))
     for clamp_fn in CLAMP_FNS:
         for fn in (ops.affine_coupling, ops.affine_coupling_inverse):
+
             def call(a, r, t):
                 return fn(a, r, t, 1.5, clamp_fn)  # noqa: B023
 

@@ -159,7 +159,9 @@ SEARCH_CASES = {
     "table_slices_scanned": ([DISTRIBUTIONS["peaked"]()], 3000),
     "table_slices_halved": ([quantised_cdf(np.random.default_rng(4).random(4096) + 0.01)], 200),
     "many_rows_share_the_table_budget": (
-        [quantised_cdf(np.exp(-np.arange(n) / (1 + n / 8))) for n in range(1, 301)], 6000),
+        [quantised_cdf(np.exp(-np.arange(n) / (1 + n / 8))) for n in range(1, 301)],
+        6000,
+    ),
     "zero_width_bins": ([_zero_width_row(40, [2, 3, 9, 10, 11, 30, 38])], 3000),
     "over_65536_bins_no_table": ([_zero_width_row(70000, [0, 5, 40000, 65536, 69990, 69998])], 3000),
 }
@@ -480,8 +482,6 @@ def test_cuda_tensors_use_the_reference_or_raise_under_native():
     assert torch.equal(ops.range_decode(stream, idx, cdfs, lengths, offsets), sym)
     with use_backend("native"), pytest.raises(NativeKernelUnavailable, match="no native kernel for cuda"):
         ops.range_encode(sym, idx, cdfs, lengths, offsets)
-
-
 
 
 # --- the shared battery ---------------------------------------------------------------

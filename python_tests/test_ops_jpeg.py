@@ -22,8 +22,9 @@ def _shapes(count, seed):
     """(N, C, H, W) with H, W multiples of 8: batch 1 to large, odd block counts."""
     rng = random.Random(seed)
     fixed = [(1, 1, 8, 8), (1, 3, 8, 16), (2, 1, 24, 8), (33, 2, 8, 8), (3, 3, 40, 56)]
-    return fixed + [(rng.randint(1, 5), rng.randint(1, 3), 8 * rng.randint(1, 5), 8 * rng.randint(1, 5))
-                    for _ in range(count)]
+    return fixed + [
+        (rng.randint(1, 5), rng.randint(1, 3), 8 * rng.randint(1, 5), 8 * rng.randint(1, 5)) for _ in range(count)
+    ]
 
 
 SHAPES = _shapes(6, seed=5)
@@ -192,8 +193,11 @@ def _straightforward_coefficients(block, table):
             s = 0.0
             for x in range(8):
                 for y in range(8):
-                    s += ((block[x, y].item() - 128) * math.cos((2 * x + 1) * u * math.pi / 16)
-                          * math.cos((2 * y + 1) * v * math.pi / 16))
+                    s += (
+                        (block[x, y].item() - 128)
+                        * math.cos((2 * x + 1) * u * math.pi / 16)
+                        * math.cos((2 * y + 1) * v * math.pi / 16)
+                    )
             out[u, v] = cu * cv * s / table[u, v].item()
     return torch.round(out)
 
@@ -293,9 +297,15 @@ def test_double_backward_raises_a_clear_error():
 
 @pytest.mark.parametrize(
     "quality,error,message",
-    [(0, ValueError, "1..100"), (101, ValueError, "1..100"), (75.5, ValueError, "whole number"),
-     (True, TypeError, "number or a tensor"), ("75", TypeError, "number or a tensor"),
-     (torch.tensor([[50]]), ValueError, "1-D"), (torch.tensor([50.5]), ValueError, "whole numbers")],
+    [
+        (0, ValueError, "1..100"),
+        (101, ValueError, "1..100"),
+        (75.5, ValueError, "whole number"),
+        (True, TypeError, "number or a tensor"),
+        ("75", TypeError, "number or a tensor"),
+        (torch.tensor([[50]]), ValueError, "1-D"),
+        (torch.tensor([50.5]), ValueError, "whole numbers"),
+    ],
 )
 def test_quality_table_rejects_bad_quality(quality, error, message):
     with pytest.raises(error, match=message):
@@ -321,7 +331,8 @@ def _pillow_round_trip(image_u8, quality, subsampling):
 
     buf = io.BytesIO()
     Image.fromarray(image_u8.permute(1, 2, 0).numpy()).save(
-        buf, "JPEG", quality=quality, subsampling={"4:4:4": 0, "4:2:0": 2}[subsampling])
+        buf, "JPEG", quality=quality, subsampling={"4:4:4": 0, "4:2:0": 2}[subsampling]
+    )
     decoded = np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
     return torch.from_numpy(decoded).permute(2, 0, 1).float()[None] / 255
 
@@ -349,7 +360,7 @@ def test_diffjpeg_per_image_quality_and_override():
     y = model(x)
     assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
     for i, q in enumerate((10, 50, 95)):
-        torch.testing.assert_close(y[i:i + 1], DiffJPEG(q)(x[i:i + 1]), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(y[i : i + 1], DiffJPEG(q)(x[i : i + 1]), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(model(x, quality=50), DiffJPEG(50)(x))
     errors = [(y[i] - x[i]).abs().mean() for i in range(3)]
     assert errors[0] > errors[1] > errors[2]
@@ -381,8 +392,11 @@ def test_diffjpeg_half_images_run_in_float32():
 
 @pytest.mark.parametrize(
     "kwargs,error,message",
-    [(dict(quality=0), ValueError, "1..100"), (dict(subsampling="4:2:2"), ValueError, "subsampling"),
-     (dict(rounding="floor"), ValueError, "rounding")],
+    [
+        (dict(quality=0), ValueError, "1..100"),
+        (dict(subsampling="4:2:2"), ValueError, "subsampling"),
+        (dict(rounding="floor"), ValueError, "rounding"),
+    ],
 )
 def test_diffjpeg_rejects_bad_settings(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -20,8 +20,7 @@ def _shapes(count, seed):
     rng = random.Random(seed)
     fixed = [(1, 1, 2, 2), (1, 1, 2, 3), (1, 1, 3, 2), (1, 2, 3, 3), (1, 3, 5, 4), (16, 1, 7, 9)]
     return fixed + [
-        (rng.randint(1, 16), rng.choice([1, 3, 6]), rng.randint(2, 70), rng.randint(2, 70))
-        for _ in range(count)
+        (rng.randint(1, 16), rng.choice([1, 3, 6]), rng.randint(2, 70), rng.randint(2, 70)) for _ in range(count)
     ]
 
 
@@ -58,8 +57,12 @@ class TestLiftingKernel(KernelTester):
         BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 8, 1),), ValueError, "H >= 2 and W >= 2"),
         BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 4, 4, dtype=torch.uint8),), TypeError, "dtype torch.uint8"),
         BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 4, 4, dtype=torch.int64),), TypeError, "supported: int32"),
-        BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 4, 4, dtype=torch.int32), False), ValueError,
-                 "needs a floating tensor"),
+        BadInput(
+            ops.ilwt53_forward,
+            (torch.zeros(1, 1, 4, 4, dtype=torch.int32), False),
+            ValueError,
+            "needs a floating tensor",
+        ),
         BadInput(ops.ilwt53_forward, (torch.zeros(1, 1, 4, 4), 1), TypeError, "rounding must be True or False"),
         BadInput(ops.ilwt53_inverse, (torch.zeros(1, 4, 2, 2), (5, 4)), ValueError, "needs subbands of 3x2"),
         BadInput(ops.ilwt53_inverse, (torch.zeros(1, 4, 2, 2), (2, 2)), ValueError, "needs subbands of 1x1"),
@@ -251,8 +254,8 @@ def test_native_gradients_match_reference(shape, dtype):
     gy, gx = torch.randn(y.shape).to(dtype), torch.randn(x.shape).to(dtype)
     tol = {} if dtype == torch.float32 else dict(atol=0.05, rtol=0.02)
     for rounding in (True, False):
-        fwd = lambda t: ops.ilwt53_forward(t, rounding=rounding)  # noqa: E731
-        inv = lambda t: ops.ilwt53_inverse(t, shape[2:], rounding=rounding)  # noqa: E731
+        fwd = lambda t, r=rounding: ops.ilwt53_forward(t, rounding=r)  # noqa: E731
+        inv = lambda t, r=rounding: ops.ilwt53_inverse(t, shape[2:], rounding=r)  # noqa: E731
         torch.testing.assert_close(on_native(_grads, fwd, x, gy), on_reference(_grads, fwd, x, gy), **tol)
         torch.testing.assert_close(on_native(_grads, inv, y, gx), on_reference(_grads, inv, y, gx), **tol)
 
@@ -302,8 +305,8 @@ def test_cuda_gradients_match_reference(shape):
     y = ops.ilwt53_forward(x, rounding=False)
     gy, gx = torch.randn(y.shape, dtype=torch.float64), torch.randn(shape, dtype=torch.float64)
     for rounding in (True, False):
-        fwd = lambda t: ops.ilwt53_forward(t, rounding=rounding)  # noqa: E731
-        inv = lambda t: ops.ilwt53_inverse(t, shape[2:], rounding=rounding)  # noqa: E731
+        fwd = lambda t, r=rounding: ops.ilwt53_forward(t, rounding=r)  # noqa: E731
+        inv = lambda t, r=rounding: ops.ilwt53_inverse(t, shape[2:], rounding=r)  # noqa: E731
         torch.testing.assert_close(on_native(_grads, fwd, x.cuda(), gy.cuda()).cpu(), on_reference(_grads, fwd, x, gy))
         torch.testing.assert_close(on_native(_grads, inv, y.cuda(), gx.cuda()).cpu(), on_reference(_grads, inv, y, gx))
 

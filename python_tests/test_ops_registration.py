@@ -31,8 +31,15 @@ def _probe(name: str, autocast: str) -> registration.DeclaredOp:
         x, w = ctx.saved_tensors
         return grad * w, grad * x, None
 
-    return _REGISTRY.declare(name, kernel="probe", dtypes=FLOAT_TYPES, autocast=autocast,
-                             fake=lambda x, w, k: torch.empty_like(x), backward=backward, setup_context=setup)
+    return _REGISTRY.declare(
+        name,
+        kernel="probe",
+        dtypes=FLOAT_TYPES,
+        autocast=autocast,
+        fake=lambda x, w, k: torch.empty_like(x),
+        backward=backward,
+        setup_context=setup,
+    )
 
 
 KEEP = _probe("_probe_keep", "keep")
@@ -41,8 +48,9 @@ LOWER = _probe("_probe_lower", "lower")
 
 _LIB.define("_probe_grad(Tensor grad) -> Tensor")
 _LIB.impl("_probe_grad", lambda grad: grad * 2, "CPU")
-GRAD = _REGISTRY.declare("_probe_grad", kernel="probe", dtypes=FLOAT_TYPES,
-                         fake=lambda grad: torch.empty_like(grad), gradient_of="probe_op")
+GRAD = _REGISTRY.declare(
+    "_probe_grad", kernel="probe", dtypes=FLOAT_TYPES, fake=lambda grad: torch.empty_like(grad), gradient_of="probe_op"
+)
 
 
 def _inputs(dtype=torch.float32):
@@ -124,8 +132,7 @@ def test_a_declared_gradient_op_refuses_double_backward():
 )
 def test_declare_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        registration.Registry().declare("_probe_unused", kernel="probe", dtypes=FLOAT_TYPES,
-                                        fake=lambda x: x, **kwargs)
+        registration.Registry().declare("_probe_unused", kernel="probe", dtypes=FLOAT_TYPES, fake=lambda x: x, **kwargs)
 
 
 def test_every_kernel_declares_its_ops():

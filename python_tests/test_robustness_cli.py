@@ -2,13 +2,12 @@
 
 import pytest
 import torch
-
 from testutils import single_error_line, write_random_png
+from train_toys import RegressionTask
+
 from stegafast.cli import main
 from stegafast.models.stamp.bch import check_message
 from stegafast.train import DivergenceError, TrainConfig, load_checkpoint, train
-
-from train_toys import RegressionTask
 
 
 @pytest.fixture
@@ -18,25 +17,32 @@ def files(tmp_path):
     return tmp_path, image
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["codec", "train", "--lmbda", "inf"], "--lmbda must be a finite number, got inf"),
-    (["stamp", "train", "--ramp-scale", "inf"], "--ramp-scale must be a finite number"),
-    (["stego", "train", "--lr", "nan"], "--lr must be a finite number, got nan"),
-    (["codec", "train", "--seed", str(2**64)], "--seed must be an integer from 0 to 2**64 - 1"),
-    (["codec", "train", "--seed", "-1"], "--seed must be an integer from 0 to 2**64 - 1"),
-    (["codec", "train", "--image-size", "64000"], "--image-size must be at most 4096"),
-    (["codec", "train", "--N", "100000"], "--N must be at most 1024"),
-    (["codec", "train", "--out", "AFILE"], "is a file, not a folder"),
-    (["codec", "compress", "IMG", "-o", "IMG", "--checkpoint", "C"], "must be a .sfc file"),
-    (["codec", "compress", "IMG", "-o", "DIR/x.sfc", "--checkpoint", "DIR/x.sfc"], "is also an input"),
-    (["codec", "compress", "IMG", "-o", "DIR", "--checkpoint", "C"], "must be a .sfc"),
-    (["stego", "embed", "--cover", "IMG", "--secret", "IMG", "--out", "IMG", "--checkpoint", "C"],
-     "is also an input"),
-    (["stamp", "evaluate", "--checkpoint", "C", "--json", "DIR"], "must be a .json"),
-    (["stamp", "export-onnx", "--checkpoint", "C", "--out", "AFILE"], "is a file, not a folder"),
-    (["stamp", "encode", "--checkpoint", "C", "--image", "IMG", "--secret", "x" * 10000, "--out", "DIR"],
-     "... (10000 characters)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["codec", "train", "--lmbda", "inf"], "--lmbda must be a finite number, got inf"),
+        (["stamp", "train", "--ramp-scale", "inf"], "--ramp-scale must be a finite number"),
+        (["stego", "train", "--lr", "nan"], "--lr must be a finite number, got nan"),
+        (["codec", "train", "--seed", str(2**64)], "--seed must be an integer from 0 to 2**64 - 1"),
+        (["codec", "train", "--seed", "-1"], "--seed must be an integer from 0 to 2**64 - 1"),
+        (["codec", "train", "--image-size", "64000"], "--image-size must be at most 4096"),
+        (["codec", "train", "--N", "100000"], "--N must be at most 1024"),
+        (["codec", "train", "--out", "AFILE"], "is a file, not a folder"),
+        (["codec", "compress", "IMG", "-o", "IMG", "--checkpoint", "C"], "must be a .sfc file"),
+        (["codec", "compress", "IMG", "-o", "DIR/x.sfc", "--checkpoint", "DIR/x.sfc"], "is also an input"),
+        (["codec", "compress", "IMG", "-o", "DIR", "--checkpoint", "C"], "must be a .sfc"),
+        (
+            ["stego", "embed", "--cover", "IMG", "--secret", "IMG", "--out", "IMG", "--checkpoint", "C"],
+            "is also an input",
+        ),
+        (["stamp", "evaluate", "--checkpoint", "C", "--json", "DIR"], "must be a .json"),
+        (["stamp", "export-onnx", "--checkpoint", "C", "--out", "AFILE"], "is a file, not a folder"),
+        (
+            ["stamp", "encode", "--checkpoint", "C", "--image", "IMG", "--secret", "x" * 10000, "--out", "DIR"],
+            "... (10000 characters)",
+        ),
+    ],
+)
 def test_mistakes_are_one_line(files, capsys, argv, message):
     tmp, image = files
     names = {"IMG": image, "AFILE": str(tmp / "afile"), "DIR": str(tmp), "DIR/x.sfc": str(tmp / "x.sfc")}
@@ -54,8 +60,20 @@ def test_secrets_that_are_not_utf8_are_named():
 
 
 def _encode(tmp, data, out):
-    return main(["stamp", "encode", "--checkpoint", str(tmp / "none.pt"), "--images-dir", str(data),
-                 "--secret", "hi", "--out", str(out)])
+    return main(
+        [
+            "stamp",
+            "encode",
+            "--checkpoint",
+            str(tmp / "none.pt"),
+            "--images-dir",
+            str(data),
+            "--secret",
+            "hi",
+            "--out",
+            str(out),
+        ]
+    )
 
 
 def test_encode_refuses_colliding_outputs(tmp_path, capsys):
@@ -78,8 +96,9 @@ def test_encode_never_overwrites_an_input(tmp_path, capsys):
 
 def test_a_diverging_run_stops_with_the_step_and_keeps_only_good_checkpoints(tmp_path):
     out = tmp_path / "run"
-    config = TrainConfig(out=out, steps=40, batch_size=8, save_every=1, log_every=1, lr=1e30, progress=False,
-                         tensorboard=False)
+    config = TrainConfig(
+        out=out, steps=40, batch_size=8, save_every=1, log_every=1, lr=1e30, progress=False, tensorboard=False
+    )
     with pytest.raises(DivergenceError, match="became NaN or infinite at step"):
         train(RegressionTask(), config)
     for path in (out / "checkpoints").glob("step-*.pt"):

@@ -20,11 +20,14 @@ def _full_disk(*args):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-@pytest.mark.parametrize("write", [
-    lambda p: write_bytes(p, b"new bytes"),
-    lambda p: write_json(p, {"a": 1}),
-    lambda p: save_image(torch.rand(3, 4, 4), p),
-])
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda p: write_bytes(p, b"new bytes"),
+        lambda p: write_json(p, {"a": 1}),
+        lambda p: save_image(torch.rand(3, 4, 4), p),
+    ],
+)
 def test_a_full_disk_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch, write):
     path = tmp_path / "out.png"
     path.write_bytes(b"old")
@@ -64,7 +67,7 @@ def test_a_killed_holder_releases_the_lock(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from stegafast.train import RunDir
-        with RunDir({str(tmp_path / 'run')!r}).locked():
+        with RunDir({str(tmp_path / "run")!r}).locked():
             print("locked", flush=True)
             time.sleep(60)
     """)

@@ -9,8 +9,17 @@ import torch
 
 pytest.importorskip("bchlib")
 
-from stegafast.models.stamp.bch import (BCH_POLY, BCH_T, MESSAGE_BYTES, PACKET_BITS, SECRET_BITS, _bch,  # noqa: E402
-                                        _to_bytes, decode_bits, encode_message)
+from stegafast.models.stamp.bch import (  # noqa: E402
+    BCH_POLY,
+    BCH_T,
+    MESSAGE_BYTES,
+    PACKET_BITS,
+    SECRET_BITS,
+    _bch,
+    _to_bytes,
+    decode_bits,
+    encode_message,
+)
 
 MESSAGES = ["Hello!", "", "1234567", "héllo", "a b", "€uro"]
 
@@ -48,7 +57,7 @@ def test_every_single_flip_is_corrected():
 
 def test_up_to_five_flips_anywhere_are_corrected():
     rng = random.Random(0)
-    for trial in range(1500):
+    for _ in range(1500):
         message = "".join(rng.choice("abcXYZ019 !") for _ in range(rng.randint(0, MESSAGE_BYTES)))
         flips = rng.sample(range(SECRET_BITS), rng.randint(0, BCH_T))
         result = decode_bits(_flipped(encode_message(message), flips))

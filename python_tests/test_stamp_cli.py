@@ -7,14 +7,27 @@ import json
 import pytest
 import torch
 from PIL import Image
+from testutils import single_error_line, train_tiny_run, write_random_png
 
 import stegafast.models.stamp.cli as stamp_cli
-from testutils import single_error_line, train_tiny_run, write_random_png
 from stegafast.cli import main
 from stegafast.models.stamp import encode_message
 
-TINY_TRAIN = ["--image-size", "32", "--batch-size", "2", "--workers", "0", "--device", "cpu", "--no-progress",
-              "--val-every", "0", "--ramp-scale", "0.001"]
+TINY_TRAIN = [
+    "--image-size",
+    "32",
+    "--batch-size",
+    "2",
+    "--workers",
+    "0",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "--val-every",
+    "0",
+    "--ramp-scale",
+    "0.001",
+]
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +39,25 @@ def test_encode_then_decode(trained, capsys):
     root, data, run = trained
     out = root / "encoded"
     image = write_random_png(root / "photo.png", (45, 70, 3), seed=5)  # not the model's size, not square
-    assert main(["stamp", "encode", "--checkpoint", str(run), "--image", image, "--secret", "Hi!",
-                 "--out", str(out), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "stamp",
+                "encode",
+                "--checkpoint",
+                str(run),
+                "--image",
+                image,
+                "--secret",
+                "Hi!",
+                "--out",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     for name in ("photo_hidden.png", "photo_residual.png"):
         with Image.open(out / name) as written:
             assert (written.mode, written.size) == ("RGB", (70, 45))
@@ -52,8 +82,25 @@ def test_decode_reports_message_and_corrections(trained, capsys, monkeypatch):
 def test_evaluate(trained, capsys, tmp_path):
     root, data, run = trained
     report = tmp_path / "eval.json"
-    assert main(["stamp", "evaluate", "--checkpoint", str(run), "--data", str(data), "--crops", "1",
-                 "--json", str(report), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "stamp",
+                "evaluate",
+                "--checkpoint",
+                str(run),
+                "--data",
+                str(data),
+                "--crops",
+                "1",
+                "--json",
+                str(report),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert json.loads(report.read_text()) == result
     assert result["images"] == 3 and result["image_size"] == 32
@@ -72,19 +119,22 @@ def test_export_onnx(trained, capsys, tmp_path):
     assert "bit signs agree on 100.0%" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["encode", "--image", "{img}", "--secret", "too long!", "--out", "{tmp}"], "at most 7"),
-    (["encode", "--image", "{img}", "--secret", "a\tb", "--out", "{tmp}"], "control characters"),
-    (["encode", "--image", "{tmp}/missing.png", "--secret", "x", "--out", "{tmp}"], "does not exist"),
-    (["encode", "--image", "{img}", "--secret", "x", "--out", "{img}"], "is a file"),
-    (["decode", "--images-dir", "{tmp}/nothing"], "does not exist"),
-    (["decode", "--image", "{img}", "--checkpoint", "{img}"], "not a checkpoint"),
-    (["evaluate", "--limit", "0"], "--limit"),
-    (["evaluate", "--crops", "0"], "--crops"),
-    (["train", "--image-size", "40", "--out", "{tmp}/run"], "multiple of 16"),
-    (["train", "--jpeg-quality-min", "0", "--out", "{tmp}/run"], "jpeg-quality-min"),
-    (["train", "--ramp-scale", "-1", "--out", "{tmp}/run"], "ramp-scale"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["encode", "--image", "{img}", "--secret", "too long!", "--out", "{tmp}"], "at most 7"),
+        (["encode", "--image", "{img}", "--secret", "a\tb", "--out", "{tmp}"], "control characters"),
+        (["encode", "--image", "{tmp}/missing.png", "--secret", "x", "--out", "{tmp}"], "does not exist"),
+        (["encode", "--image", "{img}", "--secret", "x", "--out", "{img}"], "is a file"),
+        (["decode", "--images-dir", "{tmp}/nothing"], "does not exist"),
+        (["decode", "--image", "{img}", "--checkpoint", "{img}"], "not a checkpoint"),
+        (["evaluate", "--limit", "0"], "--limit"),
+        (["evaluate", "--crops", "0"], "--crops"),
+        (["train", "--image-size", "40", "--out", "{tmp}/run"], "multiple of 16"),
+        (["train", "--jpeg-quality-min", "0", "--out", "{tmp}/run"], "jpeg-quality-min"),
+        (["train", "--ramp-scale", "-1", "--out", "{tmp}/run"], "ramp-scale"),
+    ],
+)
 def test_user_mistakes(trained, capsys, tmp_path, args, message):
     root, data, run = trained
     img = write_random_png(tmp_path / "img.png", (32, 32, 3))

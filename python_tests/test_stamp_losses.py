@@ -5,8 +5,15 @@ import torch
 
 from stegafast.color import rgb_to_yuv_bt601
 from stegafast.models.stamp import StampLossConfig
-from stegafast.models.stamp.losses import (bit_accuracy, critic_loss, edge_falloff, generator_critic_loss,
-                                           loss_weights, secret_loss, yuv_l2_loss)
+from stegafast.models.stamp.losses import (
+    bit_accuracy,
+    critic_loss,
+    edge_falloff,
+    generator_critic_loss,
+    loss_weights,
+    secret_loss,
+    yuv_l2_loss,
+)
 
 
 def test_edge_falloff():
@@ -50,8 +57,9 @@ def test_secret_and_critic_losses():
 
 
 def test_loss_weight_ramps():
-    c = StampLossConfig(no_image_loss_steps=10, l2_ramp=100, critic_ramp=100, secret_ramp=1,
-                        l2_edge_delay=200, l2_edge_ramp=100)
+    c = StampLossConfig(
+        no_image_loss_steps=10, l2_ramp=100, critic_ramp=100, secret_ramp=1, l2_edge_delay=200, l2_edge_ramp=100
+    )
     assert loss_weights(0, c) == (0.0, 0.0, 0.0, 0.0)
     early = loss_weights(5, c)
     assert early.secret == 1.0 and early.l2 == 0 and early.critic == 0 and not early.image_losses

@@ -5,8 +5,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stegafast.models.stamp import (StampCritic, StampDecoder, StampEncoder, StampLossConfig, StampModelConfig,
-                                    StampNoiseConfig)
+from stegafast.models.stamp import (
+    StampCritic,
+    StampDecoder,
+    StampEncoder,
+    StampLossConfig,
+    StampModelConfig,
+    StampNoiseConfig,
+)
 
 
 @pytest.mark.parametrize("size", [32, 48, 96])
@@ -42,8 +48,7 @@ def test_stn_grid_is_affine_grid():
     decoder = StampDecoder(StampModelConfig(image_size=48))
     theta = torch.randn(2, 2, 3)
     grid = (decoder._base_grid @ theta.transpose(1, 2)).view(-1, 48, 48, 2)
-    torch.testing.assert_close(grid, F.affine_grid(theta, [2, 3, 48, 48], align_corners=False), atol=1e-5,
-                               rtol=1e-5)
+    torch.testing.assert_close(grid, F.affine_grid(theta, [2, 3, 48, 48], align_corners=False), atol=1e-5, rtol=1e-5)
 
 
 def test_gradients_reach_every_encoder_and_decoder_parameter():
@@ -67,11 +72,14 @@ def test_bad_inputs():
         decoder(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"image_size": 40}, "multiple of 16"),
-    ({"image_size": 16}, "at least 32"),
-    ({"secret_bits": 0}, "positive"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"image_size": 40}, "multiple of 16"),
+        ({"image_size": 16}, "at least 32"),
+        ({"secret_bits": 0}, "positive"),
+    ],
+)
 def test_model_config_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):
         StampModelConfig(**kwargs)

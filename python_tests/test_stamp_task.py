@@ -11,15 +11,16 @@ from stegafast.train import CheckpointError, Phase, RunDirError, TrainConfig, lo
 
 def _task(gan=True, data=None):
     # every ramp shortened so that a few steps see every loss and noise term
-    losses = StampLossConfig(gan=gan, no_image_loss_steps=1, l2_ramp=2, critic_ramp=2, l2_edge_delay=1,
-                             l2_edge_ramp=2)
-    return StampTask(StampModelConfig(image_size=32), losses, StampNoiseConfig().scaled(0.001), data=data,
-                     epoch_length=16)
+    losses = StampLossConfig(gan=gan, no_image_loss_steps=1, l2_ramp=2, critic_ramp=2, l2_edge_delay=1, l2_edge_ramp=2)
+    return StampTask(
+        StampModelConfig(image_size=32), losses, StampNoiseConfig().scaled(0.001), data=data, epoch_length=16
+    )
 
 
 def _config(out, steps, **kw):
-    return TrainConfig(out=out, steps=steps, batch_size=2, val_every=0, progress=False, tensorboard=False,
-                       device="cpu", **kw)
+    return TrainConfig(
+        out=out, steps=steps, batch_size=2, val_every=0, progress=False, tensorboard=False, device="cpu", **kw
+    )
 
 
 def test_train_and_resume(tmp_path):

@@ -6,10 +6,8 @@ import json
 import pytest
 import torch
 
-from stegafast.models.stego import StegoINN, StegoLossConfig, StegoModelConfig, StegoTask
-from stegafast.models.stego import losses
-from stegafast.color import (JFIF_RGB_TO_YCBCR, rgb_to_ycbcr_01, rgb_to_ycbcr_delta, ycbcr_01_to_rgb,
-                             ycbcr_to_rgb_delta)
+from stegafast.color import JFIF_RGB_TO_YCBCR, rgb_to_ycbcr_01, rgb_to_ycbcr_delta, ycbcr_01_to_rgb, ycbcr_to_rgb_delta
+from stegafast.models.stego import StegoINN, StegoLossConfig, StegoModelConfig, StegoTask, losses
 from stegafast.ops.lifting import ilwt53_forward
 from stegafast.train import RunDir, TrainConfig, load_checkpoint, train
 
@@ -104,11 +102,14 @@ def test_gradients_reach_every_parameter():
     assert not missing
 
 
-@pytest.mark.parametrize("bad,message", [
-    (torch.rand(1, 3, 15, 32), "at least 16x16"),
-    (torch.rand(1, 4, 32, 32), r"\(B, 3, H, W\)"),
-    (torch.rand(3, 32, 32), r"\(B, 3, H, W\)"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (torch.rand(1, 3, 15, 32), "at least 16x16"),
+        (torch.rand(1, 4, 32, 32), r"\(B, 3, H, W\)"),
+        (torch.rand(3, 32, 32), r"\(B, 3, H, W\)"),
+    ],
+)
 def test_bad_images_are_refused(bad, message):
     with pytest.raises(ValueError, match=message):
         StegoINN(TINY).extract(bad)
@@ -129,8 +130,12 @@ def test_config_is_checked_and_round_trips():
     with pytest.raises(ValueError, match="quant_prob must be a probability"):
         StegoLossConfig(quant_prob=1.5)
     defaults = StegoLossConfig()
-    assert (defaults.alpha_hid_start, defaults.alpha_hid_end, defaults.alpha_rec_mse, defaults.alpha_rec_ssim) \
-        == (2.0, 24.0, 3.0, 5.0)
+    assert (defaults.alpha_hid_start, defaults.alpha_hid_end, defaults.alpha_rec_mse, defaults.alpha_rec_ssim) == (
+        2.0,
+        24.0,
+        3.0,
+        5.0,
+    )
     assert (defaults.w_ll, defaults.w_lh, defaults.w_hl, defaults.w_hh, defaults.w_ll2) == (0.35, 0.14, 0.14, 0.06, 0.2)
     assert (defaults.perturb_from, defaults.lr) == (0.85, 3e-5)
 
@@ -171,8 +176,14 @@ def test_total_combines_the_terms_with_the_configured_weights():
     stego, recovered = cover + 0.01, secret * 0.9
     config = StegoLossConfig()
     terms = losses.stego_loss(cover, secret, stego, recovered, config, alpha_hid=7.0)
-    expected = (7.0 * terms.hiding + 3.0 * terms.rec_mse + 5.0 * terms.rec_ssim + config.lambda_grad * terms.gradient
-                + config.lambda_tv * terms.tv + terms.wavelet)
+    expected = (
+        7.0 * terms.hiding
+        + 3.0 * terms.rec_mse
+        + 5.0 * terms.rec_ssim
+        + config.lambda_grad * terms.gradient
+        + config.lambda_tv * terms.tv
+        + terms.wavelet
+    )
     assert torch.allclose(terms.total, expected)
 
 
@@ -208,8 +219,18 @@ def test_perturbation_switches_on_at_85_percent_of_training():
 
 
 def _quick_config(out, steps, **kw):
-    return TrainConfig(out=out, steps=steps, batch_size=2, device="cpu", workers=0, log_every=1,
-                       progress=False, tensorboard=False, lr=1e-3, **kw)
+    return TrainConfig(
+        out=out,
+        steps=steps,
+        batch_size=2,
+        device="cpu",
+        workers=0,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+        lr=1e-3,
+        **kw,
+    )
 
 
 def _losses(run):

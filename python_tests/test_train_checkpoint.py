@@ -9,16 +9,28 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-
-from stegafast.train import CheckpointError, RunDir, TrainConfig, atomic_save, check_weights_only, load_checkpoint, train
-from stegafast.train.checkpoint import CHECKPOINT_FORMAT, TEMP_SUFFIX
-
 from train_toys import RegressionTask, flat_parameters
+
+from stegafast.train import (
+    CheckpointError,
+    RunDir,
+    TrainConfig,
+    atomic_save,
+    check_weights_only,
+    load_checkpoint,
+    train,
+)
+from stegafast.train.checkpoint import CHECKPOINT_FORMAT, TEMP_SUFFIX
 
 
 def _state(step, **extra):
-    return {"format": CHECKPOINT_FORMAT, "identity": {"task": "toy"}, "step": step, "w": torch.full((256,), step),
-            **extra}
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "identity": {"task": "toy"},
+        "step": step,
+        "w": torch.full((256,), step),
+        **extra,
+    }
 
 
 def _config(out, **overrides):
@@ -120,12 +132,15 @@ def test_loading_names_foreign_damaged_and_missing_files(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
-@pytest.mark.parametrize("value,kind", [
-    (np.zeros(3), "numpy.ndarray"),
-    (np.float64(1.5), "numpy.float64"),
-    ({1, 2}, "builtins.set"),
-    (torch.float32, "torch.dtype"),
-])
+@pytest.mark.parametrize(
+    "value,kind",
+    [
+        (np.zeros(3), "numpy.ndarray"),
+        (np.float64(1.5), "numpy.float64"),
+        ({1, 2}, "builtins.set"),
+        (torch.float32, "torch.dtype"),
+    ],
+)
 def test_contents_are_checked_when_saving(tmp_path, value, kind):
     state = _state(1, task_state={"ramp": [1, value]})
     with pytest.raises(CheckpointError, match=rf"checkpoint\['task_state'\]\['ramp'\]\[1\] is a {kind}"):
@@ -154,11 +169,14 @@ class _ScriptedValidation(RegressionTask):
         return {"loss": self.SCRIPT[ctx.step]}
 
 
-@pytest.mark.parametrize("mode,keep_best,kept,best", [
-    ("min", 2, [4, 5, 8], 4),
-    ("max", 2, [7, 8], 8),
-    ("min", 0, [8], 8),  # the latest is the only candidate left
-])
+@pytest.mark.parametrize(
+    "mode,keep_best,kept,best",
+    [
+        ("min", 2, [4, 5, 8], 4),
+        ("max", 2, [7, 8], 8),
+        ("min", 0, [8], 8),  # the latest is the only candidate left
+    ],
+)
 def test_best_k_checkpoints_and_the_latest_are_kept(tmp_path, mode, keep_best, kept, best):
     config = _config(tmp_path, steps=8, val_every=1, save_every=0, keep_best=keep_best, best_mode=mode)
     result = train(_ScriptedValidation(), config)
@@ -174,13 +192,13 @@ def test_a_lost_index_forgets_metrics_not_checkpoints(tmp_path):
     run = RunDir(tmp_path)
     run.index_path.unlink()
     assert run.latest() == run.checkpoint_path(4) and run.best("min") is None
-    resumed = train(_ScriptedValidation(), _config(tmp_path, steps=5, val_every=1, save_every=0, keep_best=1,
-                                                   resume=True))
+    resumed = train(
+        _ScriptedValidation(), _config(tmp_path, steps=5, val_every=1, save_every=0, keep_best=1, resume=True)
+    )
     # Step 4 (loss 1.0) lost its metric with the index, so it goes; step 5 (2.0) is now the best.
     assert [step for step, _ in run.checkpoints()] == [5]
     assert resumed.best_checkpoint == run.checkpoint_path(5)
-    assert torch.equal(flat_parameters(resumed.models),
-                       flat_parameters({"model": _load_model(run.checkpoint_path(5))}))
+    assert torch.equal(flat_parameters(resumed.models), flat_parameters({"model": _load_model(run.checkpoint_path(5))}))
 
 
 def _load_model(path):

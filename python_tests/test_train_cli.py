@@ -5,12 +5,11 @@ UserError before any work."""
 import argparse
 
 import pytest
+from train_toys import RegressionTask, WganTask
 
 from stegafast.cli.train_args import add_common_train_args, config_from_args, train_from_args
 from stegafast.errors import UserError
 from stegafast.train import RunDir, Schedule
-
-from train_toys import RegressionTask, WganTask
 
 
 def _parser():
@@ -24,10 +23,42 @@ def _args(tmp_path, *argv):
 
 
 def test_options_become_the_engine_config(tmp_path):
-    args = _args(tmp_path, "--steps", "50", "--batch-size", "4", "--image-size", "128", "--amp", "bf16",
-                 "--grad-accum", "2", "--clip-norm", "1.5", "--lr", "3e-4", "--lr-schedule", "cosine,warmup=5",
-                 "--workers", "0", "--seed", "7", "--device", "cpu", "--val-every", "10", "--save-every", "20",
-                 "--keep-best", "2", "--log-every", "5", "--no-progress", "--data", "photos/")
+    args = _args(
+        tmp_path,
+        "--steps",
+        "50",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "128",
+        "--amp",
+        "bf16",
+        "--grad-accum",
+        "2",
+        "--clip-norm",
+        "1.5",
+        "--lr",
+        "3e-4",
+        "--lr-schedule",
+        "cosine,warmup=5",
+        "--workers",
+        "0",
+        "--seed",
+        "7",
+        "--device",
+        "cpu",
+        "--val-every",
+        "10",
+        "--save-every",
+        "20",
+        "--keep-best",
+        "2",
+        "--log-every",
+        "5",
+        "--no-progress",
+        "--data",
+        "photos/",
+    )
     config = config_from_args(args)
     assert (config.steps, config.batch_size, config.grad_accum, config.amp) == (50, 4, 2, "bf16")
     assert (config.clip_norm, config.lr, config.schedule) == (1.5, 3e-4, Schedule("cosine", warmup=5))
@@ -47,20 +78,23 @@ def test_families_set_their_own_defaults(tmp_path):
     assert config.progress is None  # shown on a terminal only
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--steps", "0"], "--steps must be a positive integer"),
-    (["--batch-size", "-2"], "--batch-size must be a positive integer"),
-    (["--grad-accum", "0"], "--grad-accum must be a positive integer"),
-    (["--clip-norm", "-1"], "--clip-norm must be >= 0"),
-    (["--lr", "0"], "--lr must be a positive number"),
-    (["--workers", "-1"], "--workers must be a non-negative integer"),
-    (["--keep-best", "-1"], "--keep-best must be a non-negative integer"),
-    (["--image-size", "0"], "--image-size must be a positive integer"),
-    (["--lr-schedule", "exponential"], "--lr-schedule: unknown schedule 'exponential'"),
-    (["--lr-schedule", "step"], "--lr-schedule: a step schedule needs every >= 1"),
-    (["--amp", "fp16", "--device", "cpu"], "--amp fp16 needs a CUDA device"),
-    (["--device", "tpu"], "unsupported device 'tpu'"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--steps", "0"], "--steps must be a positive integer"),
+        (["--batch-size", "-2"], "--batch-size must be a positive integer"),
+        (["--grad-accum", "0"], "--grad-accum must be a positive integer"),
+        (["--clip-norm", "-1"], "--clip-norm must be >= 0"),
+        (["--lr", "0"], "--lr must be a positive number"),
+        (["--workers", "-1"], "--workers must be a non-negative integer"),
+        (["--keep-best", "-1"], "--keep-best must be a non-negative integer"),
+        (["--image-size", "0"], "--image-size must be a positive integer"),
+        (["--lr-schedule", "exponential"], "--lr-schedule: unknown schedule 'exponential'"),
+        (["--lr-schedule", "step"], "--lr-schedule: a step schedule needs every >= 1"),
+        (["--amp", "fp16", "--device", "cpu"], "--amp fp16 needs a CUDA device"),
+        (["--device", "tpu"], "unsupported device 'tpu'"),
+    ],
+)
 def test_bad_values_are_user_errors(tmp_path, argv, message):
     with pytest.raises(UserError, match=message):
         config_from_args(_args(tmp_path, *argv))

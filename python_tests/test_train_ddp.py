@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_toys import DDP_TASKS, ddp_config, flat_parameters
 
 from stegafast.train import RunDir, train
-
-from train_toys import DDP_TASKS, ddp_config, flat_parameters
 
 WORKER = Path(__file__).with_name("train_toys.py")
 
@@ -24,12 +23,22 @@ def two_process_results(tmp_path_factory):
     (root / "runs").mkdir()
     (root / "results").mkdir()
     env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(WORKER), str(root / "runs"), str(root / "results")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(WORKER),
+        str(root / "runs"),
+        str(root / "results"),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    results = {name: [torch.load(root / "results" / f"{name}-rank{rank}.pt", weights_only=True) for rank in (0, 1)]
-               for name in DDP_TASKS}
+    results = {
+        name: [torch.load(root / "results" / f"{name}-rank{rank}.pt", weights_only=True) for rank in (0, 1)]
+        for name in DDP_TASKS
+    }
     return root, results
 
 
@@ -39,8 +48,9 @@ def test_both_processes_end_with_identical_parameters(two_process_results, name)
     assert torch.equal(rank0["params"], rank1["params"])
     # Logged metrics are pooled over both processes, so both hold the same numbers.
     assert rank0["val"] == rank1["val"]
-    assert {k: v for k, v in rank0["train"].items() if k != "samples_per_s"} == \
-        {k: v for k, v in rank1["train"].items() if k != "samples_per_s"}
+    assert {k: v for k, v in rank0["train"].items() if k != "samples_per_s"} == {
+        k: v for k, v in rank1["train"].items() if k != "samples_per_s"
+    }
 
 
 @pytest.mark.parametrize("name", ["regression", "codec"])

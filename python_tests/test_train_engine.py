@@ -10,11 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import IterableDataset
+from train_toys import CodecTask, RegressionTask, flat_parameters
 
 from stegafast.errors import DataError
 from stegafast.train import OptimizerSpec, Schedule, TrainConfig, Trainer, resolve_amp, train
-
-from train_toys import CodecTask, RegressionTask, flat_parameters
 
 
 def _config(out, **overrides):
@@ -27,6 +26,7 @@ def _deterministic_task(**kwargs):
 
 
 # ---- accumulation and clipping ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_accumulated_micro_batches_equal_one_large_batch(tmp_path, optimizer):
@@ -66,6 +66,7 @@ def test_an_optimiser_can_override_the_run_clip_norm(tmp_path):
 
 # ---- schedules -------------------------------------------------------------------------------
 
+
 def test_schedule_factors():
     total = 11
     assert [Schedule().factor(s, total) for s in (0, 5, 10)] == [1.0, 1.0, 1.0]
@@ -82,9 +83,14 @@ def test_schedule_factors():
 def test_schedule_parsing():
     assert Schedule.parse("cosine,warmup=500,final=0.01") == Schedule("cosine", warmup=500, final=0.01)
     assert Schedule.parse("step, every=10, gamma=0.5") == Schedule("step", every=10, gamma=0.5)
-    for spec, message in [("exp", "unknown schedule 'exp'"), ("cosine,warm=5", "bad schedule option 'warm=5'"),
-                          ("cosine,warmup=x", "needs a number"), ("step", "every >= 1"),
-                          ("cosine,final=2", "within \\[0, 1\\]"), ("constant,warmup=-1", "non-negative")]:
+    for spec, message in [
+        ("exp", "unknown schedule 'exp'"),
+        ("cosine,warm=5", "bad schedule option 'warm=5'"),
+        ("cosine,warmup=x", "needs a number"),
+        ("step", "every >= 1"),
+        ("cosine,final=2", "within \\[0, 1\\]"),
+        ("constant,warmup=-1", "non-negative"),
+    ]:
         with pytest.raises(ValueError, match=message):
             Schedule.parse(spec)
 
@@ -103,6 +109,7 @@ def test_the_engine_applies_each_optimisers_schedule(tmp_path):
 
 
 # ---- AMP -------------------------------------------------------------------------------------
+
 
 def test_fp16_on_cpu_is_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="fp16 needs a CUDA device.*bf16"):
@@ -146,6 +153,7 @@ def test_fp16_with_loss_scaling_on_cuda(tmp_path):
 
 # ---- validation ------------------------------------------------------------------------------
 
+
 def test_validation_weighs_batches_by_their_size(tmp_path):
     # 10 validation samples in batches of 4, 4, 2 must average like one batch of 10.
     ragged = train(_deterministic_task(), _config(tmp_path / "a", steps=2, val_batch_size=4)).val_metrics
@@ -171,6 +179,7 @@ def test_validation_leaves_training_streams_and_modes_alone(tmp_path):
 
 
 # ---- mistakes ----------------------------------------------------------------------------------
+
 
 class _Custom(RegressionTask):
     def __init__(self, optimizers=None, step=None, train_set=None, **kwargs):
@@ -202,22 +211,41 @@ class _Stream(IterableDataset):
         return iter([])
 
 
-@pytest.mark.parametrize("task,error,message", [
-    (_Custom(optimizers=lambda m: torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=1)),
-     ValueError, "holds a parameter that is in none of the task's models"),
-    (_Custom(optimizers=lambda m: {"a": torch.optim.SGD(m["model"].parameters(), lr=1),
-                                   "b": torch.optim.SGD(m["model"][0].parameters(), lr=1)}),
-     ValueError, "in optimisers 'a' and 'b'"),
-    (_Custom(optimizers=_two_optimizers, step=lambda b, ctx: ctx.backward(_loss(b, ctx))),
-     ValueError, "several optimisers \\(a, b\\).*ctx.backward\\(loss, name\\)"),
-    (_Custom(step=lambda b, ctx: ctx.backward(_loss(b, ctx), "critic")), ValueError, "unknown optimiser 'critic'"),
-    (_Custom(step=lambda b, ctx: {"loss": _loss(b, ctx)}), RuntimeError, "called ctx.backward for no optimiser"),
-    (_Custom(step=lambda b, ctx: ctx.backward(_loss(b, ctx)) or 1.5), TypeError, "must return a dict"),
-    (_Custom(step=lambda b, ctx: ctx.backward(_loss(b, ctx)) or {"x": torch.ones(3)}), ValueError,
-     "metric 'x' must be a scalar"),
-    (_Custom(n=12), DataError, "training set has 12 samples, fewer than one batch"),
-    (_Custom(train_set=_Stream()), TypeError, "must return a map-style Dataset"),
-])
+@pytest.mark.parametrize(
+    "task,error,message",
+    [
+        (
+            _Custom(optimizers=lambda m: torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=1)),
+            ValueError,
+            "holds a parameter that is in none of the task's models",
+        ),
+        (
+            _Custom(
+                optimizers=lambda m: {
+                    "a": torch.optim.SGD(m["model"].parameters(), lr=1),
+                    "b": torch.optim.SGD(m["model"][0].parameters(), lr=1),
+                }
+            ),
+            ValueError,
+            "in optimisers 'a' and 'b'",
+        ),
+        (
+            _Custom(optimizers=_two_optimizers, step=lambda b, ctx: ctx.backward(_loss(b, ctx))),
+            ValueError,
+            "several optimisers \\(a, b\\).*ctx.backward\\(loss, name\\)",
+        ),
+        (_Custom(step=lambda b, ctx: ctx.backward(_loss(b, ctx), "critic")), ValueError, "unknown optimiser 'critic'"),
+        (_Custom(step=lambda b, ctx: {"loss": _loss(b, ctx)}), RuntimeError, "called ctx.backward for no optimiser"),
+        (_Custom(step=lambda b, ctx: ctx.backward(_loss(b, ctx)) or 1.5), TypeError, "must return a dict"),
+        (
+            _Custom(step=lambda b, ctx: ctx.backward(_loss(b, ctx)) or {"x": torch.ones(3)}),
+            ValueError,
+            "metric 'x' must be a scalar",
+        ),
+        (_Custom(n=12), DataError, "training set has 12 samples, fewer than one batch"),
+        (_Custom(train_set=_Stream()), TypeError, "must return a map-style Dataset"),
+    ],
+)
 def test_task_mistakes_get_clear_errors(tmp_path, task, error, message):
     with pytest.raises(error, match=message):
         train(task, _config(tmp_path, batch_size=16, steps=1))
@@ -245,16 +273,19 @@ def test_task_definition_mistakes(tmp_path):
         Trainer(NotJson(), _config(tmp_path))
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("steps", 0, "steps must be a positive integer"),
-    ("batch_size", 2.5, "batch_size must be a positive integer"),
-    ("grad_accum", 0, "grad_accum must be a positive integer"),
-    ("workers", -1, "workers must be a non-negative integer"),
-    ("lr", float("nan"), "lr must be a positive number"),
-    ("clip_norm", -1.0, "clip_norm must be >= 0"),
-    ("amp", "fp8", "amp must be one of bf16, fp16, off"),
-    ("best_mode", "lowest", "best_mode must be 'min' or 'max'"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("steps", 0, "steps must be a positive integer"),
+        ("batch_size", 2.5, "batch_size must be a positive integer"),
+        ("grad_accum", 0, "grad_accum must be a positive integer"),
+        ("workers", -1, "workers must be a non-negative integer"),
+        ("lr", float("nan"), "lr must be a positive number"),
+        ("clip_norm", -1.0, "clip_norm must be >= 0"),
+        ("amp", "fp8", "amp must be one of bf16, fp16, off"),
+        ("best_mode", "lowest", "best_mode must be 'min' or 'max'"),
+    ],
+)
 def test_config_rejects_bad_values(tmp_path, field, value, message):
     with pytest.raises(ValueError, match=message):
         _config(tmp_path, **{field: value})

@@ -4,11 +4,18 @@ in the direction the run ranked them."""
 
 import pytest
 import torch
-
-from stegafast.train import (CheckpointError, RunDir, RunDirError, Task, TrainConfig, checkpoint_file, load_trained,
-                             train)
-
 from train_toys import RegressionTask, flat_parameters
+
+from stegafast.train import (
+    CheckpointError,
+    RunDir,
+    RunDirError,
+    Task,
+    TrainConfig,
+    checkpoint_file,
+    load_trained,
+    train,
+)
 
 
 class Scripted(RegressionTask):
@@ -39,8 +46,9 @@ class ScriptedMax(Scripted):
 
 
 def _train(task, out, **overrides):
-    config = dict(out=out, steps=4, batch_size=8, val_every=1, save_every=0, keep_best=4, progress=False,
-                  tensorboard=False)
+    config = dict(
+        out=out, steps=4, batch_size=8, val_every=1, save_every=0, keep_best=4, progress=False, tensorboard=False
+    )
     return train(task, TrainConfig(**{**config, **overrides}))
 
 
@@ -100,9 +108,12 @@ def test_a_task_without_from_identity_says_so():
 
 def test_a_task_naming_its_monitor_must_name_its_direction():
     with pytest.raises(TypeError, match="sets monitor = 'psnr' but not monitor_mode"):
+
         class Forgetful(RegressionTask):
             monitor = "psnr"
+
     with pytest.raises(TypeError, match="monitor_mode must be 'min' or 'max', got 'best'"):
+
         class Wrong(RegressionTask):
             monitor_mode = "best"
 

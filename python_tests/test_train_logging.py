@@ -9,12 +9,11 @@ import sys
 
 import pytest
 import torch
+from train_toys import RegressionTask
 
 from stegafast.train import TrainConfig, train
 from stegafast.train.metrics_log import MetricAccumulator
 from stegafast.train.progress import Progress
-
-from train_toys import RegressionTask
 
 
 def _config(out, **overrides):
@@ -34,8 +33,13 @@ def _csv(run):
 def test_metrics_go_to_jsonl_and_csv(tmp_path):
     result = train(RegressionTask(), _config(tmp_path))
     records = _jsonl(tmp_path)
-    assert [(r["step"], r["split"]) for r in records] == [(2, "train"), (3, "val"), (4, "train"), (6, "train"),
-                                                          (6, "val")]
+    assert [(r["step"], r["split"]) for r in records] == [
+        (2, "train"),
+        (3, "val"),
+        (4, "train"),
+        (6, "train"),
+        (6, "val"),
+    ]
     assert set(records[0]) == {"step", "split", "loss", "ema", "lr/main", "samples_per_s"}
     assert set(records[1]) == {"step", "split", "loss", "mae"}
     assert records[-2] == {"step": 6, "split": "train", **result.train_metrics}

@@ -9,17 +9,27 @@ import random
 import numpy as np
 import pytest
 import torch
+from train_toys import Interrupted, RegressionTask, WganTask, flat_parameters
 
 from stegafast.train import CheckpointError, RunDirError, Schedule, TrainConfig, load_checkpoint, train
-
-from train_toys import Interrupted, RegressionTask, WganTask, flat_parameters
 
 
 def _config(out, **overrides) -> TrainConfig:
     # 48 samples, 16 per step: an epoch is 3 steps, so step 5 resumes mid-epoch.
-    settings = dict(out=out, steps=12, batch_size=8, grad_accum=2, seed=5, clip_norm=1.0,
-                    schedule=Schedule("cosine", warmup=3), save_every=4, val_every=5, log_every=1,
-                    progress=False, tensorboard=False)
+    settings = dict(
+        out=out,
+        steps=12,
+        batch_size=8,
+        grad_accum=2,
+        seed=5,
+        clip_norm=1.0,
+        schedule=Schedule("cosine", warmup=3),
+        save_every=4,
+        val_every=5,
+        log_every=1,
+        progress=False,
+        tensorboard=False,
+    )
     return TrainConfig(**{**settings, **overrides})
 
 
@@ -42,8 +52,10 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one_bitwise(tmp_pat
 
     with pytest.raises(Interrupted):  # killed during step 7: checkpoints exist for steps 4 and 5
         train(RegressionTask(stop_at=7), _config(tmp_path / "resumed", workers=workers))
-    assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "step-00000005.pt")["data"] == \
-        {"epoch": 1, "samples": 32}
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "step-00000005.pt")["data"] == {
+        "epoch": 1,
+        "samples": 32,
+    }
     _disturb_global_streams()
     task = RegressionTask()
     resumed = train(task, _config(tmp_path / "resumed", workers=workers, resume=True))

@@ -9,10 +9,9 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from train_toys import CodecTask, RegressionTask, Vectors, WganTask
 
 from stegafast.train import TrainConfig, ramp, train
-
-from train_toys import CodecTask, RegressionTask, Vectors, WganTask
 
 
 def _config(out, **overrides):

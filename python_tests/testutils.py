@@ -25,16 +25,19 @@ def on_reference(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-requires_native = pytest.mark.skipif(
-    not stegafast.native_available(), reason="stegafast._C is not loaded"
-)
+requires_native = pytest.mark.skipif(not stegafast.native_available(), reason="stegafast._C is not loaded")
 
 
 def run_on_baseline_cpu_build(code: str) -> None:
     """Run a check script in a fresh process forced onto the baseline (non-AVX2)
     CPU build of the kernels; it must print 'baseline ok'."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "STEGAFAST_CPU_VARIANT": "baseline"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "STEGAFAST_CPU_VARIANT": "baseline"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "baseline ok" in out.stdout
 

@@ -44,9 +44,18 @@ class RegressionTask(Task):
 
     name = "toy.regression"
 
-    def __init__(self, *, n: int = 48, val: bool = True, dropout: float = 0.1, input_noise: float = 0.01,
-                 optimizer: str = "adam", schedule: Schedule | None = None, jitter: float = 0.05,
-                 stop_at: int | None = None):
+    def __init__(
+        self,
+        *,
+        n: int = 48,
+        val: bool = True,
+        dropout: float = 0.1,
+        input_noise: float = 0.01,
+        optimizer: str = "adam",
+        schedule: Schedule | None = None,
+        jitter: float = 0.05,
+        stop_at: int | None = None,
+    ):
         self.n, self.val, self.dropout, self.input_noise = n, val, dropout, input_noise
         self.optimizer, self.schedule, self.jitter, self.stop_at = optimizer, schedule, jitter, stop_at
         self.ema = torch.zeros(())
@@ -188,8 +197,9 @@ class WganTask(Task):
         }
 
     def build_optimizers(self, models, config):
-        return {name: torch.optim.Adam(m.parameters(), lr=config.lr or 2e-2, betas=(0.5, 0.9))
-                for name, m in models.items()}
+        return {
+            name: torch.optim.Adam(m.parameters(), lr=config.lr or 2e-2, betas=(0.5, 0.9)) for name, m in models.items()
+        }
 
     def train_dataset(self):
         return Points(128)
@@ -224,19 +234,30 @@ class WganTask(Task):
 
 def flat_parameters(models: dict[str, nn.Module]) -> torch.Tensor:
     """Every parameter of every model, in name order, as one float64 vector."""
-    return torch.cat([p.detach().double().reshape(-1).cpu() for name in sorted(models)
-                      for p in models[name].parameters()])
+    return torch.cat(
+        [p.detach().double().reshape(-1).cpu() for name in sorted(models) for p in models[name].parameters()]
+    )
 
 
 # ---- the 2-process DDP test's worker ---------------------------------------------------------
 
-DDP_TASKS = {"regression": lambda: RegressionTask(dropout=0.0, input_noise=0.0), "codec": CodecTask,
-             "wgan": WganTask}
+DDP_TASKS = {"regression": lambda: RegressionTask(dropout=0.0, input_noise=0.0), "codec": CodecTask, "wgan": WganTask}
 
 
 def ddp_config(out, batch_size: int, steps: int = 6, grad_accum: int = 1) -> TrainConfig:
-    return TrainConfig(out=out, steps=steps, batch_size=batch_size, grad_accum=grad_accum, device="cpu",
-                       seed=3, log_every=2, save_every=3, val_every=3, progress=False, tensorboard=False)
+    return TrainConfig(
+        out=out,
+        steps=steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        device="cpu",
+        seed=3,
+        log_every=2,
+        save_every=3,
+        val_every=3,
+        progress=False,
+        tensorboard=False,
+    )
 
 
 def _worker(out_root: str, result_root: str) -> None:
@@ -248,8 +269,10 @@ def _worker(out_root: str, result_root: str) -> None:
     rank = int(os.environ["RANK"])
     for name, make in DDP_TASKS.items():
         result = train(make(), ddp_config(f"{out_root}/{name}", batch_size=4, grad_accum=2))
-        torch.save({"params": flat_parameters(result.models), "train": result.train_metrics,
-                    "val": result.val_metrics}, f"{result_root}/{name}-rank{rank}.pt")
+        torch.save(
+            {"params": flat_parameters(result.models), "train": result.train_metrics, "val": result.val_metrics},
+            f"{result_root}/{name}-rank{rank}.pt",
+        )
 
 
 if __name__ == "__main__":

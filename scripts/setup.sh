@@ -30,6 +30,9 @@ echo "== installing build and test dependencies"
 # The C++ formatter that scripts/test.sh checks csrc/ with, pinned: each release
 # formats a little differently
 "${pip[@]}" install -q -c "$constraints" "clang-format==23.1.3"
+# The Python linter and formatter that scripts/test.sh checks with, pinned for
+# the same reason (configuration in pyproject.toml)
+"${pip[@]}" install -q -c "$constraints" "ruff==0.17.5"
 # The optional ONNX extra, so the export tests run rather than skip
 "${pip[@]}" install -q -c "$constraints" onnx onnxruntime
 

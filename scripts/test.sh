@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: sets everything up, checks the C++ formatting, compile-checks
+# The test command: sets everything up, checks the C++ and Python formatting
+# (clang-format, ruff), compile-checks
 # the CUDA sources with nvcc (no GPU needed), then runs the whole test suite.
 # Extra arguments go to pytest.
 set -euo pipefail
@@ -14,6 +15,12 @@ clang_format=$("$PYTHON" -c "import clang_format; print(clang_format.get_executa
 "$clang_format" --version
 find csrc python_tests/native -type f \( -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh' \) -print0 |
   sort -z | xargs -0 "$clang_format" --dry-run --Werror
+
+echo "== ruff check and ruff format --check of the Python sources"
+# Fix a failure with: ruff check --fix . && ruff format .
+"$PYTHON" -m ruff --version
+"$PYTHON" -m ruff check .
+"$PYTHON" -m ruff format --check .
 
 if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
   echo "== nvcc compile check of csrc/**/*.cu"

@@ -5,10 +5,9 @@ Importing never fails because the native library is missing: a warning names
 the reason and the pure-PyTorch reference kernels run instead.
 """
 
-from . import _native
+from . import _native, nn, ops, reference  # noqa: E402  (ops registers on the loaded library)
 from ._version import __version__
 from .backend import NativeKernelUnavailable, get_backend, set_backend, use_backend
-from . import ops, reference, nn  # noqa: E402  (ops registers on the loaded library)
 
 __all__ = [
     "__version__",

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import warnings
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 

@@ -36,9 +36,20 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["KR", "KB", "JFIF_RGB_TO_YCBCR", "JFIF_YCBCR_TO_RGB", "BT601_RGB_TO_YUV", "rgb_to_ycbcr_01",
-           "ycbcr_01_to_rgb", "rgb_to_ycbcr_255", "ycbcr_255_to_rgb", "rgb_to_ycbcr_delta", "ycbcr_to_rgb_delta",
-           "rgb_to_yuv_bt601"]
+__all__ = [
+    "KR",
+    "KB",
+    "JFIF_RGB_TO_YCBCR",
+    "JFIF_YCBCR_TO_RGB",
+    "BT601_RGB_TO_YUV",
+    "rgb_to_ycbcr_01",
+    "ycbcr_01_to_rgb",
+    "rgb_to_ycbcr_255",
+    "ycbcr_255_to_rgb",
+    "rgb_to_ycbcr_delta",
+    "ycbcr_to_rgb_delta",
+    "rgb_to_yuv_bt601",
+]
 
 KR, KB = 0.299, 0.114  # BT.601's luma weights of red and blue (green: 1 - KR - KB)
 
@@ -47,9 +58,11 @@ def _jfif_matrix(kr: float, kb: float) -> torch.Tensor:
     """T.871's definition: Cb = (B - Y) / (2 (1 - Kb)), Cr = (R - Y) / (2 (1 - Kr))."""
     kg = 1.0 - kr - kb
     return torch.tensor(
-        [[kr, kg, kb],
-         [-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5],
-         [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))]],
+        [
+            [kr, kg, kb],
+            [-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5],
+            [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))],
+        ],
         dtype=torch.float64,
     )
 
@@ -57,9 +70,7 @@ def _jfif_matrix(kr: float, kb: float) -> torch.Tensor:
 JFIF_RGB_TO_YCBCR = _jfif_matrix(KR, KB)
 JFIF_YCBCR_TO_RGB = torch.linalg.inv(JFIF_RGB_TO_YCBCR)
 BT601_RGB_TO_YUV = torch.tensor(
-    [[0.299, 0.587, 0.114],
-     [-0.14714119, -0.28886916, 0.43601035],
-     [0.61497538, -0.51496512, -0.10001026]],
+    [[0.299, 0.587, 0.114], [-0.14714119, -0.28886916, 0.43601035], [0.61497538, -0.51496512, -0.10001026]],
     dtype=torch.float64,
 )
 _CHROMA = torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64)  # where the offset goes: Cb and Cr

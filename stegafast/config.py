@@ -13,8 +13,18 @@ import math
 from dataclasses import asdict, fields
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["Config", "is_int", "check_positive_int", "check_non_negative_int", "check_non_negative",
-           "check_positive", "check_probability", "check_seed", "check_at_most", "SEED_LIMIT"]
+__all__ = [
+    "Config",
+    "is_int",
+    "check_positive_int",
+    "check_non_negative_int",
+    "check_non_negative",
+    "check_positive",
+    "check_probability",
+    "check_seed",
+    "check_at_most",
+    "SEED_LIMIT",
+]
 
 SEED_LIMIT = 2**64  # torch.manual_seed takes seeds below it
 

@@ -18,7 +18,7 @@ DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
 
 
 def device_type_of(spec: str) -> str:
-    """"cpu" or "cuda" for a device name, without touching any GPU (it picks a
+    """ "cpu" or "cuda" for a device name, without touching any GPU (it picks a
     process-group backend before the device exists); a DeviceError for other names."""
     if spec == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -46,8 +46,10 @@ def resolve_device(spec: str, local_rank: int | None = None) -> torch.device:
     device = torch.device("cuda" if spec == "auto" else spec)
     if local_rank is not None:
         if device.index is not None:
-            raise DeviceError(f"--device {spec} names one GPU, but under torchrun each process uses the GPU "
-                              "of its LOCAL_RANK; pass --device cuda")
+            raise DeviceError(
+                f"--device {spec} names one GPU, but under torchrun each process uses the GPU "
+                "of its LOCAL_RANK; pass --device cuda"
+            )
         device = torch.device("cuda", local_rank)
     elif device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())

@@ -22,8 +22,7 @@ also an ``OSError``, so code that caught a failed write as one still does. This 
 
 from __future__ import annotations
 
-__all__ = ["UserError", "DataError", "CheckpointError", "RunDirError", "DeviceError", "DivergenceError",
-           "OutputError"]
+__all__ = ["UserError", "DataError", "CheckpointError", "RunDirError", "DeviceError", "DivergenceError", "OutputError"]
 
 
 class UserError(Exception):

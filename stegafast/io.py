@@ -36,8 +36,16 @@ from typing import IO, Any
 
 from .errors import OutputError
 
-__all__ = ["TEMP_SUFFIX", "OutputError", "atomic_write", "write_bytes", "write_text", "write_json",
-           "to_strict_json", "strict_json_dumps"]
+__all__ = [
+    "TEMP_SUFFIX",
+    "OutputError",
+    "atomic_write",
+    "write_bytes",
+    "write_text",
+    "write_json",
+    "to_strict_json",
+    "strict_json_dumps",
+]
 
 TEMP_SUFFIX = ".partial"
 
@@ -142,7 +150,8 @@ def strict_json_dumps(obj: Any, **options) -> str:
     return json.dumps(to_strict_json(obj), allow_nan=False, **options)
 
 
-def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2, sort_keys: bool = True,
-               parents: bool = False) -> Path:
+def write_json(
+    path: str | os.PathLike, obj: Any, *, indent: int | None = 2, sort_keys: bool = True, parents: bool = False
+) -> Path:
     """``obj`` as strict JSON (non-finite floats as null) and a final newline, through ``atomic_write``."""
     return write_text(path, strict_json_dumps(obj, indent=indent, sort_keys=sort_keys) + "\n", parents=parents)

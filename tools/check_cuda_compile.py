@@ -90,10 +90,10 @@ def compile_one(nvcc: str, flags: list[str], source: Path, out_dir: str) -> tupl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="*", type=Path, help="sources to check (default: csrc/**/*.cu)")
-    parser.add_argument("--allow-missing-nvcc", action="store_true",
-                        help="exit 0 when nvcc is not installed")
-    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
-                        help="files compiled at once (default: min(4, CPUs))")
+    parser.add_argument("--allow-missing-nvcc", action="store_true", help="exit 0 when nvcc is not installed")
+    parser.add_argument(
+        "--jobs", type=int, default=min(4, os.cpu_count() or 1), help="files compiled at once (default: min(4, CPUs))"
+    )
     args = parser.parse_args(argv)
 
     nvcc = find_nvcc()

@@ -20,16 +20,29 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from ..config import check_seed
 from ..device import DEVICE_CHOICES, resolve_device
 from ..errors import OutputError, UserError
 
-__all__ = ["UserError", "resolve_device", "add_family", "add_checkpoint_and_device", "check_at_least",
-           "check_at_most", "check_output_file", "check_output_folder", "check_not_an_input", "check_not_inputs",
-           "check_finite_floats", "check_crop_size", "check_seed_option", "MAX_CROP_SIZE"]
+__all__ = [
+    "UserError",
+    "resolve_device",
+    "add_family",
+    "add_checkpoint_and_device",
+    "check_at_least",
+    "check_at_most",
+    "check_output_file",
+    "check_output_folder",
+    "check_not_an_input",
+    "check_not_inputs",
+    "check_finite_floats",
+    "check_crop_size",
+    "check_seed_option",
+    "MAX_CROP_SIZE",
+]
 
 PathLike = str | os.PathLike
 
@@ -118,8 +131,9 @@ def _check_writable_folder(option: str, shown: PathLike, folder: Path) -> None:
         raise OutputError(f"{option} {shown}: cannot write into {folder} (permission denied or read-only)")
 
 
-def check_output_file(option: str, path: PathLike, suffix: str | None = None, why: str = "", *,
-                      inputs: Iterable[PathLike] = ()) -> Path:
+def check_output_file(
+    option: str, path: PathLike, suffix: str | None = None, why: str = "", *, inputs: Iterable[PathLike] = ()
+) -> Path:
     """The output file ``path`` given with ``option``, checked before any work: with ``suffix``
     (".png") its name ends so (``why``, e.g. " (a lossy format would ...)", follows the message);
     it is not a folder; its folder exists and is writable; it is none of ``inputs`` (the files

@@ -74,8 +74,10 @@ def run(args) -> int:
     print(f"image: skimage.data {args.image}, {c} channel(s), {h}x{w}; batch of {args.batch}")
     for level, (size, high) in enumerate(zip(pyramid.sizes, pyramid.highs), 1):
         small = (high.abs() <= 2).float().mean().item()
-        print(f"  level {level}: {size[0]}x{size[1]} -> 4 subbands of {high.shape[2]}x{high.shape[3]}; "
-              f"{small:.0%} of high-pass coefficients within +-2")
+        print(
+            f"  level {level}: {size[0]}x{size[1]} -> 4 subbands of {high.shape[2]}x{high.shape[3]}; "
+            f"{small:.0%} of high-pass coefficients within +-2"
+        )
     print(f"lossless round trip (int32, {args.levels} levels): {'bit-exact' if exact else 'MISMATCH'}")
 
     round_trip = lambda: wavelet.inverse(wavelet(batch))  # noqa: E731
@@ -84,8 +86,10 @@ def run(args) -> int:
     for name in backends:
         with use_backend(name):
             timings[name] = _median_ms(round_trip, args.repeats)
-        print(f"  forward+inverse, {name:9s}: {timings[name]:8.2f} ms (median of {args.repeats}, "
-              f"{torch.get_num_threads()} threads)")
+        print(
+            f"  forward+inverse, {name:9s}: {timings[name]:8.2f} ms (median of {args.repeats}, "
+            f"{torch.get_num_threads()} threads)"
+        )
     if len(timings) == 2:
         print(f"  native speed-up over the reference: {timings['reference'] / timings['native']:.1f}x")
     else:

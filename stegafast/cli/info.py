@@ -46,8 +46,10 @@ def collect() -> dict:
 
 
 def _print_text(facts: dict) -> None:
-    print(f"stegafast {facts['stegafast']}  (python {facts['python']}, torch {facts['torch']}, "
-          f"torch CUDA {facts['torch_cuda'] or 'none'})")
+    print(
+        f"stegafast {facts['stegafast']}  (python {facts['python']}, torch {facts['torch']}, "
+        f"torch CUDA {facts['torch_cuda'] or 'none'})"
+    )
     print(f"GPU: {facts['gpu'] or 'none visible'}")
     if facts["native_loaded"]:
         print("native library: loaded")
@@ -58,8 +60,10 @@ def _print_text(facts: dict) -> None:
         cuda = ", ".join(build["cuda_kernels"]) or f"none ({build.get('cuda_skipped_reason')})"
         print(f"build: torch {build['torch_version']}, built {build['built_at']}")
         variant = facts["cpu_variant"] or "not loaded"
-        print(f"  CPU kernels: {', '.join(build['cpu_kernels'])} (running the {variant} build; "
-              "STEGAFAST_CPU_VARIANT=baseline forces the baseline)")
+        print(
+            f"  CPU kernels: {', '.join(build['cpu_kernels'])} (running the {variant} build; "
+            "STEGAFAST_CPU_VARIANT=baseline forces the baseline)"
+        )
         print(f"  CUDA kernels: {cuda}")
         if build.get("cuda_version"):
             print(f"  CUDA {build['cuda_version']}, arch list {build['cuda_arch_list']}, {build['nvcc']}")

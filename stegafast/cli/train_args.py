@@ -33,8 +33,15 @@ from .common import check_crop_size, check_output_folder
 if TYPE_CHECKING:
     from ..train import Task, TrainResult
 
-__all__ = ["add_train_parser", "add_common_train_args", "add_val_data_arg", "check_image_folders", "config_from_args",
-           "run_training", "train_from_args"]
+__all__ = [
+    "add_train_parser",
+    "add_common_train_args",
+    "add_val_data_arg",
+    "check_image_folders",
+    "config_from_args",
+    "run_training",
+    "train_from_args",
+]
 
 
 def add_train_parser(verbs, help: str) -> argparse.ArgumentParser:
@@ -50,41 +57,96 @@ def add_common_train_args(parser: argparse.ArgumentParser) -> None:
     ``parser.set_defaults(out="runs/<family>", steps=..., batch_size=..., image_size=..., lr=...)``."""
     g = parser.add_argument_group("training")
     g.add_argument("--data", metavar="DIR", help="folder of training images (default: the family's bundled set)")
-    g.add_argument("--out", metavar="RUN", default="runs/train",
-                   help="run folder: checkpoints, metrics, run.json (default: %(default)s)")
+    g.add_argument(
+        "--out",
+        metavar="RUN",
+        default="runs/train",
+        help="run folder: checkpoints, metrics, run.json (default: %(default)s)",
+    )
     g.add_argument("--steps", type=int, default=1000, metavar="N", help="optimiser steps in all (default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=8, metavar="B",
-                   help="samples per micro-batch and process (default: %(default)s)")
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        metavar="B",
+        help="samples per micro-batch and process (default: %(default)s)",
+    )
     g.add_argument("--image-size", type=int, default=256, metavar="S", help="training crop size (default: %(default)s)")
-    g.add_argument("--amp", choices=AMP_MODES, default="off",
-                   help="mixed precision: bf16 (CPU or GPU), fp16 (GPU, loss scaling) or off (default: %(default)s)")
+    g.add_argument(
+        "--amp",
+        choices=AMP_MODES,
+        default="off",
+        help="mixed precision: bf16 (CPU or GPU), fp16 (GPU, loss scaling) or off (default: %(default)s)",
+    )
     g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     g.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: the family's)")
-    g.add_argument("--lr-schedule", default="constant", metavar="SPEC",
-                   help="constant|linear|cosine|step[,warmup=N][,final=F][,every=N][,gamma=G], "
-                        "e.g. cosine,warmup=500 (default: %(default)s)")
-    g.add_argument("--grad-accum", type=int, default=1, metavar="K",
-                   help="micro-batches accumulated per optimiser step (default: %(default)s)")
-    g.add_argument("--clip-norm", type=float, default=0.0, metavar="C",
-                   help="clip gradients to this total norm, 0 for no clipping (default: %(default)s)")
+    g.add_argument(
+        "--lr-schedule",
+        default="constant",
+        metavar="SPEC",
+        help="constant|linear|cosine|step[,warmup=N][,final=F][,every=N][,gamma=G], "
+        "e.g. cosine,warmup=500 (default: %(default)s)",
+    )
+    g.add_argument(
+        "--grad-accum",
+        type=int,
+        default=1,
+        metavar="K",
+        help="micro-batches accumulated per optimiser step (default: %(default)s)",
+    )
+    g.add_argument(
+        "--clip-norm",
+        type=float,
+        default=0.0,
+        metavar="C",
+        help="clip gradients to this total norm, 0 for no clipping (default: %(default)s)",
+    )
     g.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default: %(default)s)")
     g.add_argument("--seed", type=int, default=0, help="seed of every random stream (default: %(default)s)")
     g.add_argument("--workers", type=int, default=2, help="data-loading processes (default: %(default)s)")
-    g.add_argument("--val-every", type=int, default=500, metavar="N",
-                   help="validate every N steps and at the end, 0 for only at the end (default: %(default)s)")
-    g.add_argument("--save-every", type=int, default=500, metavar="N",
-                   help="checkpoint every N steps, after validations and at the end (default: %(default)s)")
-    g.add_argument("--keep-best", type=int, default=3, metavar="K",
-                   help="checkpoints kept for their validation metric, besides the latest (default: %(default)s)")
-    g.add_argument("--log-every", type=int, default=10, metavar="N",
-                   help="write averaged training metrics every N steps (default: %(default)s)")
-    g.add_argument("--deterministic", action="store_true",
-                   help="deterministic algorithms only (slower; for bit-exact reruns on GPU)")
-    g.add_argument("--no-progress", dest="progress", action="store_false", default=None,
-                   help="no progress bar (it is shown only on a terminal anyway)")
+    g.add_argument(
+        "--val-every",
+        type=int,
+        default=500,
+        metavar="N",
+        help="validate every N steps and at the end, 0 for only at the end (default: %(default)s)",
+    )
+    g.add_argument(
+        "--save-every",
+        type=int,
+        default=500,
+        metavar="N",
+        help="checkpoint every N steps, after validations and at the end (default: %(default)s)",
+    )
+    g.add_argument(
+        "--keep-best",
+        type=int,
+        default=3,
+        metavar="K",
+        help="checkpoints kept for their validation metric, besides the latest (default: %(default)s)",
+    )
+    g.add_argument(
+        "--log-every",
+        type=int,
+        default=10,
+        metavar="N",
+        help="write averaged training metrics every N steps (default: %(default)s)",
+    )
+    g.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic algorithms only (slower; for bit-exact reruns on GPU)",
+    )
+    g.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        default=None,
+        help="no progress bar (it is shown only on a terminal anyway)",
+    )
 
 
-def config_from_args(args: argparse.Namespace, task: "Task | None" = None) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, task: Task | None = None) -> TrainConfig:
     """The engine's config from parsed ``add_common_train_args`` options; with
     ``task``, also check that ``--out`` fits it (its own run, or a new folder)."""
     try:
@@ -93,10 +155,23 @@ def config_from_args(args: argparse.Namespace, task: "Task | None" = None) -> Tr
         raise UserError(f"--lr-schedule: {exc}") from None
     try:
         config = TrainConfig(
-            out=args.out, steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum,
-            lr=args.lr, schedule=schedule, clip_norm=args.clip_norm, amp=args.amp, device=args.device,
-            seed=args.seed, workers=args.workers, val_every=args.val_every, save_every=args.save_every,
-            keep_best=args.keep_best, log_every=args.log_every, resume=args.resume, progress=args.progress,
+            out=args.out,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            grad_accum=args.grad_accum,
+            lr=args.lr,
+            schedule=schedule,
+            clip_norm=args.clip_norm,
+            amp=args.amp,
+            device=args.device,
+            seed=args.seed,
+            workers=args.workers,
+            val_every=args.val_every,
+            save_every=args.save_every,
+            keep_best=args.keep_best,
+            log_every=args.log_every,
+            resume=args.resume,
+            progress=args.progress,
             deterministic=args.deterministic,
         )
         resolve_amp(config.amp, device_type_of(config.device))
@@ -117,7 +192,7 @@ def _as_option(message: str) -> str:
     return f"--{first.replace('_', '-')} {rest}" if first in fields else message
 
 
-def train_from_args(task: "Task", args: argparse.Namespace) -> "TrainResult":
+def train_from_args(task: Task, args: argparse.Namespace) -> TrainResult:
     """``config_from_args`` then ``Trainer(task, config).fit()``; problems of the run
     folder or its checkpoints raise ``RunDirError`` / ``CheckpointError`` (UserErrors)."""
     return Trainer(task, config_from_args(args, task)).fit()
@@ -125,8 +200,12 @@ def train_from_args(task: "Task", args: argparse.Namespace) -> "TrainResult":
 
 def add_val_data_arg(group) -> None:
     """``--val-data DIR``, for families that validate on the bundled photos by default."""
-    group.add_argument("--val-data", metavar="DIR", help="folder of validation images (default: the bundled "
-                       "validation photos without --data, no validation with it)")
+    group.add_argument(
+        "--val-data",
+        metavar="DIR",
+        help="folder of validation images (default: the bundled "
+        "validation photos without --data, no validation with it)",
+    )
 
 
 def check_image_folders(*folders) -> None:
@@ -137,7 +216,7 @@ def check_image_folders(*folders) -> None:
             find_images(folder)
 
 
-def run_training(task: "Task", args: argparse.Namespace) -> int:
+def run_training(task: Task, args: argparse.Namespace) -> int:
     """``train_from_args`` for a ``train`` command, printing the outcome. A data problem found
     in a DataLoader worker carries the worker's traceback in its message: only its last line,
     the problem itself, is kept."""

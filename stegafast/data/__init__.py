@@ -10,10 +10,10 @@
 * ``DataError``: every problem with the user's files (one-line message).
 """
 
-from .choice import training_images, validation_images
-from .bundled import BUNDLED_PHOTOS, BUNDLED_SPLITS, BundledPhotos, load_bundled_photo
-from .crops import ImageCrops
 from ..errors import DataError
+from .bundled import BUNDLED_PHOTOS, BUNDLED_SPLITS, BundledPhotos, load_bundled_photo
+from .choice import training_images, validation_images
+from .crops import ImageCrops
 from .folder import ImageFolder
 from .image_io import IMAGE_EXTENSIONS, find_images, load_image, save_image, write_pil_image
 from .paired import PairedImages

@@ -5,7 +5,7 @@ given."""
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -16,16 +16,38 @@ from .image_io import convert, from_pil, to_pil
 __all__ = ["BUNDLED_PHOTOS", "BUNDLED_SPLITS", "load_bundled_photo", "BundledPhotos"]
 
 # Photographs (not synthetic drawings) that scikit-image bundles in every install.
-BUNDLED_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket", "immunohistochemistry",
-                  "motorcycle_left", "motorcycle_right", "moon", "coins", "page", "text", "hubble_deep_field")
+BUNDLED_PHOTOS = (
+    "astronaut",
+    "camera",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "immunohistochemistry",
+    "motorcycle_left",
+    "motorcycle_right",
+    "moon",
+    "coins",
+    "page",
+    "text",
+    "hubble_deep_field",
+)
 
 # The fixed split. Validation holds two colour photos and two grayscale ones,
 # a natural scene and a document in each; the two views of the stereo
 # motorcycle pair (nearly the same picture) stay together in training so the
 # validation photos are unseen.
 BUNDLED_SPLITS = {
-    "train": ("chelsea", "rocket", "immunohistochemistry", "motorcycle_left", "motorcycle_right",
-              "moon", "coins", "text", "hubble_deep_field"),
+    "train": (
+        "chelsea",
+        "rocket",
+        "immunohistochemistry",
+        "motorcycle_left",
+        "motorcycle_right",
+        "moon",
+        "coins",
+        "text",
+        "hubble_deep_field",
+    ),
     "val": ("astronaut", "coffee", "camera", "page"),
 }
 
@@ -37,7 +59,7 @@ def load_bundled_photo(name: str) -> torch.Tensor:
     return torch.from_numpy(_bundled_array(name).copy()).permute(2, 0, 1).contiguous()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bundled_array(name: str) -> np.ndarray:
     """(H, W, C) uint8, cached: the photos are small (about 6 MB together)."""
     from skimage import data
@@ -83,8 +105,15 @@ class BundledPhotos(ImageCrops):
         deterministic ones for the other splits)."""
         if split not in (*BUNDLED_SPLITS, "all"):
             raise ValueError(f"unknown split {split!r}; choose one of {', '.join((*BUNDLED_SPLITS, 'all'))}")
-        super().__init__(crop_size, mode=mode, train=split == "train" if train is None else train,
-                         epoch_length=epoch_length, hflip=hflip, seed=seed, eval_crops=eval_crops)
+        super().__init__(
+            crop_size,
+            mode=mode,
+            train=split == "train" if train is None else train,
+            epoch_length=epoch_length,
+            hflip=hflip,
+            seed=seed,
+            eval_crops=eval_crops,
+        )
         self.split = split
         self.names = BUNDLED_PHOTOS if split == "all" else BUNDLED_SPLITS[split]
 
@@ -98,7 +127,7 @@ class BundledPhotos(ImageCrops):
         return _bundled_pixels(self.names[index], self.mode)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bundled_pixels(name: str, mode: str) -> np.ndarray:
     """A bundled photo as read-only uint8 (H, W, C) pixels in ``mode``, cached per process."""
     pixels = from_pil(convert(to_pil(_bundled_array(name)), mode))

@@ -19,8 +19,9 @@ def training_images(data: PathLike | None, image_size: int, epoch_length: int = 
     return ImageFolder(data, image_size, train=True)
 
 
-def validation_images(val_data: PathLike | None, data: PathLike | None, image_size: int,
-                      eval_crops: int = 1) -> Dataset | None:
+def validation_images(
+    val_data: PathLike | None, data: PathLike | None, image_size: int, eval_crops: int = 1
+) -> Dataset | None:
     """Centre crops of the images under ``val_data``; without it, the bundled validation photos
     (``eval_crops`` fixed crops each) when training on the bundled set, and nothing when training
     on the user's own ``data`` (the bundled photos would say little about them)."""

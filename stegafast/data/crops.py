@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -162,7 +162,7 @@ class ImageCrops(Dataset, abc.ABC):
         if self.crop_size is not None:
             (h, w), (ch, cw) = pixels.shape[:2], self.crop_size
             top, left = _randint(h - ch + 1, generator), _randint(w - cw + 1, generator)
-            pixels = pixels[top:top + ch, left:left + cw]
+            pixels = pixels[top : top + ch, left : left + cw]
         if self.hflip and _randint(2, generator):
             pixels = pixels[:, ::-1]
         return _to_float(pixels)
@@ -178,7 +178,7 @@ class ImageCrops(Dataset, abc.ABC):
             else:
                 generator = item_generator(self.seed or 0, 0, STREAM_EVAL, image * self.eval_crops + crop)
                 top, left = _randint(h - ch + 1, generator), _randint(w - cw + 1, generator)
-            pixels = pixels[top:top + ch, left:left + cw]
+            pixels = pixels[top : top + ch, left : left + cw]
         return _to_float(pixels)
 
     def _pixels(self, image: int) -> np.ndarray:

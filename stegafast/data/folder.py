@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -40,8 +40,9 @@ class ImageFolder(ImageCrops):
         eval_crops: int = 1,
         verify: bool = True,
     ):
-        super().__init__(crop_size, mode=mode, train=train, epoch_length=epoch_length,
-                         hflip=hflip, seed=seed, eval_crops=eval_crops)
+        super().__init__(
+            crop_size, mode=mode, train=train, epoch_length=epoch_length, hflip=hflip, seed=seed, eval_crops=eval_crops
+        )
         self.root = Path(root)
         self.paths = find_images(self.root)
         if verify:

@@ -131,8 +131,10 @@ def _check_savable(image) -> torch.Tensor:
         image = image.unsqueeze(0)
     if image.dim() != 3 or image.shape[0] not in (1, 3, 4):
         hint = " (one image, not a batch: pass batch[i])" if image.dim() == 4 else ""
-        raise ValueError(f"save_image: expected a (C, H, W) image with C in 1, 3, 4 or an (H, W) one, "
-                         f"got shape {tuple(image.shape)}{hint}")
+        raise ValueError(
+            f"save_image: expected a (C, H, W) image with C in 1, 3, 4 or an (H, W) one, "
+            f"got shape {tuple(image.shape)}{hint}"
+        )
     if image.shape[1] == 0 or image.shape[2] == 0:
         raise ValueError(f"save_image: empty image, shape {tuple(image.shape)}")
     if image.dtype != torch.uint8:

@@ -26,8 +26,9 @@ class PairedImages(Dataset):
 
     def __init__(self, images: ImageCrops):
         if not isinstance(images, ImageCrops):
-            raise TypeError(f"PairedImages needs an ImageCrops dataset (ImageFolder, BundledPhotos), "
-                            f"got {type(images).__name__}")
+            raise TypeError(
+                f"PairedImages needs an ImageCrops dataset (ImageFolder, BundledPhotos), got {type(images).__name__}"
+            )
         self.images = images
 
     def set_epoch(self, epoch: int) -> None:

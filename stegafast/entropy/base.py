@@ -19,7 +19,7 @@ they travel in checkpoints. Their life cycle:
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -95,14 +95,19 @@ class EntropyModel(nn.Module, abc.ABC):
         """Raise a RuntimeError saying what to do when the tables cannot be used."""
         name = type(self).__name__
         if not self.has_tables:
-            raise RuntimeError(f"{name}.{op}: there are no CDF tables yet; call update() first (after training, "
-                               "or load a checkpoint, which carries them)")
+            raise RuntimeError(
+                f"{name}.{op}: there are no CDF tables yet; call update() first (after training, "
+                "or load a checkpoint, which carries them)"
+            )
         if self._stale:
-            raise RuntimeError(f"{name}.{op}: the parameters may have changed since the CDF tables were built "
-                               "(a training forward ran); call update() first")
+            raise RuntimeError(
+                f"{name}.{op}: the parameters may have changed since the CDF tables were built "
+                "(a training forward ran); call update() first"
+            )
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         # the tables' shapes depend on the parameters: take the checkpoint's as they are
         loaded = 0
         for name in _TABLES:
@@ -110,8 +115,9 @@ class EntropyModel(nn.Module, abc.ABC):
             if isinstance(value, torch.Tensor):
                 setattr(self, name, torch.empty_like(value, device=getattr(self, name).device))
                 loaded += value.numel() > 0
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
         self._stale = loaded == 0
 
     # ---- quantisation and likelihoods ----------------------------------------------------
@@ -136,19 +142,22 @@ class EntropyModel(nn.Module, abc.ABC):
         tables = self._tables_on_cpu()
         counts = torch.full((symbols.shape[0],), symbols[0].numel() if symbols.shape[0] else 0, dtype=torch.int64)
         container, lengths = coder.range_encode_batch(
-            symbols.reshape(-1).to("cpu", torch.int32), indexes.reshape(-1).to("cpu", torch.int32), counts, *tables)
+            symbols.reshape(-1).to("cpu", torch.int32), indexes.reshape(-1).to("cpu", torch.int32), counts, *tables
+        )
         return split_container(container, lengths)
 
     def decode_symbols(self, strings: Sequence[bytes], indexes: torch.Tensor) -> torch.Tensor:
         """int32 (B, n) symbols of B streams from :meth:`encode_symbols`, stream b read with
         the table rows ``indexes[b]`` (B, n); decoded in parallel, on ``indexes``' device."""
         if len(strings) != indexes.shape[0]:
-            raise ValueError(f"{type(self).__name__}.decompress: {len(strings)} byte strings for a batch of "
-                             f"{indexes.shape[0]}")
+            raise ValueError(
+                f"{type(self).__name__}.decompress: {len(strings)} byte strings for a batch of {indexes.shape[0]}"
+            )
         n = indexes[0].numel() if indexes.shape[0] else 0
         container = join_streams(list(strings), [n] * len(strings))
-        symbols = coder.range_decode_batch(container, indexes.reshape(-1).to("cpu", torch.int32),
-                                           *self._tables_on_cpu())
+        symbols = coder.range_decode_batch(
+            container, indexes.reshape(-1).to("cpu", torch.int32), *self._tables_on_cpu()
+        )
         return symbols.reshape(indexes.shape[0], -1).to(indexes.device)
 
     def _tables_on_cpu(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -17,7 +17,7 @@ them, so they belong in their own optimiser (``quantile_parameters()``).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,8 +44,16 @@ class EntropyBottleneck(EntropyModel):
     (after ``update()``).
     """
 
-    def __init__(self, channels: int, *, filters: Sequence[int] = (3, 3, 3, 3), init_scale: float = 10.0,
-                 tail_mass: float = 1e-9, likelihood_bound: float = 1e-9, quantization: str = "noise"):
+    def __init__(
+        self,
+        channels: int,
+        *,
+        filters: Sequence[int] = (3, 3, 3, 3),
+        init_scale: float = 10.0,
+        tail_mass: float = 1e-9,
+        likelihood_bound: float = 1e-9,
+        quantization: str = "noise",
+    ):
         super().__init__(likelihood_bound=likelihood_bound, quantization=quantization)
         check_positive_int("channels", channels)
         if not 0 < tail_mass < 1:
@@ -109,8 +117,9 @@ class EntropyBottleneck(EntropyModel):
 
     def _check_input(self, op: str, x: torch.Tensor) -> None:
         if x.ndim < 2 or x.shape[1] != self.channels:
-            raise ValueError(f"EntropyBottleneck.{op}: expected (B, {self.channels}, ...) input, "
-                             f"got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"EntropyBottleneck.{op}: expected (B, {self.channels}, ...) input, got shape {tuple(x.shape)}"
+            )
 
     def _channels_first(self, x: torch.Tensor) -> torch.Tensor:
         return x.transpose(0, 1).reshape(self.channels, 1, -1)

@@ -31,13 +31,15 @@ def _bin_probabilities(pmf: torch.Tensor, tail_mass: torch.Tensor, lengths: torc
     columns = torch.arange(width, device=pmf.device)
     regular = columns[None, :] < lengths[:, None]
     probs = torch.zeros(k, width, dtype=torch.float64, device=pmf.device)
-    probs[:, : min(width, pmf.shape[1])] = pmf[:, : width].double()
+    probs[:, : min(width, pmf.shape[1])] = pmf[:, :width].double()
     probs = torch.where(regular, probs, torch.zeros((), dtype=torch.float64, device=pmf.device))
     escape = columns[None, :] == lengths[:, None]
     return torch.where(escape, tail_mass.double()[:, None], probs).clamp(min=0)
 
 
-def quantize_pmf(pmf: torch.Tensor, tail_mass: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_pmf(
+    pmf: torch.Tensor, tail_mass: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Integer CDF tables from probabilities.
 
     pmf:        (K, L) probabilities of the regular symbols; row k uses its first lengths[k]
@@ -51,8 +53,10 @@ def quantize_pmf(pmf: torch.Tensor, tail_mass: torch.Tensor, lengths: torch.Tens
     the counts sum to exactly 65536.
     """
     if pmf.ndim != 2 or tail_mass.shape != pmf.shape[:1] or lengths.shape != pmf.shape[:1]:
-        raise ValueError(f"quantize_pmf: need pmf (K, L), tail_mass (K,) and lengths (K,), got "
-                         f"{tuple(pmf.shape)}, {tuple(tail_mass.shape)} and {tuple(lengths.shape)}")
+        raise ValueError(
+            f"quantize_pmf: need pmf (K, L), tail_mass (K,) and lengths (K,), got "
+            f"{tuple(pmf.shape)}, {tuple(tail_mass.shape)} and {tuple(lengths.shape)}"
+        )
     lengths = lengths.long()
     if pmf.shape[0] == 0 or int(lengths.min()) < 1 or int(lengths.max()) > pmf.shape[1]:
         raise ValueError(f"quantize_pmf: lengths must be in [1, {pmf.shape[1]}] (the pmf's columns)")
@@ -71,7 +75,9 @@ def quantize_pmf(pmf: torch.Tensor, tail_mass: torch.Tensor, lengths: torch.Tens
     remaining = TOTAL - freq.sum(1)
     remainder = torch.where(valid, share - share.floor(), -1.0)
     order = torch.sort(remainder, dim=1, descending=True, stable=True).indices
-    rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order).contiguous())
+    rank = torch.empty_like(order).scatter_(
+        1, order, torch.arange(order.shape[1], device=order.device).expand_as(order).contiguous()
+    )
     freq = freq + (rank < remaining[:, None]).long()
     cdfs = torch.cat([torch.zeros_like(freq[:, :1]), freq.cumsum(1)], dim=1)
     return cdfs.to(torch.int32), (lengths + 2).to(torch.int32)

@@ -13,7 +13,7 @@ table scale at least as large (the top entry for anything larger).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -26,8 +26,9 @@ __all__ = ["GaussianConditional", "default_scale_table", "SCALES_MIN", "SCALES_M
 SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
 
 
-def default_scale_table(minimum: float = SCALES_MIN, maximum: float = SCALES_MAX,
-                        levels: int = SCALES_LEVELS) -> torch.Tensor:
+def default_scale_table(
+    minimum: float = SCALES_MIN, maximum: float = SCALES_MAX, levels: int = SCALES_LEVELS
+) -> torch.Tensor:
     """``levels`` scales log-spaced from ``minimum`` to ``maximum`` (float64)."""
     return torch.exp(torch.linspace(math.log(minimum), math.log(maximum), levels, dtype=torch.float64))
 
@@ -51,11 +52,23 @@ class GaussianConditional(EntropyModel):
 
     scale_table: torch.Tensor
 
-    def __init__(self, scale_table: Sequence[float] | torch.Tensor | None = None, *, scale_bound: float | None = None,
-                 tail_mass: float = 1e-9, likelihood_bound: float = 1e-9, quantization: str = "noise"):
+    def __init__(
+        self,
+        scale_table: Sequence[float] | torch.Tensor | None = None,
+        *,
+        scale_bound: float | None = None,
+        tail_mass: float = 1e-9,
+        likelihood_bound: float = 1e-9,
+        quantization: str = "noise",
+    ):
         super().__init__(likelihood_bound=likelihood_bound, quantization=quantization)
         table = default_scale_table() if scale_table is None else torch.as_tensor(scale_table, dtype=torch.float64)
-        if table.ndim != 1 or table.numel() < 1 or not bool((table > 0).all()) or not bool((table[1:] > table[:-1]).all()):
+        if (
+            table.ndim != 1
+            or table.numel() < 1
+            or not bool((table > 0).all())
+            or not bool((table[1:] > table[:-1]).all())
+        ):
             raise ValueError("scale_table must be a non-empty, strictly increasing sequence of positive scales")
         if not 0 < tail_mass < 1:
             raise ValueError(f"tail_mass must be in (0, 1), got {tail_mass!r}")
@@ -75,8 +88,9 @@ class GaussianConditional(EntropyModel):
         lower = _standard_cdf((-0.5 - values) / scales)
         return upper - lower
 
-    def forward(self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None,
-                training: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None, training: bool | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(y_hat, likelihoods)`` shaped like y: in training y quantised as
         ``quantization`` says, otherwise rounded around the means."""
         self._check_shapes("forward", y, scales, means)
@@ -107,15 +121,18 @@ class GaussianConditional(EntropyModel):
     def _check_shapes(self, op: str, y: torch.Tensor, other: torch.Tensor, means: torch.Tensor | None) -> None:
         for name, t in (("scales/indexes", other), ("means", means)):
             if t is not None and t.shape != y.shape:
-                raise ValueError(f"GaussianConditional.{op}: {name} must have the latents' shape "
-                                 f"{tuple(y.shape)}, got {tuple(t.shape)}")
+                raise ValueError(
+                    f"GaussianConditional.{op}: {name} must have the latents' shape "
+                    f"{tuple(y.shape)}, got {tuple(t.shape)}"
+                )
         if y.ndim < 1:
             raise ValueError(f"GaussianConditional.{op}: expected a batch (B, ...), got a scalar")
 
     def _check_indexes(self, op: str, indexes: torch.Tensor) -> None:
         if indexes.dtype != torch.int32:
-            raise ValueError(f"GaussianConditional.{op}: indexes must be int32 (from build_indexes), "
-                             f"got {indexes.dtype}")
+            raise ValueError(
+                f"GaussianConditional.{op}: indexes must be int32 (from build_indexes), got {indexes.dtype}"
+            )
 
     def compress(self, y: torch.Tensor, indexes: torch.Tensor, means: torch.Tensor | None = None) -> list[bytes]:
         """One byte string per batch item: ``round(y - means)`` coded with the CDF rows
@@ -128,15 +145,18 @@ class GaussianConditional(EntropyModel):
         symbols = torch.round(centred).to(torch.int32)
         return self.encode_symbols(symbols.reshape(y.shape[0], -1), indexes.reshape(y.shape[0], -1))
 
-    def decompress(self, strings: list[bytes], indexes: torch.Tensor,
-                   means: torch.Tensor | None = None) -> torch.Tensor:
+    def decompress(
+        self, strings: list[bytes], indexes: torch.Tensor, means: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The values :meth:`compress` coded, as float shaped like ``indexes``: the
         symbols plus ``means``."""
         self.check_ready("decompress")
         self._check_indexes("decompress", indexes)
         if means is not None and means.shape != indexes.shape:
-            raise ValueError(f"GaussianConditional.decompress: means must have the indexes' shape "
-                             f"{tuple(indexes.shape)}, got {tuple(means.shape)}")
+            raise ValueError(
+                f"GaussianConditional.decompress: means must have the indexes' shape "
+                f"{tuple(indexes.shape)}, got {tuple(means.shape)}"
+            )
         symbols = self.decode_symbols(strings, indexes.reshape(indexes.shape[0], -1)).reshape(indexes.shape)
         values = symbols.to(means.dtype if means is not None else torch.float32)
         return values + means if means is not None else values

@@ -11,7 +11,7 @@ parallel again.
 from __future__ import annotations
 
 import struct
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

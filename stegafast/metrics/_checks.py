@@ -18,7 +18,9 @@ def check_image_pair(metric: str, a, b) -> None:
         if value.dim() != 4:
             raise ValueError(f"{metric}: {name} must be an (N, C, H, W) batch, got shape {tuple(value.shape)}")
         if not value.is_floating_point():
-            raise TypeError(f"{metric}: {name} must be a floating tensor (images in [0, data_range]), got {value.dtype}")
+            raise TypeError(
+                f"{metric}: {name} must be a floating tensor (images in [0, data_range]), got {value.dtype}"
+            )
     if a.shape != b.shape:
         raise ValueError(f"{metric}: a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if a.dtype != b.dtype:

@@ -14,8 +14,9 @@ __all__ = ["psnr", "PSNR_CAP_DB"]
 PSNR_CAP_DB = 100.0
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0, reduction: str = "mean",
-         cap: float | None = None) -> torch.Tensor:
+def psnr(
+    a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0, reduction: str = "mean", cap: float | None = None
+) -> torch.Tensor:
     """PSNR in dB of each image in a batch: ``10 log10(data_range^2 / MSE)``, the
     mean squared error taken over one image's channels and pixels.
 

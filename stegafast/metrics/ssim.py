@@ -17,7 +17,7 @@ the tolerance measured on the bundled photographs).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

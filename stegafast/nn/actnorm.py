@@ -48,12 +48,15 @@ class ActNorm(InvertibleModule):
         it wraps the model, before this first forward."""
         self._check_input("initialize", "x", x)
         stats = x.detach().to(torch.float64)
-        moments = torch.stack([
-            stats.sum(dim=(0, 2, 3)),
-            stats.square().sum(dim=(0, 2, 3)),
-            torch.full((stats.shape[1],), float(stats.numel() // stats.shape[1]), dtype=torch.float64,
-                       device=stats.device),
-        ])
+        moments = torch.stack(
+            [
+                stats.sum(dim=(0, 2, 3)),
+                stats.square().sum(dim=(0, 2, 3)),
+                torch.full(
+                    (stats.shape[1],), float(stats.numel() // stats.shape[1]), dtype=torch.float64, device=stats.device
+                ),
+            ]
+        )
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(moments)
         total, total_sq, count = moments

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -18,9 +18,7 @@ __all__ = ["AffineCouplingBlock", "check_even_channels"]
 
 def check_even_channels(owner: str, channels: int) -> None:
     if channels % 2:
-        raise ValueError(
-            f"{owner}: channels must be even (the coupling splits them in two halves), got {channels}"
-        )
+        raise ValueError(f"{owner}: channels must be even (the coupling splits them in two halves), got {channels}")
 
 
 def _check_clamp(clamp, clamp_fn) -> float:

@@ -16,7 +16,7 @@ need exact invertibility) may ignore them.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn

@@ -67,8 +67,9 @@ class DiffJPEG(nn.Module):
     def __init__(self, quality=75, subsampling: str = "4:2:0", rounding: str = "ste"):
         super().__init__()
         if subsampling not in SUBSAMPLINGS:
-            raise ValueError(f"DiffJPEG: subsampling must be one of {', '.join(map(repr, SUBSAMPLINGS))}, "
-                             f"got {subsampling!r}")
+            raise ValueError(
+                f"DiffJPEG: subsampling must be one of {', '.join(map(repr, SUBSAMPLINGS))}, got {subsampling!r}"
+            )
         if rounding not in ROUNDINGS:
             raise ValueError(f"DiffJPEG: rounding must be one of {', '.join(map(repr, ROUNDINGS))}, got {rounding!r}")
         if isinstance(quality, (list, tuple)):

@@ -10,7 +10,7 @@ one) or passed to the coupling as a callable ``(in_channels, out_channels) -> nn
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -45,9 +45,7 @@ class DenseSubnet(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, growth: int = 32):
         super().__init__()
-        self.convs = nn.ModuleList(
-            nn.Conv2d(in_channels + i * growth, growth, 3, padding=1) for i in range(4)
-        )
+        self.convs = nn.ModuleList(nn.Conv2d(in_channels + i * growth, growth, 3, padding=1) for i in range(4))
         self.out = _zero(nn.Conv2d(in_channels + 4 * growth, out_channels, 3, padding=1))
         self.act = nn.LeakyReLU(0.2, inplace=True)
 

@@ -14,8 +14,9 @@ __all__ = ["SwinBlock", "shifted_window_mask"]
 MASKED = -100.0
 
 
-def shifted_window_mask(height: int, width: int, window_size: int, shift: int,
-                        device: torch.device | str | None = None) -> torch.Tensor:
+def shifted_window_mask(
+    height: int, width: int, window_size: int, shift: int, device: torch.device | str | None = None
+) -> torch.Tensor:
     """The SW-MSA mask of a (height, width) feature map (multiples of window_size) rolled
     by -shift in both directions: (nW, N, N) float32, 0 where tokens i and j of a window
     came from the same region of the unrolled map, -100 where the roll joined them."""
@@ -46,8 +47,16 @@ class SwinBlock(nn.Module):
       depth. Parameter names follow Swin's (norm1, attn, norm2, mlp.0, mlp.2).
     """
 
-    def __init__(self, dim: int, heads: int, window_size: int = 7, shift: int = 0, mlp_ratio: float = 4.0,
-                 channels_last: bool = True, qkv_bias: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        window_size: int = 7,
+        shift: int = 0,
+        mlp_ratio: float = 4.0,
+        channels_last: bool = True,
+        qkv_bias: bool = True,
+    ):
         super().__init__()
         if not 0 <= shift < window_size:
             raise ValueError(f"SwinBlock: shift must be 0..{window_size - 1} (window_size - 1), got {shift}")

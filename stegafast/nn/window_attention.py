@@ -16,8 +16,7 @@ def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
     windows in row-major order within each image (H and W multiples of ws; as Swin's)."""
     b, h, w, c = x.shape
     if h % window_size or w % window_size:
-        raise ValueError(f"window_partition: H and W must be multiples of the window size {window_size}, "
-                         f"got {h} x {w}")
+        raise ValueError(f"window_partition: H and W must be multiples of the window size {window_size}, got {h} x {w}")
     x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)
 
@@ -58,8 +57,9 @@ class WindowAttention(nn.Module):
         if dim // heads > MAX_HEAD_DIM:
             raise ValueError(f"WindowAttention: dim / heads = {dim // heads} channels per head; at most {MAX_HEAD_DIM}")
         if window_size < 1 or window_size**2 > MAX_TOKENS:
-            raise ValueError(f"WindowAttention: window_size must be 1..16 (at most {MAX_TOKENS} tokens), "
-                             f"got {window_size}")
+            raise ValueError(
+                f"WindowAttention: window_size must be 1..16 (at most {MAX_TOKENS} tokens), got {window_size}"
+            )
         self.dim, self.window_size, self.heads = dim, window_size, heads
         self.scale = (dim // heads) ** -0.5
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
@@ -77,8 +77,9 @@ class WindowAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         windows, n, c = x.shape
         if n != self.window_size**2 or c != self.dim:
-            raise ValueError(f"WindowAttention: x must be (B * nW, {self.window_size**2}, {self.dim}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"WindowAttention: x must be (B * nW, {self.window_size**2}, {self.dim}), got {tuple(x.shape)}"
+            )
         qkv = self.qkv(x).view(windows, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         out = window_attention(q, k, v, bias=self.relative_position_bias(), mask=mask, scale=self.scale)

@@ -42,7 +42,6 @@ def check_size_pair(op: str, name: str, value) -> tuple[int, int]:
     return value[0], value[1]
 
 
-
 def _out_of_range(op: str, name: str, original, became, dtype: torch.dtype, minimum: float, what: str) -> ValueError:
     return ValueError(
         f"{op}: {name} must {what}, at least {minimum:.3g} in {dtype_names([dtype])} "
@@ -50,8 +49,9 @@ def _out_of_range(op: str, name: str, original, became, dtype: torch.dtype, mini
     )
 
 
-def as_kernel_values(op: str, name: str, value: torch.Tensor, dtype: torch.dtype, *, minimum: float,
-                     what: str) -> torch.Tensor:
+def as_kernel_values(
+    op: str, name: str, value: torch.Tensor, dtype: torch.dtype, *, minimum: float, what: str
+) -> torch.Tensor:
     """``value`` converted to ``dtype``, the dtype the kernel reads it in, after
     checking every entry there: finite and >= ``minimum`` (> 0).
 
@@ -68,8 +68,9 @@ def as_kernel_values(op: str, name: str, value: torch.Tensor, dtype: torch.dtype
     good = torch.isfinite(converted) & (converted >= minimum)
     if not bool(torch.all(good)):
         first = int((~good).flatten().nonzero()[0, 0])
-        raise _out_of_range(op, name, value.flatten()[first].item(), converted.flatten()[first].item(), dtype,
-                            minimum, what)
+        raise _out_of_range(
+            op, name, value.flatten()[first].item(), converted.flatten()[first].item(), dtype, minimum, what
+        )
     return converted
 
 

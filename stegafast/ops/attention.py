@@ -50,11 +50,15 @@ def _check_inputs(q, k, v, bias, mask, scale) -> float:
     check_tensor(_OP, "q", q, DTYPES, ndim=4)
     windows, heads, n, d = q.shape
     if not 1 <= n <= MAX_TOKENS:
-        raise ValueError(f"{_OP}: q has N = {n} tokens per window; supported: 1..{MAX_TOKENS} "
-                         f"(q must be (B * nW, heads, N, d), got shape {tuple(q.shape)})")
+        raise ValueError(
+            f"{_OP}: q has N = {n} tokens per window; supported: 1..{MAX_TOKENS} "
+            f"(q must be (B * nW, heads, N, d), got shape {tuple(q.shape)})"
+        )
     if not 1 <= d <= MAX_HEAD_DIM:
-        raise ValueError(f"{_OP}: q has d = {d} channels per head; supported: 1..{MAX_HEAD_DIM} "
-                         f"(q must be (B * nW, heads, N, d), got shape {tuple(q.shape)})")
+        raise ValueError(
+            f"{_OP}: q has d = {d} channels per head; supported: 1..{MAX_HEAD_DIM} "
+            f"(q must be (B * nW, heads, N, d), got shape {tuple(q.shape)})"
+        )
     for name, value in (("k", k), ("v", v)):
         check_tensor(_OP, name, value, DTYPES)
         if value.shape != q.shape:
@@ -63,23 +67,23 @@ def _check_inputs(q, k, v, bias, mask, scale) -> float:
     if bias is not None:
         check_tensor(_OP, "bias", bias, DTYPES)
         if tuple(bias.shape) != (heads, n, n):
-            raise ValueError(f"{_OP}: bias must have shape (heads, N, N) = {(heads, n, n)}, "
-                             f"got {tuple(bias.shape)}")
+            raise ValueError(f"{_OP}: bias must have shape (heads, N, N) = {(heads, n, n)}, got {tuple(bias.shape)}")
         named["bias"] = bias
     if mask is not None:
         check_tensor(_OP, "mask", mask, DTYPES)
         if mask.dim() != 3 or tuple(mask.shape[1:]) != (n, n) or mask.shape[0] < 1:
             raise ValueError(f"{_OP}: mask must have shape (nW, N, N) = (nW, {n}, {n}), got {tuple(mask.shape)}")
         if windows % mask.shape[0]:
-            raise ValueError(f"{_OP}: mask has {mask.shape[0]} windows, which does not divide the "
-                             f"{windows} windows of q (B * nW)")
+            raise ValueError(
+                f"{_OP}: mask has {mask.shape[0]} windows, which does not divide the {windows} windows of q (B * nW)"
+            )
         named["mask"] = mask
     for name, value in named.items():
         if value.dtype != q.dtype:
             raise TypeError(f"{_OP}: {name} has dtype {value.dtype} but q has dtype {q.dtype}")
     check_same_device(_OP, named)
     if scale is None:
-        return d ** -0.5
+        return d**-0.5
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
         raise TypeError(f"{_OP}: scale must be a number, got {scale!r}")
     if not math.isfinite(scale):
@@ -103,8 +107,15 @@ def _autocast(q, k, v, bias, mask):
     return cast(q), cast(k), cast(v), cast(bias), cast(mask)
 
 
-def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bias: torch.Tensor | None = None,
-                     mask: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
+def window_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    bias: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    scale: float | None = None,
+) -> torch.Tensor:
     """softmax(scale * q k^T + bias + mask[w % nW]) v for q, k, v (B * nW, heads, N, d),
     bias (heads, N, N), mask (nW, N, N); returns (B * nW, heads, N, d) in q's dtype."""
     q, k, v, bias, mask = _autocast(q, k, v, bias, mask)
@@ -148,7 +159,15 @@ def _forward_grad(ctx, grad_out, grad_lse):
     return gq, gk, gv, (gbias if bias is not None else None), None, None
 
 
-FORWARD = declare(_OP, kernel="attention", dtypes=DTYPES, autocast="lower", fake=_fake_forward,
-                  backward=_forward_grad, setup_context=_setup_forward)
-BACKWARD = declare(_OP + "_backward", kernel="attention", dtypes=DTYPES, autocast="lower", fake=_fake_backward,
-                   gradient_of=_OP)
+FORWARD = declare(
+    _OP,
+    kernel="attention",
+    dtypes=DTYPES,
+    autocast="lower",
+    fake=_fake_forward,
+    backward=_forward_grad,
+    setup_context=_setup_forward,
+)
+BACKWARD = declare(
+    _OP + "_backward", kernel="attention", dtypes=DTYPES, autocast="lower", fake=_fake_backward, gradient_of=_OP
+)

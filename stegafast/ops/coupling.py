@@ -60,8 +60,7 @@ def _check_inputs(op: str, names: tuple[str, str, str], tensors, clamp, clamp_fn
             raise TypeError(f"{op}: {name} has dtype {value.dtype}; supported: {dtype_names(DTYPES)}")
     if first.dim() < 2:
         raise ValueError(
-            f"{op}: {first_name} must be (B, ...) with at least one dim after the batch, "
-            f"got shape {tuple(first.shape)}"
+            f"{op}: {first_name} must be (B, ...) with at least one dim after the batch, got shape {tuple(first.shape)}"
         )
     if first.shape[0] < 1:
         raise ValueError(f"{op}: {first_name} must have a batch of at least 1, got shape {tuple(first.shape)}")
@@ -154,17 +153,33 @@ def _forward_grad(ctx, grad_y, grad_logdet):
 
 def _inverse_grad(ctx, grad_x, grad_logdet):
     x, s_raw = ctx.saved_tensors
-    grad_y, grad_s, grad_t = INVERSE_BACKWARD.native(
-        grad_x, grad_logdet, x, s_raw, ctx.clamp, ctx.clamp_fn
-    )
+    grad_y, grad_s, grad_t = INVERSE_BACKWARD.native(grad_x, grad_logdet, x, s_raw, ctx.clamp, ctx.clamp_fn)
     return grad_y, grad_s, grad_t, None, None
 
 
-FORWARD = declare("affine_coupling", kernel="coupling", dtypes=DTYPES, fake=_fake_coupling,
-                  backward=_forward_grad, setup_context=_setup_forward)
-INVERSE = declare("affine_coupling_inverse", kernel="coupling", dtypes=DTYPES, fake=_fake_coupling,
-                  backward=_inverse_grad, setup_context=_setup_inverse)
-FORWARD_BACKWARD = declare("affine_coupling_backward", kernel="coupling", dtypes=DTYPES, fake=_fake_backward,
-                           gradient_of="affine_coupling")
-INVERSE_BACKWARD = declare("affine_coupling_inverse_backward", kernel="coupling", dtypes=DTYPES,
-                           fake=_fake_inverse_backward, gradient_of="affine_coupling_inverse")
+FORWARD = declare(
+    "affine_coupling",
+    kernel="coupling",
+    dtypes=DTYPES,
+    fake=_fake_coupling,
+    backward=_forward_grad,
+    setup_context=_setup_forward,
+)
+INVERSE = declare(
+    "affine_coupling_inverse",
+    kernel="coupling",
+    dtypes=DTYPES,
+    fake=_fake_coupling,
+    backward=_inverse_grad,
+    setup_context=_setup_inverse,
+)
+FORWARD_BACKWARD = declare(
+    "affine_coupling_backward", kernel="coupling", dtypes=DTYPES, fake=_fake_backward, gradient_of="affine_coupling"
+)
+INVERSE_BACKWARD = declare(
+    "affine_coupling_inverse_backward",
+    kernel="coupling",
+    dtypes=DTYPES,
+    fake=_fake_inverse_backward,
+    gradient_of="affine_coupling_inverse",
+)

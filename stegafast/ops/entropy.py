@@ -120,8 +120,7 @@ def _check_codable(op: str, symbols, indexes, cdfs, cdf_lengths, offsets) -> Non
     if bad.numel():
         i = int(bad[0, 0])
         raise ValueError(
-            f"{op}: symbols[{i}] = {int(symbols[i])} falls in a bin of zero probability of cdfs row "
-            f"{int(indexes[i])}"
+            f"{op}: symbols[{i}] = {int(symbols[i])} falls in a bin of zero probability of cdfs row {int(indexes[i])}"
         )
 
 
@@ -148,8 +147,9 @@ def _check_encode(op, symbols, indexes, cdfs, cdf_lengths, offsets) -> None:
     check_tensor(op, "indexes", indexes, INT32, ndim=1)
     _check_table_shapes(op, cdfs, cdf_lengths, offsets)
     if symbols.shape != indexes.shape:
-        raise ValueError(f"{op}: symbols and indexes must have one shape, got {tuple(symbols.shape)} "
-                         f"and {tuple(indexes.shape)}")
+        raise ValueError(
+            f"{op}: symbols and indexes must have one shape, got {tuple(symbols.shape)} and {tuple(indexes.shape)}"
+        )
 
 
 def _check_decode(op, stream, indexes, cdfs, cdf_lengths, offsets) -> None:
@@ -170,7 +170,10 @@ def _check_counts(op: str, symbol_counts, n: int) -> None:
 
 
 def range_encode(
-    symbols: torch.Tensor, indexes: torch.Tensor, cdfs: torch.Tensor, cdf_lengths: torch.Tensor,
+    symbols: torch.Tensor,
+    indexes: torch.Tensor,
+    cdfs: torch.Tensor,
+    cdf_lengths: torch.Tensor,
     offsets: torch.Tensor,
 ) -> torch.Tensor:
     """Codes int32 [N] symbols, symbol i with cdfs row indexes[i]; returns a uint8 stream."""
@@ -185,7 +188,10 @@ def range_encode(
 
 
 def range_decode(
-    stream: torch.Tensor, indexes: torch.Tensor, cdfs: torch.Tensor, cdf_lengths: torch.Tensor,
+    stream: torch.Tensor,
+    indexes: torch.Tensor,
+    cdfs: torch.Tensor,
+    cdf_lengths: torch.Tensor,
     offsets: torch.Tensor,
 ) -> torch.Tensor:
     """Decodes len(indexes) int32 symbols from a :func:`range_encode` stream."""
@@ -199,8 +205,12 @@ def range_decode(
 
 
 def range_encode_batch(
-    symbols: torch.Tensor, indexes: torch.Tensor, symbol_counts: torch.Tensor, cdfs: torch.Tensor,
-    cdf_lengths: torch.Tensor, offsets: torch.Tensor,
+    symbols: torch.Tensor,
+    indexes: torch.Tensor,
+    symbol_counts: torch.Tensor,
+    cdfs: torch.Tensor,
+    cdf_lengths: torch.Tensor,
+    offsets: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Codes runs of symbol_counts[j] symbols as independent streams, in parallel.
 
@@ -221,7 +231,10 @@ def range_encode_batch(
 
 
 def range_decode_batch(
-    stream: torch.Tensor, indexes: torch.Tensor, cdfs: torch.Tensor, cdf_lengths: torch.Tensor,
+    stream: torch.Tensor,
+    indexes: torch.Tensor,
+    cdfs: torch.Tensor,
+    cdf_lengths: torch.Tensor,
     offsets: torch.Tensor,
 ) -> torch.Tensor:
     """Decodes a :func:`range_encode_batch` container into int32 [len(indexes)] symbols.

@@ -77,8 +77,9 @@ def _min_step(dtype: torch.dtype) -> float:
 def _checked_table(qtable: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """qtable in x's dtype (what both backends read), checked there: a step that
     is positive in the caller's dtype can be 0 or inf in x's (1e-8 in float16)."""
-    return _validate.as_kernel_values(_OP, "qtable", qtable.detach(), x.dtype, minimum=_min_step(x.dtype),
-                                      what="hold finite quantisation steps > 0")
+    return _validate.as_kernel_values(
+        _OP, "qtable", qtable.detach(), x.dtype, minimum=_min_step(x.dtype), what="hold finite quantisation steps > 0"
+    )
 
 
 def _full_table(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -126,6 +127,7 @@ def _forward_grad(ctx, grad_y):
     return QUANTIZE_BACKWARD.native(grad_y, x, qtable, ctx.rounding), None, None
 
 
-QUANTIZE = declare(_OP, kernel="jpeg", dtypes=DTYPES, fake=_fake_forward,
-                   backward=_forward_grad, setup_context=_setup_forward)
+QUANTIZE = declare(
+    _OP, kernel="jpeg", dtypes=DTYPES, fake=_fake_forward, backward=_forward_grad, setup_context=_setup_forward
+)
 QUANTIZE_BACKWARD = declare(_OP + "_backward", kernel="jpeg", dtypes=DTYPES, fake=_fake_backward, gradient_of=_OP)

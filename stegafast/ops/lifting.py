@@ -69,8 +69,7 @@ def _check_inverse(y, out_size, rounding) -> tuple[int, int]:
         raise ValueError(f"{op}: y must have 4*C channels (LL, HL, LH, HH), got {y.shape[1]}")
     if (y.shape[2], y.shape[3]) != (_half(h), _half(w)):
         raise ValueError(
-            f"{op}: out_size {(h, w)} needs subbands of {_half(h)}x{_half(w)}, "
-            f"got {y.shape[2]}x{y.shape[3]}"
+            f"{op}: out_size {(h, w)} needs subbands of {_half(h)}x{_half(w)}, got {y.shape[2]}x{y.shape[3]}"
         )
     return h, w
 
@@ -137,8 +136,9 @@ def _inverse_backward_grad(ctx, grad):
 def _declare(name, fake, backward):
     # the backwards are linear maps with native gradients of their own: training
     # (and double backward) stays native end to end
-    return declare(name, kernel="lifting", dtypes=DTYPES, autocast="keep", fake=fake,
-                   backward=backward, setup_context=_setup_size)
+    return declare(
+        name, kernel="lifting", dtypes=DTYPES, autocast="keep", fake=fake, backward=backward, setup_context=_setup_size
+    )
 
 
 FORWARD = _declare("ilwt53_forward", _fake_bands, _forward_grad)

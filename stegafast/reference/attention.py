@@ -28,8 +28,14 @@ from ..dtypes import HALF_TYPES
 __all__ = ["attention_scores", "window_attention"]
 
 
-def attention_scores(q: torch.Tensor, k: torch.Tensor, *, bias: torch.Tensor | None = None,
-                     mask: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
+def attention_scores(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    *,
+    bias: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    scale: float | None = None,
+) -> torch.Tensor:
     """s = scale * q k^T + bias + mask[w % nW], shape (B * nW, heads, N, N), in q's dtype."""
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     s = scale * (q @ k.transpose(-2, -1))
@@ -42,8 +48,15 @@ def attention_scores(q: torch.Tensor, k: torch.Tensor, *, bias: torch.Tensor | N
     return s
 
 
-def window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, bias: torch.Tensor | None = None,
-                     mask: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
+def window_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    bias: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    scale: float | None = None,
+) -> torch.Tensor:
     """softmax(scale * q k^T + bias + mask) v for q, k, v (B * nW, heads, N, d),
     bias (heads, N, N), mask (nW, N, N); fully masked rows give zeros."""
     dtype = q.dtype

@@ -97,9 +97,7 @@ def _quality_tensor(quality, device) -> torch.Tensor:
     return q
 
 
-def jpeg_quality_table(
-    quality, kind: str = "luma", *, dtype: torch.dtype = torch.float32, device=None
-) -> torch.Tensor:
+def jpeg_quality_table(quality, kind: str = "luma", *, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
     """libjpeg's quantisation table for ``quality`` (a whole number in 1..100,
     or a 1-D tensor of them, one per image): shape (8, 8) or (N, 8, 8)."""
     base = base_table(kind)

@@ -10,8 +10,8 @@ few and slow, and bfloat16 is the CPU's half type.
 from __future__ import annotations
 
 import contextlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import ContextManager
 
 import torch
 
@@ -37,7 +37,7 @@ class AmpPolicy:
     def scales_loss(self) -> bool:
         return self.mode == "fp16"
 
-    def autocast(self, enabled: bool = True) -> ContextManager:
+    def autocast(self, enabled: bool = True) -> AbstractContextManager:
         """The autocast region (a no-op context when AMP is off); ``enabled=False``
         opens a full-precision region inside an autocast one."""
         if self.dtype is None:

@@ -55,7 +55,9 @@ def check_weights_only(obj: Any, where: str = "checkpoint") -> None:
     if type(obj) in _MAPPINGS:
         for key, value in obj.items():
             if not isinstance(key, (str, int)):
-                raise CheckpointError(f"{where} has a key {key!r} of type {type(key).__name__}; keys must be str or int")
+                raise CheckpointError(
+                    f"{where} has a key {key!r} of type {type(key).__name__}; keys must be str or int"
+                )
             check_weights_only(value, f"{where}[{key!r}]")
         return
     if type(obj) in _SEQUENCES:
@@ -119,9 +121,7 @@ def load_checkpoint(path: str | os.PathLike, expect_task: str | None = None) -> 
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a stegafast training checkpoint (format {CHECKPOINT_FORMAT})")
     if expect_task is not None and state["identity"].get("task") != expect_task:
-        raise CheckpointError(
-            f"{path} was saved by task {state['identity'].get('task')!r}, not {expect_task!r}"
-        )
+        raise CheckpointError(f"{path} was saved by task {state['identity'].get('task')!r}, not {expect_task!r}")
     return state
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ContextManager, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
@@ -28,9 +29,19 @@ class StepContext:
     training:      False inside validation
     """
 
-    def __init__(self, *, models: dict[str, nn.Module], modules: dict[str, nn.Module], optimizer_names: Sequence[str],
-                 device: torch.device, amp: AmpPolicy, scaler: torch.amp.GradScaler, grad_accum: int,
-                 total_steps: int, training: bool):
+    def __init__(
+        self,
+        *,
+        models: dict[str, nn.Module],
+        modules: dict[str, nn.Module],
+        optimizer_names: Sequence[str],
+        device: torch.device,
+        amp: AmpPolicy,
+        scaler: torch.amp.GradScaler,
+        grad_accum: int,
+        total_steps: int,
+        training: bool,
+    ):
         self.models = models
         self.modules = modules
         self.device = device
@@ -54,11 +65,12 @@ class StepContext:
     def model(self) -> nn.Module:
         """The model to call, when the task has exactly one."""
         if len(self.models) != 1:
-            raise AttributeError(f"ctx.model needs exactly one model; this task has {', '.join(self.models)}: "
-                                 "use ctx.models[name]")
+            raise AttributeError(
+                f"ctx.model needs exactly one model; this task has {', '.join(self.models)}: use ctx.models[name]"
+            )
         return next(iter(self.models.values()))
 
-    def autocast(self, enabled: bool = True) -> ContextManager:
+    def autocast(self, enabled: bool = True) -> AbstractContextManager:
         """The run's autocast region. Steps already run inside it; ``enabled=False``
         opens a full-precision region for numerically delicate parts."""
         return self._amp.autocast(enabled)
@@ -66,8 +78,10 @@ class StepContext:
     def _names(self, optimizer: str | Sequence[str] | None) -> tuple[str, ...]:
         if optimizer is None:
             if len(self._optimizer_names) != 1:
-                raise ValueError(f"this task has several optimisers ({', '.join(self._optimizer_names)}): "
-                                 "name the one the loss is for, ctx.backward(loss, name)")
+                raise ValueError(
+                    f"this task has several optimisers ({', '.join(self._optimizer_names)}): "
+                    "name the one the loss is for, ctx.backward(loss, name)"
+                )
             return self._optimizer_names
         names = (optimizer,) if isinstance(optimizer, str) else tuple(optimizer)
         unknown = [n for n in names if n not in self._optimizer_names]
@@ -75,8 +89,9 @@ class StepContext:
             raise ValueError(f"unknown optimiser {unknown[0]!r}; this task has {', '.join(self._optimizer_names)}")
         return names
 
-    def backward(self, loss: torch.Tensor, optimizer: str | Sequence[str] | None = None, *,
-                 retain_graph: bool = False) -> None:
+    def backward(
+        self, loss: torch.Tensor, optimizer: str | Sequence[str] | None = None, *, retain_graph: bool = False
+    ) -> None:
         """Back-propagate ``loss`` (a scalar mean over the micro-batch) for the named
         optimiser(s): the engine divides it by ``grad_accum``, applies fp16 loss
         scaling, and after the last micro-batch unscales, clips and steps every
@@ -105,8 +120,9 @@ class StepContext:
             return torch.tensor(-1, dtype=torch.int64)
         return self._first_nonfinite
 
-    def grad(self, outputs: torch.Tensor, inputs: torch.Tensor | Sequence[torch.Tensor], *,
-             create_graph: bool = True) -> tuple[torch.Tensor, ...]:
+    def grad(
+        self, outputs: torch.Tensor, inputs: torch.Tensor | Sequence[torch.Tensor], *, create_graph: bool = True
+    ) -> tuple[torch.Tensor, ...]:
         """Gradients of ``outputs.sum()`` with respect to ``inputs``, kept in the graph
         (``create_graph``) for penalties such as WGAN-GP's; with fp16 the outputs are
         scaled for the backward and the gradients unscaled, as float16 needs."""

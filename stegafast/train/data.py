@@ -12,8 +12,8 @@ how many of its samples all processes together have consumed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
@@ -78,8 +78,7 @@ def make_loader(
     and its own generator (so creating an iterator never draws from the global one)."""
     extra: dict[str, Any] = {}
     if workers > 0:
-        extra = dict(worker_init_fn=seed_worker, persistent_workers=persistent_workers,
-                     prefetch_factor=prefetch_factor)
+        extra = dict(worker_init_fn=seed_worker, persistent_workers=persistent_workers, prefetch_factor=prefetch_factor)
     return DataLoader(
         SeededSamples(dataset, seed),
         batch_size=batch_size,
@@ -100,8 +99,17 @@ class TrainStream:
     shuffled order (summed over processes) are consumed.
     """
 
-    def __init__(self, loader: DataLoader, sampler: EpochSampler, *, seed: int, rank: int, world_size: int,
-                 epoch: int = 0, samples: int = 0):
+    def __init__(
+        self,
+        loader: DataLoader,
+        sampler: EpochSampler,
+        *,
+        seed: int,
+        rank: int,
+        world_size: int,
+        epoch: int = 0,
+        samples: int = 0,
+    ):
         self._loader, self._sampler = loader, sampler
         self._seed, self._rank, self._world = seed, rank, world_size
         self._batch = loader.batch_size * world_size
@@ -118,7 +126,7 @@ class TrainStream:
         self._loader.generator.manual_seed(mix_seed(self._seed, self._rank, self.epoch, self.samples))
         self._iterator = iter(self._loader)
 
-    def __iter__(self) -> "TrainStream":
+    def __iter__(self) -> TrainStream:
         return self
 
     def __next__(self) -> Any:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -140,7 +141,7 @@ def all_reduce_grads(params: Iterable[torch.Tensor], world_size: int) -> None:
         flat /= world_size
         offset = 0
         for g in grads:
-            g.copy_(flat[offset: offset + g.numel()].view_as(g))
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
 

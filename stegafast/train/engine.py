@@ -40,8 +40,15 @@ from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, atomic_save, identit
 from .config import TrainConfig
 from .context import StepContext
 from .data import EpochSampler, ShardSampler, TrainStream, batch_size_of, make_loader, to_device
-from .distributed import (DistInfo, all_reduce_grads, barrier, gather_objects, init_distributed,
-                          sum_across_processes, wrap_models)
+from .distributed import (
+    DistInfo,
+    all_reduce_grads,
+    barrier,
+    gather_objects,
+    init_distributed,
+    sum_across_processes,
+    wrap_models,
+)
 from .metrics_log import MetricAccumulator, MetricLog
 from .progress import Progress, format_metrics
 from .rundir import RunDir
@@ -157,11 +164,16 @@ class Trainer:
             self.run_dir.prepare(self.identity, cfg.to_dict())
         barrier(info)
 
-        self.models = wrap_models(self.modules, self._models_with_outside_forward(), info, device,
-                                  task.find_unused_parameters)
+        self.models = wrap_models(
+            self.modules, self._models_with_outside_forward(), info, device, task.find_unused_parameters
+        )
         stream, val_loader = self._loaders(train_set, val_set, position)
-        metric_log = MetricLog(self.run_dir, enabled=info.is_main, tensorboard=cfg.tensorboard,
-                               resume_step=step if resume_from is not None else None)
+        metric_log = MetricLog(
+            self.run_dir,
+            enabled=info.is_main,
+            tensorboard=cfg.tensorboard,
+            resume_step=step if resume_from is not None else None,
+        )
         progress = Progress(cfg.steps, step, cfg.progress if info.is_main else False)
         if resume_from is not None and info.is_main:
             progress.message(f"resumed {self.run_dir.root} from {resume_from.name} at step {step}")
@@ -179,12 +191,16 @@ class Trainer:
             if data is None and role == "val_dataset()":
                 continue
             if isinstance(data, IterableDataset) or not isinstance(data, Dataset) or not hasattr(data, "__len__"):
-                raise TypeError(f"{type(self.task).__name__}.{role} must return a map-style Dataset "
-                                f"(with __len__ and __getitem__), got {type(data).__name__}")
+                raise TypeError(
+                    f"{type(self.task).__name__}.{role} must return a map-style Dataset "
+                    f"(with __len__ and __getitem__), got {type(data).__name__}"
+                )
         if len(train_set) < cfg.batch_size * world:
-            raise DataError(f"the training set has {len(train_set)} samples, fewer than one batch "
-                            f"({cfg.batch_size} per process x {world} process(es)); lower --batch-size or add "
-                            "images")
+            raise DataError(
+                f"the training set has {len(train_set)} samples, fewer than one batch "
+                f"({cfg.batch_size} per process x {world} process(es)); lower --batch-size or add "
+                "images"
+            )
         if val_set is not None:
             if len(val_set) < world:
                 raise DataError(f"the validation set has {len(val_set)} samples, fewer than the {world} processes")
@@ -209,13 +225,20 @@ class Trainer:
                 if id(p) not in owned:
                     raise ValueError(f"optimiser {name!r} holds a parameter that is in none of the task's models")
                 if id(p) in seen:
-                    raise ValueError(f"a parameter is in optimisers {seen[id(p)]!r} and {name!r}; each parameter "
-                                     "belongs to one optimiser")
+                    raise ValueError(
+                        f"a parameter is in optimisers {seen[id(p)]!r} and {name!r}; each parameter "
+                        "belongs to one optimiser"
+                    )
                 seen[id(p)] = name
             optimizers[name] = _Optimizer(
-                name, spec.optimizer, spec.schedule or self.config.schedule,
+                name,
+                spec.optimizer,
+                spec.schedule or self.config.schedule,
                 self.config.clip_norm if spec.clip_norm is None else spec.clip_norm,
-                spec.outside_forward, params, [float(g["lr"]) for g in spec.optimizer.param_groups])
+                spec.outside_forward,
+                params,
+                [float(g["lr"]) for g in spec.optimizer.param_groups],
+            )
         return optimizers
 
     def _models_with_outside_forward(self) -> set[str]:
@@ -226,19 +249,32 @@ class Trainer:
     def _loaders(self, train_set: Dataset, val_set: Dataset | None, position: dict) -> tuple[TrainStream, Any]:
         cfg, info = self.config, self.info
         options = dict(
-            seed=mix_seed(cfg.seed, _SAMPLES), workers=cfg.workers, collate_fn=self.task.collate_fn,
+            seed=mix_seed(cfg.seed, _SAMPLES),
+            workers=cfg.workers,
+            collate_fn=self.task.collate_fn,
             pin_memory=self.device.type == "cuda" if cfg.pin_memory is None else cfg.pin_memory,
-            persistent_workers=cfg.persistent_workers, prefetch_factor=cfg.prefetch_factor)
-        sampler = EpochSampler(train_set, num_replicas=info.world_size, rank=info.rank,
-                               seed=mix_seed(cfg.seed, _SHUFFLE) % 2**62)
+            persistent_workers=cfg.persistent_workers,
+            prefetch_factor=cfg.prefetch_factor,
+        )
+        sampler = EpochSampler(
+            train_set, num_replicas=info.world_size, rank=info.rank, seed=mix_seed(cfg.seed, _SHUFFLE) % 2**62
+        )
         loader = make_loader(train_set, sampler, batch_size=cfg.batch_size, drop_last=True, **options)
-        stream = TrainStream(loader, sampler, seed=cfg.seed, rank=info.rank, world_size=info.world_size,
-                             epoch=int(position["epoch"]), samples=int(position["samples"]))
+        stream = TrainStream(
+            loader,
+            sampler,
+            seed=cfg.seed,
+            rank=info.rank,
+            world_size=info.world_size,
+            epoch=int(position["epoch"]),
+            samples=int(position["samples"]),
+        )
         val_loader = None
         if val_set is not None:
             shard = ShardSampler(val_set, num_replicas=info.world_size, rank=info.rank)
-            val_loader = make_loader(val_set, shard, batch_size=cfg.val_batch_size or cfg.batch_size,
-                                     drop_last=False, **options)
+            val_loader = make_loader(
+                val_set, shard, batch_size=cfg.val_batch_size or cfg.batch_size, drop_last=False, **options
+            )
         return stream, val_loader
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -248,11 +284,14 @@ class Trainer:
         problem = identity_mismatch(ckpt["identity"], self.identity)
         if problem:
             raise CheckpointError(f"cannot resume from {path}: {problem}")
-        for kind, ours, saved in (("models", self.modules, ckpt["models"]),
-                                  ("optimisers", self.optimizers, ckpt["optimizers"])):
+        for kind, ours, saved in (
+            ("models", self.modules, ckpt["models"]),
+            ("optimisers", self.optimizers, ckpt["optimizers"]),
+        ):
             if set(ours) != set(saved):
-                raise CheckpointError(f"cannot resume from {path}: it holds {kind} {sorted(saved)}, "
-                                      f"the task builds {sorted(ours)}")
+                raise CheckpointError(
+                    f"cannot resume from {path}: it holds {kind} {sorted(saved)}, the task builds {sorted(ours)}"
+                )
         try:
             for name, module in self.modules.items():
                 module.load_state_dict(ckpt["models"][name])
@@ -274,9 +313,12 @@ class Trainer:
             restore_rng_state(rng_states[info.rank], self.device)
             return
         if rng_states is not None:
-            log.warning("the checkpoint was written by %d process(es), this run has %d: random streams restart "
-                        "from the seed, so the run will not repeat an uninterrupted one", len(rng_states),
-                        info.world_size)
+            log.warning(
+                "the checkpoint was written by %d process(es), this run has %d: random streams restart "
+                "from the seed, so the run will not repeat an uninterrupted one",
+                len(rng_states),
+                info.world_size,
+            )
         seed_everything(mix_seed(self.config.seed, _TRAIN, step, info.rank))
 
     def _save(self, step: int, val_metrics: dict[str, float] | None, position: dict, ctx: StepContext) -> None:
@@ -290,8 +332,9 @@ class Trainer:
                 "total_steps": self.config.steps,
                 "models": self._model_states(step),
                 "optimizers": {n: o.optimizer.state_dict() for n, o in self.optimizers.items()},
-                "schedules": {n: {"schedule": o.schedule.to_dict(), "base_lrs": o.base_lrs}
-                              for n, o in self.optimizers.items()},
+                "schedules": {
+                    n: {"schedule": o.schedule.to_dict(), "base_lrs": o.base_lrs} for n, o in self.optimizers.items()
+                },
                 "scaler": self.scaler.state_dict(),
                 "rng": rng,
                 "task_state": self.task.state_dict(),
@@ -313,12 +356,21 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------------
 
-    def _loop(self, start: int, stream: TrainStream, val_loader: Any, metric_log: MetricLog,
-              progress: Progress) -> TrainResult:
+    def _loop(
+        self, start: int, stream: TrainStream, val_loader: Any, metric_log: MetricLog, progress: Progress
+    ) -> TrainResult:
         cfg = self.config
-        ctx = StepContext(models=self.models, modules=self.modules, optimizer_names=list(self.optimizers),
-                          device=self.device, amp=self.amp, scaler=self.scaler, grad_accum=cfg.grad_accum,
-                          total_steps=cfg.steps, training=True)
+        ctx = StepContext(
+            models=self.models,
+            modules=self.modules,
+            optimizer_names=list(self.optimizers),
+            device=self.device,
+            amp=self.amp,
+            scaler=self.scaler,
+            grad_accum=cfg.grad_accum,
+            total_steps=cfg.steps,
+            training=True,
+        )
         metrics = MetricAccumulator()
         train_metrics: dict[str, float] = {}
         val_metrics: dict[str, float] = {}
@@ -343,9 +395,14 @@ class Trainer:
         if start >= cfg.steps and self.info.is_main:
             progress.message(f"{self.run_dir.root} has already trained {start} of {cfg.steps} steps")
         return TrainResult(
-            step=max(start, cfg.steps), train_metrics=train_metrics, val_metrics=val_metrics,
-            latest_checkpoint=self.run_dir.latest(), best_checkpoint=self.run_dir.best(self.monitor_mode),
-            run_dir=self.run_dir.root, models=self.modules)
+            step=max(start, cfg.steps),
+            train_metrics=train_metrics,
+            val_metrics=val_metrics,
+            latest_checkpoint=self.run_dir.latest(),
+            best_checkpoint=self.run_dir.best(self.monitor_mode),
+            run_dir=self.run_dir.root,
+            models=self.modules,
+        )
 
     def _nonfinite_weights(self) -> torch.Tensor:
         """Whether any parameter holds NaN or infinity, as a bool tensor on the device (no sync)."""
@@ -372,10 +429,15 @@ class Trainer:
     def _phases(self, step: int) -> list[Phase]:
         phases = [Phase(*p) if isinstance(p, tuple) else p for p in self.task.phases(step, self.config.steps)]
         for phase in phases:
-            if not isinstance(phase, Phase) or not isinstance(phase.name, str) or not isinstance(phase.repeats, int) \
-                    or phase.repeats < 1:
-                raise ValueError(f"{type(self.task).__name__}.phases() must give Phase(name, repeats >= 1) "
-                                 f"items, got {phase!r}")
+            if (
+                not isinstance(phase, Phase)
+                or not isinstance(phase.name, str)
+                or not isinstance(phase.repeats, int)
+                or phase.repeats < 1
+            ):
+                raise ValueError(
+                    f"{type(self.task).__name__}.phases() must give Phase(name, repeats >= 1) items, got {phase!r}"
+                )
         if not phases:
             raise ValueError(f"{type(self.task).__name__}.phases() gave no phase for step {step}")
         return phases
@@ -398,8 +460,9 @@ class Trainer:
                 returned = self.task.training_step(batch, ctx)
             self._accumulate(metrics, returned, "training_step")
         if not ctx.touched:
-            raise RuntimeError(f"{type(self.task).__name__}.training_step (phase {phase!r}) called ctx.backward "
-                               "for no optimiser")
+            raise RuntimeError(
+                f"{type(self.task).__name__}.training_step (phase {phase!r}) called ctx.backward for no optimiser"
+            )
         for opt in self.optimizers.values():
             if opt.name in ctx.touched:
                 self._step(opt, ctx.step, metrics)
@@ -419,16 +482,25 @@ class Trainer:
         if returned is None:
             return
         if not isinstance(returned, dict):
-            raise TypeError(f"{type(self.task).__name__}.{where} must return a dict of scalar metrics, "
-                            f"got {type(returned).__name__}")
+            raise TypeError(
+                f"{type(self.task).__name__}.{where} must return a dict of scalar metrics, "
+                f"got {type(returned).__name__}"
+            )
         for name, value in returned.items():
             metrics.add(name, value, weight)
 
     def _sum(self, tensor: torch.Tensor) -> torch.Tensor:
         return sum_across_processes(tensor, self.info, self.device)
 
-    def _log_train(self, step: int, metrics: MetricAccumulator, stream: TrainStream, window: tuple[float, int],
-                   metric_log: MetricLog, progress: Progress) -> dict[str, float]:
+    def _log_train(
+        self,
+        step: int,
+        metrics: MetricAccumulator,
+        stream: TrainStream,
+        window: tuple[float, int],
+        metric_log: MetricLog,
+        progress: Progress,
+    ) -> dict[str, float]:
         values = metrics.reduce(self._sum)
         started, consumed = window
         samples = (stream.consumed - consumed) * self.config.batch_size * self.info.world_size
@@ -442,9 +514,17 @@ class Trainer:
         return values
 
     def _validate(self, step: int, loader: Any, metric_log: MetricLog, progress: Progress) -> dict[str, float]:
-        ctx = StepContext(models=self.modules, modules=self.modules, optimizer_names=list(self.optimizers),
-                          device=self.device, amp=self.amp, scaler=self.scaler, grad_accum=1,
-                          total_steps=self.config.steps, training=False)
+        ctx = StepContext(
+            models=self.modules,
+            modules=self.modules,
+            optimizer_names=list(self.optimizers),
+            device=self.device,
+            amp=self.amp,
+            scaler=self.scaler,
+            grad_accum=1,
+            total_steps=self.config.steps,
+            training=False,
+        )
         ctx.step = step
         modes = {m: m.training for module in self.modules.values() for m in module.modules()}
         metrics = MetricAccumulator()
@@ -456,8 +536,10 @@ class Trainer:
                 for batch in loader:
                     size = batch_size_of(batch)
                     if not size:
-                        raise TypeError("validation batches must hold tensors with a batch dimension "
-                                        "(the engine weighs batch metrics by it)")
+                        raise TypeError(
+                            "validation batches must hold tensors with a batch dimension "
+                            "(the engine weighs batch metrics by it)"
+                        )
                     with self.amp.autocast():
                         returned = self.task.validation_step(to_device(batch, self.device), ctx)
                     self._accumulate(metrics, returned, "validation_step", weight=size)
@@ -466,8 +548,10 @@ class Trainer:
                 module.training = mode  # per module: a task may keep parts in eval mode
         values = metrics.reduce(self._sum)
         if self.monitor not in values:
-            raise ValueError(f"validation gave no {self.monitor!r} metric to rank checkpoints by (it gave "
-                             f"{', '.join(values) or 'nothing'}); set the task's monitor or config.best_metric")
+            raise ValueError(
+                f"validation gave no {self.monitor!r} metric to rank checkpoints by (it gave "
+                f"{', '.join(values) or 'nothing'}); set the task's monitor or config.best_metric"
+            )
         metric_log.write(step, "val", values)
         progress.message(f"step {step} validation: {format_metrics(values)}")
         return values

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -73,8 +73,12 @@ def _run_mode(run: RunDir, task_mode: str) -> str:
     return chosen if chosen in _MODES else task_mode
 
 
-def load_trained(task_type: type[Task], path: str | os.PathLike, device: torch.device | str = "cpu",
-                 names: Sequence[str] | None = None) -> Trained:
+def load_trained(
+    task_type: type[Task],
+    path: str | os.PathLike,
+    device: torch.device | str = "cpu",
+    names: Sequence[str] | None = None,
+) -> Trained:
     """The trained models of a checkpoint file or run folder written by ``task_type``.
 
     names:  the models to load (default: every model the task builds); a family's
@@ -96,7 +100,6 @@ def load_trained(task_type: type[Task], path: str | os.PathLike, device: torch.d
         for name in wanted:
             models[name].load_state_dict(state["models"][name])
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: the checkpoint does not hold a usable {task_type.name} model "
-                              f"({exc})") from None
+        raise CheckpointError(f"{path}: the checkpoint does not hold a usable {task_type.name} model ({exc})") from None
     loaded = {name: models[name].to(device).eval() for name in wanted}
     return Trained(task, loaded, file)

@@ -21,7 +21,7 @@ import io
 import json
 import logging
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -66,7 +66,7 @@ class MetricAccumulator:
         sums = torch.stack([torch.as_tensor(self._sums[n], dtype=torch.float64).cpu() for n in names])
         weights = torch.tensor([self._weights[n] for n in names], dtype=torch.float64)
         pooled = sum_across_processes(torch.cat([sums, weights]))
-        means = pooled[: len(names)] / pooled[len(names):]
+        means = pooled[: len(names)] / pooled[len(names) :]
         self._sums.clear()
         self._weights.clear()
         return dict(zip(names, means.tolist()))

@@ -51,8 +51,11 @@ class Progress:
         elif self._plain:
             first, since = self._started
             rate = (step - first) / max(time.perf_counter() - since, 1e-9)
-            print(f"step {step}/{self._total} ({rate:.2f} steps/s) {format_metrics(metrics)}",
-                  file=self._stream, flush=True)
+            print(
+                f"step {step}/{self._total} ({rate:.2f} steps/s) {format_metrics(metrics)}",
+                file=self._stream,
+                flush=True,
+            )
 
     def message(self, text: str) -> None:
         """A line that does not break the bar."""

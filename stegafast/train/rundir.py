@@ -33,8 +33,8 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 try:
     import fcntl
@@ -79,8 +79,10 @@ class RunDir:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise RunDirError(f"{self.root} is in use by another training run ({_holder(fd)}); wait for it "
-                                  "to finish or choose another --out") from None
+                raise RunDirError(
+                    f"{self.root} is in use by another training run ({_holder(fd)}); wait for it "
+                    "to finish or choose another --out"
+                ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             yield
@@ -159,8 +161,11 @@ class RunDir:
     def _scored(self, mode: str, index: dict[int, float | None] | None = None) -> list[tuple[float, int]]:
         """(metric, step) of checkpoints on disk with a finite metric, best first."""
         index = self._index() if index is None else index
-        scored = [(index[step], step) for step, _ in self.checkpoints()
-                  if index.get(step) is not None and math.isfinite(index[step])]
+        scored = [
+            (index[step], step)
+            for step, _ in self.checkpoints()
+            if index.get(step) is not None and math.isfinite(index[step])
+        ]
         sign = 1.0 if mode == "min" else -1.0
         return sorted(scored, key=lambda item: (sign * item[0], item[1]))
 
@@ -186,6 +191,6 @@ class RunDir:
 
 
 def _holder(fd: int) -> str:
-    """"pid N" of the process that wrote the lock file, as far as it can be read."""
+    """ "pid N" of the process that wrote the lock file, as far as it can be read."""
     text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
     return f"pid {text}" if text.isdigit() else "pid unknown"

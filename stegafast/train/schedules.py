@@ -67,7 +67,7 @@ class Schedule(Config):
         return self.final + (1.0 - self.final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
     @classmethod
-    def parse(cls, spec: str) -> "Schedule":
+    def parse(cls, spec: str) -> Schedule:
         """``KIND[,key=value...]``, e.g. ``cosine,warmup=500,final=0.01`` or ``step,every=1000,gamma=0.5``."""
         kind, *options = [part.strip() for part in spec.split(",")]
         types = {f.name: f.type for f in fields(cls)}
@@ -76,7 +76,9 @@ class Schedule(Config):
             key, sep, value = option.partition("=")
             if not sep or key not in types or key == "kind":
                 known = ", ".join(name for name in types if name != "kind")
-                raise ValueError(f"bad schedule option {option!r} in {spec!r}; options are key=value with key in {known}")
+                raise ValueError(
+                    f"bad schedule option {option!r} in {spec!r}; options are key=value with key in {known}"
+                )
             try:
                 values[key] = int(value) if types[key] == "int" else float(value)
             except ValueError:

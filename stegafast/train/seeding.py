@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -121,8 +122,9 @@ def restore_rng_state(state: dict[str, Any], cuda_device: torch.device | None = 
     py = state["python"]
     random.setstate((int(py["version"]), tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
     npy = state["numpy"]
-    np.random.set_state((npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"],
-                         npy["has_gauss"], npy["cached_gaussian"]))
+    np.random.set_state(
+        (npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"])
     if "cuda" in state and cuda_device is not None and cuda_device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], cuda_device)

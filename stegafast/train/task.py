@@ -7,8 +7,9 @@ See the package docstring for the whole picture and an example.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 from torch import nn
@@ -83,10 +84,13 @@ class Task(abc.ABC):
         super().__init_subclass__(**kwargs)
         # "min" is right for the default "loss" only: a metric such as PSNR silently ranked
         # by its lowest value would keep the worst checkpoints
-        if cls.monitor != Task.monitor and not any("monitor_mode" in vars(base) for base in cls.__mro__
-                                                   if base is not Task):
-            raise TypeError(f"{cls.__name__} sets monitor = {cls.monitor!r} but not monitor_mode: "
-                            "say whether 'min' or 'max' is best")
+        if cls.monitor != Task.monitor and not any(
+            "monitor_mode" in vars(base) for base in cls.__mro__ if base is not Task
+        ):
+            raise TypeError(
+                f"{cls.__name__} sets monitor = {cls.monitor!r} but not monitor_mode: "
+                "say whether 'min' or 'max' is best"
+            )
         if cls.monitor_mode not in ("min", "max"):
             raise TypeError(f"{cls.__name__}.monitor_mode must be 'min' or 'max', got {cls.monitor_mode!r}")
 
@@ -96,14 +100,15 @@ class Task(abc.ABC):
         return {"task": self.name}
 
     @classmethod
-    def from_identity(cls, identity: dict[str, Any]) -> "Task":
+    def from_identity(cls, identity: dict[str, Any]) -> Task:
         """The task a checkpoint's ``identity()`` describes, able to ``build_models()``
         the architecture that was trained (``load_trained`` then loads the weights).
         It needs no data: dataset arguments keep their defaults. Override it in every
         task whose checkpoints are used after training; raise ValueError, KeyError or
         TypeError for an identity that does not describe a usable model."""
-        raise NotImplementedError(f"task {cls.name!r} cannot rebuild itself from a checkpoint "
-                                  "(it does not implement from_identity)")
+        raise NotImplementedError(
+            f"task {cls.name!r} cannot rebuild itself from a checkpoint (it does not implement from_identity)"
+        )
 
     @abc.abstractmethod
     def build_models(self) -> nn.Module | dict[str, nn.Module]:
@@ -112,7 +117,7 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def build_optimizers(
-        self, models: dict[str, nn.Module], config: "TrainConfig"
+        self, models: dict[str, nn.Module], config: TrainConfig
     ) -> torch.optim.Optimizer | dict[str, torch.optim.Optimizer | OptimizerSpec]:
         """Optimisers over the parameters of ``models`` (on the device already);
         ``config.lr``, when not None, is the user's learning rate. A single
@@ -132,12 +137,12 @@ class Task(abc.ABC):
         return (Phase("train"),)
 
     @abc.abstractmethod
-    def training_step(self, batch: Any, ctx: "StepContext") -> dict[str, torch.Tensor | float]:
+    def training_step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor | float]:
         """One micro-batch of phase ``ctx.phase``: compute losses under the engine's
         autocast, call ``ctx.backward(loss, optimizer_name)``, and return scalar
         metrics to log (e.g. ``{"loss": loss}``). Do not step optimisers."""
 
-    def validation_step(self, batch: Any, ctx: "StepContext") -> dict[str, torch.Tensor | float]:
+    def validation_step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor | float]:
         """Metrics of one validation batch, as means over its samples (the engine
         weighs batches by size and pools processes). Runs under no_grad, eval mode."""
         raise NotImplementedError(f"task {self.name!r} has a validation set but no validation_step")
@@ -158,6 +163,7 @@ def built_models(task: Task) -> dict[str, nn.Module]:
     built = task.build_models()
     modules = {"model": built} if isinstance(built, nn.Module) else dict(built)
     if not modules or not all(isinstance(n, str) and isinstance(m, nn.Module) for n, m in modules.items()):
-        raise TypeError(f"{type(task).__name__}.build_models() must return a module or a non-empty "
-                        "dict of name -> module")
+        raise TypeError(
+            f"{type(task).__name__}.build_models() must return a module or a non-empty dict of name -> module"
+        )
     return modules

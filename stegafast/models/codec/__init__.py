@@ -18,5 +18,15 @@ from .inference import ImageCodec, load_codec, model_identifier
 from .model import CodecOutput, CodecStreams, HyperpriorCodec
 from .task import CodecTask
 
-__all__ = ["CodecConfig", "HyperpriorCodec", "CodecOutput", "CodecStreams", "CodecTask", "ImageCodec",
-           "load_codec", "model_identifier", "CodecFileError", "ModelMismatchError"]
+__all__ = [
+    "CodecConfig",
+    "HyperpriorCodec",
+    "CodecOutput",
+    "CodecStreams",
+    "CodecTask",
+    "ImageCodec",
+    "load_codec",
+    "model_identifier",
+    "CodecFileError",
+    "ModelMismatchError",
+]

@@ -46,8 +46,12 @@ from .task import CodecTask
 
 
 def add_parser(sub) -> None:
-    add_family(sub, "codec", "learned image compression: train, compress, decompress, evaluate",
-               (_add_train, _add_compress, _add_decompress, _add_evaluate))
+    add_family(
+        sub,
+        "codec",
+        "learned image compression: train, compress, decompress, evaluate",
+        (_add_train, _add_compress, _add_decompress, _add_evaluate),
+    )
 
 
 # ---- train ---------------------------------------------------------------------------------------
@@ -56,14 +60,22 @@ def add_parser(sub) -> None:
 def _add_train(verbs) -> None:
     p = add_train_parser(verbs, "train the hyperprior codec")
     g, defaults = p.add_argument_group("codec"), CodecConfig()
-    g.add_argument("--lmbda", type=float, default=DEFAULT_LMBDA,
-                   help="rate-distortion trade-off of lmbda * 255^2 * MSE + bpp (default: %(default)s)")
-    g.add_argument("--N", type=int, default=defaults.N, help="transform and hyper-latent channels "
-                   "(default: %(default)s)")
+    g.add_argument(
+        "--lmbda",
+        type=float,
+        default=DEFAULT_LMBDA,
+        help="rate-distortion trade-off of lmbda * 255^2 * MSE + bpp (default: %(default)s)",
+    )
+    g.add_argument(
+        "--N", type=int, default=defaults.N, help="transform and hyper-latent channels (default: %(default)s)"
+    )
     g.add_argument("--M", type=int, default=defaults.M, help="latent channels (default: %(default)s)")
-    g.add_argument("--quantization", choices=QUANTIZATION_MODES, default=defaults.quantization,
-                   help="training quantisation: additive uniform noise or straight-through rounding "
-                        "(default: %(default)s)")
+    g.add_argument(
+        "--quantization",
+        choices=QUANTIZATION_MODES,
+        default=defaults.quantization,
+        help="training quantisation: additive uniform noise or straight-through rounding (default: %(default)s)",
+    )
     add_val_data_arg(g)
     p.set_defaults(out="runs/codec", steps=3000, batch_size=8, image_size=128, clip_norm=1.0, run=run_train)
 
@@ -143,17 +155,37 @@ def run_decompress(args: argparse.Namespace) -> int:
 
 def _add_evaluate(verbs) -> None:
     p = verbs.add_parser("evaluate", help="rate-distortion against JPEG and WebP: rd.json and rd.png")
-    p.add_argument("--checkpoint", required=True, nargs="+", metavar="C",
-                   help="codec checkpoint files or run folders (several: one RD point each)")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        nargs="+",
+        metavar="C",
+        help="codec checkpoint files or run folders (several: one RD point each)",
+    )
     p.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default: %(default)s)")
-    p.add_argument("--data", metavar="DIR", help="folder of test images, evaluated at full size "
-                   "(default: the held-out bundled photographs)")
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="folder of test images, evaluated at full size (default: the held-out bundled photographs)",
+    )
     p.add_argument("--out", default="rd", metavar="DIR", help="folder for rd.json and rd.png (default: %(default)s)")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate at most N images")
-    p.add_argument("--jpeg-qualities", type=int, nargs="+", default=list(JPEG_QUALITIES), metavar="Q",
-                   help="JPEG qualities (default: %(default)s)")
-    p.add_argument("--webp-qualities", type=int, nargs="+", default=list(WEBP_QUALITIES), metavar="Q",
-                   help="WebP qualities (default: %(default)s)")
+    p.add_argument(
+        "--jpeg-qualities",
+        type=int,
+        nargs="+",
+        default=list(JPEG_QUALITIES),
+        metavar="Q",
+        help="JPEG qualities (default: %(default)s)",
+    )
+    p.add_argument(
+        "--webp-qualities",
+        type=int,
+        nargs="+",
+        default=list(WEBP_QUALITIES),
+        metavar="Q",
+        help="WebP qualities (default: %(default)s)",
+    )
     p.set_defaults(run=run_evaluate)
 
 
@@ -182,8 +214,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     images = evaluation_images(args.data, args.limit)
     device = resolve_device(args.device)
     codecs = [(str(c), load_codec(c, device)) for c in args.checkpoint]
-    table = evaluate(codecs, images, jpeg_qualities=args.jpeg_qualities, webp_qualities=args.webp_qualities,
-                     log=lambda msg: print(msg, file=sys.stderr))
+    table = evaluate(
+        codecs,
+        images,
+        jpeg_qualities=args.jpeg_qualities,
+        webp_qualities=args.webp_qualities,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
     table["data"] = args.data or "bundled validation photographs"
     json_path, png_path = write_report(table, args.out)
     for p in table["points"]:

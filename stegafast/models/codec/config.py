@@ -46,5 +46,4 @@ class CodecConfig(Config):
             check_positive_int(name, getattr(self, name))
             check_at_most(name, getattr(self, name), MAX_CHANNELS)
         if self.quantization not in QUANTIZATION_MODES:
-            raise ValueError(f"quantization must be one of {', '.join(QUANTIZATION_MODES)}, "
-                             f"got {self.quantization!r}")
+            raise ValueError(f"quantization must be one of {', '.join(QUANTIZATION_MODES)}, got {self.quantization!r}")

@@ -18,8 +18,8 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 from PIL import Image
@@ -40,7 +40,9 @@ REPORT_FILES = ("rd.json", "rd.png")  # what write_report puts into its folder
 Images = Sequence[tuple[str, torch.Tensor]]
 
 
-def evaluation_images(data: str | os.PathLike | None = None, limit: int | None = None) -> list[tuple[str, torch.Tensor]]:
+def evaluation_images(
+    data: str | os.PathLike | None = None, limit: int | None = None
+) -> list[tuple[str, torch.Tensor]]:
     """(name, float RGB (3, H, W)) pairs at full size: the images under ``data``, or
     the held-out bundled photographs (the validation split)."""
     if data is None:
@@ -93,11 +95,22 @@ def _point(codec: str, setting: str, round_trip, images: Images, folder: Path, s
         decoded = round_trip(image, path)
         seconds += time.perf_counter() - start
         h, w = image.shape[-2:]
-        per_image.append({"image": name, "bytes": path.stat().st_size,
-                          "bpp": 8 * path.stat().st_size / (h * w), **_quality(image, decoded)})
+        per_image.append(
+            {
+                "image": name,
+                "bytes": path.stat().st_size,
+                "bpp": 8 * path.stat().st_size / (h * w),
+                **_quality(image, decoded),
+            }
+        )
         path.unlink()
-    return {"codec": codec, "setting": setting, **_means(per_image),
-            "seconds_per_image": seconds / len(images), "per_image": per_image}
+    return {
+        "codec": codec,
+        "setting": setting,
+        **_means(per_image),
+        "seconds_per_image": seconds / len(images),
+        "per_image": per_image,
+    }
 
 
 def _means(per_image: list[dict]) -> dict:
@@ -108,9 +121,14 @@ def _means(per_image: list[dict]) -> dict:
     return {**mean, "ms_ssim": ms, "ms_ssim_db": ms_db, "ms_ssim_images": len(scored)}
 
 
-def evaluate(codecs: Sequence[tuple[str, ImageCodec]], images: Images, *,
-             jpeg_qualities: Sequence[int] = JPEG_QUALITIES, webp_qualities: Sequence[int] = WEBP_QUALITIES,
-             log: Callable[[str], None] | None = None) -> dict:
+def evaluate(
+    codecs: Sequence[tuple[str, ImageCodec]],
+    images: Images,
+    *,
+    jpeg_qualities: Sequence[int] = JPEG_QUALITIES,
+    webp_qualities: Sequence[int] = WEBP_QUALITIES,
+    log: Callable[[str], None] | None = None,
+) -> dict:
     """The RD table: one point per (label, codec) for the learned codec, one per
     quality for JPEG and WebP; all on ``images`` (name, (3, H, W) in [0, 1])."""
     if not images:
@@ -149,7 +167,9 @@ def write_report(table: dict, out: str | os.PathLike) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = (out / name for name in REPORT_FILES)
     write_json(json_path, table, sort_keys=False)
-    panels = [Panel("PSNR (RGB)", "bits per pixel", "PSNR [dB]", _series(table, "psnr")),
-              Panel("MS-SSIM", "bits per pixel", "MS-SSIM [dB]", _series(table, "ms_ssim_db"))]
+    panels = [
+        Panel("PSNR (RGB)", "bits per pixel", "PSNR [dB]", _series(table, "psnr")),
+        Panel("MS-SSIM", "bits per pixel", "MS-SSIM [dB]", _series(table, "ms_ssim_db")),
+    ]
     draw_rd_plot(panels, png_path)
     return json_path, png_path

@@ -25,8 +25,17 @@ from dataclasses import dataclass
 
 from ...errors import UserError
 
-__all__ = ["MAGIC", "FORMAT_VERSION", "MODEL_ID_BYTES", "MAX_SIDE", "SfcFile", "CodecFileError",
-           "ModelMismatchError", "write_sfc", "read_sfc"]
+__all__ = [
+    "MAGIC",
+    "FORMAT_VERSION",
+    "MODEL_ID_BYTES",
+    "MAX_SIDE",
+    "SfcFile",
+    "CodecFileError",
+    "ModelMismatchError",
+    "write_sfc",
+    "read_sfc",
+]
 
 MAGIC = b"\x89SFC"
 FORMAT_VERSION = 2  # 2: range-coder streams renormalise in 32-bit words
@@ -67,8 +76,11 @@ class SfcFile:
 def write_sfc(file: SfcFile) -> bytes:
     """The bytes of ``file``."""
     count = len(file.streams)
-    body = (_FIXED.pack(MAGIC, FORMAT_VERSION, file.model_id, file.height, file.width, count)
-            + struct.pack(f"<{count}I", *(len(s) for s in file.streams)) + b"".join(file.streams))
+    body = (
+        _FIXED.pack(MAGIC, FORMAT_VERSION, file.model_id, file.height, file.width, count)
+        + struct.pack(f"<{count}I", *(len(s) for s in file.streams))
+        + b"".join(file.streams)
+    )
     return body + _CRC.pack(zlib.crc32(body))
 
 
@@ -96,8 +108,10 @@ def read_sfc(data: bytes, expect_model_id: bytes | None = None, *, name: str = "
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise CodecFileError(f"{name} announces an image of {height}x{width}, outside 1..{MAX_SIDE}")
     if expect_model_id is not None and model_id != expect_model_id:
-        raise ModelMismatchError(f"{name} was written by another model (id {model_id.hex()}), not this "
-                                 f"checkpoint's (id {expect_model_id.hex()})")
+        raise ModelMismatchError(
+            f"{name} was written by another model (id {model_id.hex()}), not this "
+            f"checkpoint's (id {expect_model_id.hex()})"
+        )
     streams, pos = [], header
     for n in lengths:
         streams.append(bytes(data[pos : pos + n]))

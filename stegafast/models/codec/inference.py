@@ -48,8 +48,9 @@ def _as_batch(image: torch.Tensor) -> torch.Tensor:
     if image.ndim == 3:
         image = image.unsqueeze(0)
     if image.ndim != 4 or image.shape[:2] != (1, 3) or not image.is_floating_point():
-        raise ValueError(f"expected one float RGB image (3, H, W) or (1, 3, H, W), got {tuple(image.shape)} "
-                         f"{image.dtype}")
+        raise ValueError(
+            f"expected one float RGB image (3, H, W) or (1, 3, H, W), got {tuple(image.shape)} {image.dtype}"
+        )
     h, w = image.shape[-2:]
     if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
         raise ValueError(f"image of {h}x{w}: sides must be in 1..{MAX_SIDE}")

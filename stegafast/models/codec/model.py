@@ -70,12 +70,25 @@ class HyperpriorCodec(nn.Module):
         self.config = config = config or CodecConfig()
         n, m = config.N, config.M
         self.g_a = nn.Sequential(_conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m))
-        self.g_s = nn.Sequential(_deconv(m, n), GDN(n, inverse=True), _deconv(n, n), GDN(n, inverse=True),
-                                 _deconv(n, n), GDN(n, inverse=True), _deconv(n, 3))
-        self.h_a = nn.Sequential(_conv(m, n, 3, 1), nn.LeakyReLU(inplace=True), _conv(n, n),
-                                 nn.LeakyReLU(inplace=True), _conv(n, n))
-        self.h_s = nn.Sequential(_deconv(n, m), nn.LeakyReLU(inplace=True), _deconv(m, m * 3 // 2),
-                                 nn.LeakyReLU(inplace=True), _conv(m * 3 // 2, 2 * m, 3, 1))
+        self.g_s = nn.Sequential(
+            _deconv(m, n),
+            GDN(n, inverse=True),
+            _deconv(n, n),
+            GDN(n, inverse=True),
+            _deconv(n, n),
+            GDN(n, inverse=True),
+            _deconv(n, 3),
+        )
+        self.h_a = nn.Sequential(
+            _conv(m, n, 3, 1), nn.LeakyReLU(inplace=True), _conv(n, n), nn.LeakyReLU(inplace=True), _conv(n, n)
+        )
+        self.h_s = nn.Sequential(
+            _deconv(n, m),
+            nn.LeakyReLU(inplace=True),
+            _deconv(m, m * 3 // 2),
+            nn.LeakyReLU(inplace=True),
+            _conv(m * 3 // 2, 2 * m, 3, 1),
+        )
         self.entropy_bottleneck = EntropyBottleneck(n, quantization=config.quantization)
         self.gaussian_conditional = GaussianConditional(quantization=config.quantization)
 
@@ -105,8 +118,10 @@ class HyperpriorCodec(nn.Module):
             raise ValueError(f"HyperpriorCodec: expected (B, 3, H, W) images, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
         if h % self.multiple or w % self.multiple or h == 0 or w == 0:
-            raise ValueError(f"HyperpriorCodec: image sides must be positive multiples of {self.multiple}, got "
-                             f"{h}x{w} (stegafast.models.codec.inference pads any size)")
+            raise ValueError(
+                f"HyperpriorCodec: image sides must be positive multiples of {self.multiple}, got "
+                f"{h}x{w} (stegafast.models.codec.inference pads any size)"
+            )
 
     def _hyper_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scales, means = self.h_s(z_hat).float().chunk(2, dim=1)
@@ -159,4 +174,3 @@ class HyperpriorCodec(nn.Module):
     def latent_sizes(self, height: int, width: int) -> tuple[int, int]:
         """The hyper-latents' (h, w) for a padded input of height x width."""
         return height // self.multiple, width // self.multiple
-

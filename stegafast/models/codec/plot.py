@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -59,8 +59,12 @@ class _Axes:
 
     def __init__(self, origin: tuple[int, int], xs: list[float], ys: list[float]):
         left, top, right, bottom = MARGIN
-        self.box = (origin[0] + left, origin[1] + top, origin[0] + PANEL_SIZE[0] - right,
-                    origin[1] + PANEL_SIZE[1] - bottom)
+        self.box = (
+            origin[0] + left,
+            origin[1] + top,
+            origin[0] + PANEL_SIZE[0] - right,
+            origin[1] + PANEL_SIZE[1] - bottom,
+        )
         self.x_ticks, self.y_ticks = nice_ticks(min(xs), max(xs)), nice_ticks(min(ys), max(ys))
 
     def point(self, x: float, y: float) -> tuple[float, float]:

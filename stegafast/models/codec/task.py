@@ -44,11 +44,22 @@ class CodecTask(Task):
     monitor = "loss"
     monitor_mode = "min"
 
-    def __init__(self, model_config: CodecConfig | None = None, *, lmbda: float = DEFAULT_LMBDA,
-                 data: str | os.PathLike | None = None, val_data: str | os.PathLike | None = None,
-                 image_size: int = 128, epoch_length: int = 1000):
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < MULTIPLE \
-                or image_size % MULTIPLE:
+    def __init__(
+        self,
+        model_config: CodecConfig | None = None,
+        *,
+        lmbda: float = DEFAULT_LMBDA,
+        data: str | os.PathLike | None = None,
+        val_data: str | os.PathLike | None = None,
+        image_size: int = 128,
+        epoch_length: int = 1000,
+    ):
+        if (
+            isinstance(image_size, bool)
+            or not isinstance(image_size, int)
+            or image_size < MULTIPLE
+            or image_size % MULTIPLE
+        ):
             raise ValueError(f"image size must be a positive multiple of {MULTIPLE}, got {image_size!r}")
         if isinstance(lmbda, bool) or not isinstance(lmbda, (int, float)) or not (math.isfinite(lmbda) and lmbda > 0):
             raise ValueError(f"lmbda must be a positive number, got {lmbda!r}")
@@ -60,7 +71,7 @@ class CodecTask(Task):
         return {**super().identity(), "model": self.model_config.to_dict(), "lmbda": self.lmbda}
 
     @classmethod
-    def from_identity(cls, identity: dict[str, Any]) -> "CodecTask":
+    def from_identity(cls, identity: dict[str, Any]) -> CodecTask:
         """The task of a checkpoint: its architecture and lmbda, no data."""
         return cls(CodecConfig.from_dict(identity["model"]), lmbda=identity["lmbda"])
 
@@ -86,8 +97,13 @@ class CodecTask(Task):
         ctx.backward(terms.loss, "main")
         aux = ctx.modules["model"].aux_loss()
         ctx.backward(aux, "aux")
-        return {"loss": terms.loss.detach(), "mse": terms.mse.detach(), "bpp": terms.bpp.detach(),
-                "psnr": terms.psnr, "aux": aux.detach()}
+        return {
+            "loss": terms.loss.detach(),
+            "mse": terms.mse.detach(),
+            "bpp": terms.bpp.detach(),
+            "psnr": terms.psnr,
+            "aux": aux.detach(),
+        }
 
     def validation_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
         terms = rate_distortion(batch, ctx.model(batch), self.lmbda)

@@ -24,6 +24,19 @@ from .model import StampCritic, StampDecoder, StampEncoder
 from .noise import NoisePipeline
 from .task import StampTask
 
-__all__ = ["StampModelConfig", "StampLossConfig", "StampNoiseConfig", "StampEncoder", "StampDecoder",
-           "StampCritic", "NoisePipeline", "StampTask", "DecodeResult", "encode_message", "decode_bits",
-           "load_stamp", "encode_images", "decode_logits"]
+__all__ = [
+    "StampModelConfig",
+    "StampLossConfig",
+    "StampNoiseConfig",
+    "StampEncoder",
+    "StampDecoder",
+    "StampCritic",
+    "NoisePipeline",
+    "StampTask",
+    "DecodeResult",
+    "encode_message",
+    "decode_bits",
+    "load_stamp",
+    "encode_images",
+    "decode_logits",
+]

@@ -28,7 +28,8 @@ it, hence counted here).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -107,7 +108,7 @@ def _to_bits(data: bytes) -> list[int]:
 
 
 def _to_bytes(bits: Sequence[int]) -> bytearray:
-    return bytearray(sum(bit << (7 - i) for i, bit in enumerate(bits[k:k + 8])) for k in range(0, len(bits), 8))
+    return bytearray(sum(bit << (7 - i) for i, bit in enumerate(bits[k : k + 8])) for k in range(0, len(bits), 8))
 
 
 def encode_message(text: str) -> torch.Tensor:

@@ -63,8 +63,12 @@ DECODE_FAILED = 1
 
 
 def add_parser(sub) -> None:
-    add_family(sub, "stamp", "StegaStamp watermarking: train, encode, decode, evaluate, export-onnx",
-               (_add_train, _add_encode, _add_decode, _add_evaluate, _add_export))
+    add_family(
+        sub,
+        "stamp",
+        "StegaStamp watermarking: train, encode, decode, evaluate, export-onnx",
+        (_add_train, _add_encode, _add_decode, _add_evaluate, _add_export),
+    )
 
 
 # ---- train ---------------------------------------------------------------------------------------
@@ -76,25 +80,58 @@ def _add_train(verbs) -> None:
     g = p.add_argument_group("stamp")
     add_val_data_arg(g)
     g.add_argument("--no-gan", action="store_true", help="train without the WGAN critic")
-    g.add_argument("--ramp-scale", type=float, default=1.0, metavar="F",
-                   help="multiply every loss and noise ramp and delay (in steps) by F, e.g. 0.02 to fit the "
-                        "original's 140k-step schedule into 2.8k steps (default: %(default)s)")
+    g.add_argument(
+        "--ramp-scale",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="multiply every loss and noise ramp and delay (in steps) by F, e.g. 0.02 to fit the "
+        "original's 140k-step schedule into 2.8k steps (default: %(default)s)",
+    )
     g.add_argument("--no-jpeg", action="store_true", help="no differentiable JPEG in the noise")
-    g.add_argument("--jpeg-quality-min", type=int, default=noise.jpeg_quality_min, metavar="Q",
-                   help="lowest JPEG quality of the noise (default: %(default)s)")
-    g.add_argument("--jpeg-rounding", choices=ROUNDINGS, default=noise.jpeg_rounding,
-                   help="differentiable rounding of the JPEG noise (default: %(default)s)")
-    g.add_argument("--critic-updates", type=int, default=losses.critic_updates, metavar="N",
-                   help="critic updates per generator update (default: %(default)s)")
-    g.add_argument("--l2-scale", type=float, default=losses.l2_scale,
-                   help="weight of the YUV L2 image loss (default: %(default)s)")
-    g.add_argument("--secret-scale", type=float, default=losses.secret_scale,
-                   help="weight of the secret BCE loss (default: %(default)s)")
-    g.add_argument("--critic-scale", type=float, default=losses.critic_scale,
-                   help="weight of the critic term in the encoder's loss (default: %(default)s)")
-    g.add_argument("--no-image-loss-steps", type=int, default=losses.no_image_loss_steps, metavar="N",
-                   help="train the secret loss alone for the first N steps, so the code is found before the "
-                        "image loss shrinks the residual (default: %(default)s; scaled by --ramp-scale)")
+    g.add_argument(
+        "--jpeg-quality-min",
+        type=int,
+        default=noise.jpeg_quality_min,
+        metavar="Q",
+        help="lowest JPEG quality of the noise (default: %(default)s)",
+    )
+    g.add_argument(
+        "--jpeg-rounding",
+        choices=ROUNDINGS,
+        default=noise.jpeg_rounding,
+        help="differentiable rounding of the JPEG noise (default: %(default)s)",
+    )
+    g.add_argument(
+        "--critic-updates",
+        type=int,
+        default=losses.critic_updates,
+        metavar="N",
+        help="critic updates per generator update (default: %(default)s)",
+    )
+    g.add_argument(
+        "--l2-scale", type=float, default=losses.l2_scale, help="weight of the YUV L2 image loss (default: %(default)s)"
+    )
+    g.add_argument(
+        "--secret-scale",
+        type=float,
+        default=losses.secret_scale,
+        help="weight of the secret BCE loss (default: %(default)s)",
+    )
+    g.add_argument(
+        "--critic-scale",
+        type=float,
+        default=losses.critic_scale,
+        help="weight of the critic term in the encoder's loss (default: %(default)s)",
+    )
+    g.add_argument(
+        "--no-image-loss-steps",
+        type=int,
+        default=losses.no_image_loss_steps,
+        metavar="N",
+        help="train the secret loss alone for the first N steps, so the code is found before the "
+        "image loss shrinks the residual (default: %(default)s; scaled by --ramp-scale)",
+    )
     p.set_defaults(out="runs/stamp", steps=140000, batch_size=4, image_size=400, run=run_train)
 
 
@@ -106,16 +143,23 @@ def _task_from_args(args: argparse.Namespace) -> StampTask:
     if not args.ramp_scale >= 0:
         raise UserError(f"--ramp-scale must be >= 0, got {args.ramp_scale}")
     try:
-        losses = StampLossConfig(gan=not args.no_gan, critic_updates=args.critic_updates, l2_scale=args.l2_scale,
-                                 secret_scale=args.secret_scale, critic_scale=args.critic_scale,
-                                 no_image_loss_steps=args.no_image_loss_steps)
-        noise = StampNoiseConfig(jpeg=not args.no_jpeg, jpeg_quality_min=args.jpeg_quality_min,
-                                 jpeg_rounding=args.jpeg_rounding)
+        losses = StampLossConfig(
+            gan=not args.no_gan,
+            critic_updates=args.critic_updates,
+            l2_scale=args.l2_scale,
+            secret_scale=args.secret_scale,
+            critic_scale=args.critic_scale,
+            no_image_loss_steps=args.no_image_loss_steps,
+        )
+        noise = StampNoiseConfig(
+            jpeg=not args.no_jpeg, jpeg_quality_min=args.jpeg_quality_min, jpeg_rounding=args.jpeg_rounding
+        )
     except ValueError as exc:
         raise UserError(f"--{str(exc).replace('_', '-')}") from None
     check_image_folders(args.data, args.val_data)
-    return StampTask(model, losses.scaled(args.ramp_scale), noise.scaled(args.ramp_scale), data=args.data,
-                     val_data=args.val_data)
+    return StampTask(
+        model, losses.scaled(args.ramp_scale), noise.scaled(args.ramp_scale), data=args.data, val_data=args.val_data
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -146,8 +190,7 @@ def _encode_plan(args: argparse.Namespace, paths: list[Path], out: Path) -> list
         outputs = folder / f"{path.stem}_hidden.png", folder / f"{path.stem}_residual.png"
         for output in outputs:
             if output in claimed:
-                raise OutputError(f"{claimed[output]} and {path} would both be written to {output}; "
-                                  "rename one of them")
+                raise OutputError(f"{claimed[output]} and {path} would both be written to {output}; rename one of them")
             claimed[output] = path
         plan.append((path, *outputs))
     check_not_inputs("--out", claimed, [*paths, args.checkpoint])
@@ -166,8 +209,12 @@ def _add_encode(verbs) -> None:
     add_checkpoint_and_device(p, "stamp")
     _add_inputs(p)
     p.add_argument("--secret", required=True, metavar="TEXT", help="the message: at most 7 UTF-8 bytes")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="folder for <name>_hidden.png and <name>_residual.png (created if missing)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="folder for <name>_hidden.png and <name>_residual.png (created if missing)",
+    )
     p.set_defaults(run=run_encode)
 
 
@@ -221,11 +268,14 @@ def run_decode(args: argparse.Namespace) -> int:
 def _add_evaluate(verbs) -> None:
     p = verbs.add_parser("evaluate", help="robustness to real distortions on held-out images, as JSON")
     add_checkpoint_and_device(p, "stamp")
-    p.add_argument("--data", metavar="DIR", help="folder of test images (default: the bundled validation "
-                   "photographs)")
-    p.add_argument("--crops", type=int, default=8, metavar="K",
-                   help="crops of the model's size per image: the centre one and K-1 at fixed places "
-                        "(default: %(default)s)")
+    p.add_argument("--data", metavar="DIR", help="folder of test images (default: the bundled validation photographs)")
+    p.add_argument(
+        "--crops",
+        type=int,
+        default=8,
+        metavar="K",
+        help="crops of the model's size per image: the centre one and K-1 at fixed places (default: %(default)s)",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="evaluate at most N crops")
     p.add_argument("--seed", type=int, default=0, help="seed of the messages and random distortions")
     p.add_argument("--json", metavar="F.json", help="also write the result to this JSON file")
@@ -244,8 +294,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     encoder, decoder = load_stamp(args.checkpoint, device)
     images = evaluation_images(args.data, encoder.config.image_size, args.crops)
     result = evaluate_robustness(encoder, decoder, images, device, limit=args.limit, seed=args.seed)
-    result.update(checkpoint=str(args.checkpoint), image_size=encoder.config.image_size,
-                  data=args.data or "bundled validation photographs", crops_per_image=args.crops)
+    result.update(
+        checkpoint=str(args.checkpoint),
+        image_size=encoder.config.image_size,
+        data=args.data or "bundled validation photographs",
+        crops_per_image=args.crops,
+    )
     text = strict_json_dumps(result, indent=2, sort_keys=True)
     if args.json is not None:
         write_text(args.json, text + "\n")
@@ -278,9 +332,11 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.test:
         return 0
     diffs = check_onnx(encoder, decoder, *paths)
-    print("onnxruntime vs PyTorch, largest absolute differences: "
-          + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items() if k != "bit_agreement")
-          + f"; bit signs agree on {100 * diffs['bit_agreement']:.1f}%")
+    print(
+        "onnxruntime vs PyTorch, largest absolute differences: "
+        + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items() if k != "bit_agreement")
+        + f"; bit signs agree on {100 * diffs['bit_agreement']:.1f}%"
+    )
     worst = max(diffs["encoded"], diffs["residual"], diffs["logits"])
     if worst > ONNX_TOLERANCE:
         print(f"FAILED: a difference above the tolerance {ONNX_TOLERANCE}")

@@ -32,11 +32,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from ...config import (Config, check_at_most, check_non_negative, check_non_negative_int, check_positive,
-                       check_positive_int, check_probability, is_int)
+from ...config import (
+    Config,
+    check_at_most,
+    check_non_negative,
+    check_non_negative_int,
+    check_positive,
+    check_positive_int,
+    check_probability,
+    is_int,
+)
 
-__all__ = ["StampModelConfig", "StampLossConfig", "StampNoiseConfig", "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE",
-           "SIZE_MULTIPLE", "ROUNDINGS"]
+__all__ = [
+    "StampModelConfig",
+    "StampLossConfig",
+    "StampNoiseConfig",
+    "MIN_IMAGE_SIZE",
+    "MAX_IMAGE_SIZE",
+    "SIZE_MULTIPLE",
+    "ROUNDINGS",
+]
 
 # The U-Net halves the image four times and the secret map is S/8 on a side: sides are multiples of 16.
 SIZE_MULTIPLE = 16
@@ -50,8 +65,10 @@ def check_image_size(size) -> None:
     check_positive_int("image_size", size)
     check_at_most("image_size", size, MAX_IMAGE_SIZE)
     if size < MIN_IMAGE_SIZE or size % SIZE_MULTIPLE:
-        raise ValueError(f"image_size must be a multiple of {SIZE_MULTIPLE} of at least {MIN_IMAGE_SIZE} "
-                         f"(the U-Net halves it four times), got {size}")
+        raise ValueError(
+            f"image_size must be a multiple of {SIZE_MULTIPLE} of at least {MIN_IMAGE_SIZE} "
+            f"(the U-Net halves it four times), got {size}"
+        )
 
 
 @dataclass(frozen=True)
@@ -109,8 +126,7 @@ class StampLossConfig(Config):
             check_non_negative(f"yuv_scales[{i}]", value)
         for name in ("l2_scale", "l2_edge_gain", "secret_scale", "critic_scale", "critic_clip"):
             check_non_negative(name, getattr(self, name))
-        for name in ("l2_ramp", "l2_edge_ramp", "l2_edge_delay", "secret_ramp", "critic_ramp",
-                     "no_image_loss_steps"):
+        for name in ("l2_ramp", "l2_edge_ramp", "l2_edge_delay", "secret_ramp", "critic_ramp", "no_image_loss_steps"):
             check_non_negative_int(name, getattr(self, name))
         check_positive_int("critic_updates", self.critic_updates)
         if not isinstance(self.gan, bool):
@@ -118,10 +134,16 @@ class StampLossConfig(Config):
         for name in ("lr", "critic_lr"):
             check_positive(name, getattr(self, name))
 
-    def scaled(self, factor: float) -> "StampLossConfig":
+    def scaled(self, factor: float) -> StampLossConfig:
         """The same losses with every ramp and delay multiplied by ``factor`` (rounded)."""
-        return replace(self, **_scaled_steps(self, factor, ("l2_ramp", "l2_edge_ramp", "l2_edge_delay",
-                                                            "secret_ramp", "critic_ramp", "no_image_loss_steps")))
+        return replace(
+            self,
+            **_scaled_steps(
+                self,
+                factor,
+                ("l2_ramp", "l2_edge_ramp", "l2_edge_delay", "secret_ramp", "critic_ramp", "no_image_loss_steps"),
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -173,8 +195,9 @@ class StampNoiseConfig(Config):
         if self.warp >= 0.5:
             raise ValueError(f"warp must be below 0.5 (a fraction of the side per corner), got {self.warp!r}")
         if not self.contrast_low <= 1 <= self.contrast_high:
-            raise ValueError(f"contrast_low <= 1 <= contrast_high is needed, got {self.contrast_low!r} and "
-                             f"{self.contrast_high!r}")
+            raise ValueError(
+                f"contrast_low <= 1 <= contrast_high is needed, got {self.contrast_low!r} and {self.contrast_high!r}"
+            )
         for name in self.ramp_names():
             check_non_negative_int(name, getattr(self, name))
         if not is_int(self.jpeg_quality_min) or not 1 <= self.jpeg_quality_min <= 100:
@@ -188,7 +211,7 @@ class StampNoiseConfig(Config):
     def ramp_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls) if f.name.endswith("_ramp"))
 
-    def scaled(self, factor: float) -> "StampNoiseConfig":
+    def scaled(self, factor: float) -> StampNoiseConfig:
         """The same distortions with every ramp multiplied by ``factor`` (rounded)."""
         return replace(self, **_scaled_steps(self, factor, self.ramp_names()))
 

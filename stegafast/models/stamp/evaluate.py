@@ -28,7 +28,7 @@ import io
 import os
 import random
 import string
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -65,6 +65,7 @@ def _jpeg(quality: int) -> Callable[[torch.Tensor, torch.Generator], torch.Tenso
         buffer.seek(0)
         with Image.open(buffer) as decoded:
             return _from_pil(decoded, image)
+
     return apply
 
 
@@ -119,9 +120,16 @@ def _quantized(image: torch.Tensor) -> torch.Tensor:
     return quantize_uint8(image).float().div(255).to(image.device)
 
 
-def evaluate_robustness(encoder: StampEncoder, decoder: StampDecoder, images: Sequence[torch.Tensor],
-                        device: torch.device, *, limit: int | None = None, seed: int = 0,
-                        distortions: Sequence[str] | None = None) -> dict:
+def evaluate_robustness(
+    encoder: StampEncoder,
+    decoder: StampDecoder,
+    images: Sequence[torch.Tensor],
+    device: torch.device,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    distortions: Sequence[str] | None = None,
+) -> dict:
     """Bit accuracy and BCH decode rates per distortion, and PSNR/SSIM of the
     8-bit encoded images, over ``images`` ((3, S, S) tensors in [0, 1]; at most
     ``limit``); see the module docstring. Deterministic for a given ``seed``."""
@@ -160,7 +168,11 @@ def evaluate_robustness(encoder: StampEncoder, decoder: StampDecoder, images: Se
         "ssim": sum(ssims) / count,
         "psnr_cap_db": PSNR_CAP_DB,
         "distortions": {
-            name: {"bit_accuracy": s["correct_bits"] / total_bits, "decode_success": s["decoded"] / count,
-                   "wrong_message_rate": s["wrong"] / count}
-            for name, s in stats.items()},
+            name: {
+                "bit_accuracy": s["correct_bits"] / total_bits,
+                "decode_success": s["decoded"] / count,
+                "wrong_message_rate": s["wrong"] / count,
+            }
+            for name, s in stats.items()
+        },
     }

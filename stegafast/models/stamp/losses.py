@@ -23,8 +23,17 @@ from ...color import rgb_to_yuv_bt601
 from ...train import ramp
 from .config import StampLossConfig
 
-__all__ = ["LossWeights", "loss_weights", "edge_falloff", "yuv_l2_loss", "secret_loss",
-           "critic_loss", "generator_critic_loss", "bit_accuracy"]
+__all__ = [
+    "LossWeights",
+    "loss_weights",
+    "edge_falloff",
+    "yuv_l2_loss",
+    "secret_loss",
+    "critic_loss",
+    "generator_critic_loss",
+    "bit_accuracy",
+]
+
 
 class LossWeights(NamedTuple):
     """The weights of one step: L2 image loss, its edge gain, secret BCE, critic term."""
@@ -52,7 +61,8 @@ def loss_weights(step: int, config: StampLossConfig) -> LossWeights:
         l2=ramp(step, 0, c.l2_ramp, 0.0, c.l2_scale),
         edge_gain=ramp(step, c.l2_edge_delay, c.l2_edge_delay + c.l2_edge_ramp, 0.0, c.l2_edge_gain),
         secret=secret,
-        critic=ramp(step, 0, c.critic_ramp, 0.0, c.critic_scale) if c.gan else 0.0)
+        critic=ramp(step, 0, c.critic_ramp, 0.0, c.critic_scale) if c.gan else 0.0,
+    )
 
 
 def _falloff_1d(size: int) -> torch.Tensor:

@@ -36,8 +36,9 @@ def check_batch(name: str, images: torch.Tensor, size: int) -> None:
     if not images.is_floating_point():
         raise TypeError(f"{name} must be a floating tensor in [0, 1], got {images.dtype}")
     if images.dim() != 4 or tuple(images.shape[1:]) != (3, size, size) or images.shape[0] == 0:
-        raise ValueError(f"{name} must be a (B, 3, {size}, {size}) batch (the model's image size), "
-                         f"got shape {tuple(images.shape)}")
+        raise ValueError(
+            f"{name} must be a (B, 3, {size}, {size}) batch (the model's image size), got shape {tuple(images.shape)}"
+        )
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -63,7 +64,7 @@ class StampEncoder(nn.Module):
     def __init__(self, config: StampModelConfig | None = None):
         super().__init__()
         self.config = c = config or StampModelConfig()
-        self.secret_dense = nn.Linear(c.secret_bits, 3 * c.secret_map_size ** 2)
+        self.secret_dense = nn.Linear(c.secret_bits, 3 * c.secret_map_size**2)
         nn.init.kaiming_normal_(self.secret_dense.weight, nonlinearity="relu")  # the original's he_normal
         nn.init.zeros_(self.secret_dense.bias)
         self.conv1 = _conv(6, 32)
@@ -82,8 +83,10 @@ class StampEncoder(nn.Module):
         c = self.config
         check_batch("image", image, c.image_size)
         if secret.shape != (image.shape[0], c.secret_bits):
-            raise ValueError(f"secret must be ({image.shape[0]}, {c.secret_bits}) bits for this batch, "
-                             f"got shape {tuple(secret.shape)}")
+            raise ValueError(
+                f"secret must be ({image.shape[0]}, {c.secret_bits}) bits for this batch, "
+                f"got shape {tuple(secret.shape)}"
+            )
         m = c.secret_map_size
         s = F.relu(self.secret_dense(secret.to(image.dtype) - 0.5)).view(-1, 3, m, m)
         s = F.interpolate(s, scale_factor=8.0, mode="nearest")
@@ -113,8 +116,13 @@ class StampDecoder(nn.Module):
         super().__init__()
         self.config = c = config or StampModelConfig()
         self.stn = nn.Sequential(
-            _conv(3, 32, 2), _conv(32, 64, 2), _conv(64, 128, 2), nn.Flatten(),
-            nn.Linear(_flat_size(128, c.image_size, 3), 128), nn.ReLU(inplace=True))
+            _conv(3, 32, 2),
+            _conv(32, 64, 2),
+            _conv(64, 128, 2),
+            nn.Flatten(),
+            nn.Linear(_flat_size(128, c.image_size, 3), 128),
+            nn.ReLU(inplace=True),
+        )
         # the affine parameters start at the identity map: zero weights, identity bias
         self.stn_affine = nn.Linear(128, 6)
         nn.init.zeros_(self.stn_affine.weight)
@@ -125,10 +133,18 @@ class StampDecoder(nn.Module):
         base = torch.stack([xx, yy, torch.ones_like(xx)], -1).view(-1, 3).float()
         self.register_buffer("_base_grid", base, persistent=False)
         self.decoder = nn.Sequential(
-            _conv(3, 32, 2), _conv(32, 32), _conv(32, 64, 2), _conv(64, 64), _conv(64, 64, 2),
-            _conv(64, 128, 2), _conv(128, 128, 2), nn.Flatten(),
-            nn.Linear(_flat_size(128, c.image_size, 5), 512), nn.ReLU(inplace=True),
-            nn.Linear(512, c.secret_bits))
+            _conv(3, 32, 2),
+            _conv(32, 32),
+            _conv(32, 64, 2),
+            _conv(64, 64),
+            _conv(64, 64, 2),
+            _conv(64, 128, 2),
+            _conv(128, 128, 2),
+            nn.Flatten(),
+            nn.Linear(_flat_size(128, c.image_size, 5), 512),
+            nn.ReLU(inplace=True),
+            nn.Linear(512, c.secret_bits),
+        )
 
     def affine(self, image: torch.Tensor) -> torch.Tensor:
         """The (B, 2, 3) affine map the transformer applies (identity at initialisation)."""
@@ -150,8 +166,9 @@ class StampCritic(nn.Module):
     def __init__(self, config: StampModelConfig | None = None):
         super().__init__()
         self.config = config or StampModelConfig()
-        self.net = nn.Sequential(_conv(3, 8, 2), _conv(8, 16, 2), _conv(16, 32, 2), _conv(32, 64, 2),
-                                 nn.Conv2d(64, 1, 3, 1, 1))
+        self.net = nn.Sequential(
+            _conv(3, 8, 2), _conv(8, 16, 2), _conv(16, 32, 2), _conv(32, 64, 2), nn.Conv2d(64, 1, 3, 1, 1)
+        )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         check_batch("image", image, self.config.image_size)

@@ -13,7 +13,7 @@ the pipeline works in float32 whatever the autocast region.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -32,9 +32,16 @@ LUMA_WEIGHTS = (0.3, 0.6, 0.1)  # the original's desaturation weights
 
 def strengths_at(step: int, config: StampNoiseConfig) -> dict[str, float]:
     """Each term's strength at ``step``: its ramp's progress, from 0 to 1."""
-    ramps = {"warp": config.warp_ramp, "blur": config.blur_ramp, "noise": config.noise_ramp,
-             "contrast": config.contrast_ramp, "brightness": config.brightness_ramp, "hue": config.hue_ramp,
-             "saturation": config.saturation_ramp, "jpeg": config.jpeg_ramp}
+    ramps = {
+        "warp": config.warp_ramp,
+        "blur": config.blur_ramp,
+        "noise": config.noise_ramp,
+        "contrast": config.contrast_ramp,
+        "brightness": config.brightness_ramp,
+        "hue": config.hue_ramp,
+        "saturation": config.saturation_ramp,
+        "jpeg": config.jpeg_ramp,
+    }
     values = {term: ramp(step, 0, ramps[term], 0.0, 1.0) for term in TERMS}
     if not config.jpeg:
         values["jpeg"] = 0.0
@@ -108,12 +115,12 @@ def _blur_kernels(n: int, probability: float, device) -> torch.Tensor:
     manhattan = (xx.abs() + yy.abs()).expand(n, -1, -1)
     identity = (manhattan < 0.5).float()
     sigma = _uniform(n, 1.0, 3.0, device, 1, 1)
-    gauss = torch.exp(-(xx ** 2 + yy ** 2) / (2 * sigma ** 2))
+    gauss = torch.exp(-(xx**2 + yy**2) / (2 * sigma**2))
     theta = _uniform(n, 0.0, 2 * math.pi, device, 1, 1)
     along = yy * torch.cos(theta) + xx * torch.sin(theta)
     line_sigma = _uniform(n, 0.25, 1.0, device, 1, 1)
     line_width = _uniform(n, 3.0, half + 0.1, device, 1, 1)
-    line = torch.exp(-along ** 2 / (2 * line_sigma ** 2)) * (manhattan < line_width).float()
+    line = torch.exp(-(along**2) / (2 * line_sigma**2)) * (manhattan < line_width).float()
     pick = torch.rand(n, 1, 1, device=device)
     kernels = torch.where(pick < probability / 2, gauss, torch.where(pick < probability, line, identity))
     return kernels / kernels.sum(dim=(1, 2), keepdim=True)

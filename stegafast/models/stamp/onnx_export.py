@@ -70,20 +70,34 @@ def export_onnx(encoder: StampEncoder, decoder: StampDecoder, out_dir: str | Pat
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Constant folding")  # the padding's slices: harmless
         warnings.simplefilter("ignore", DeprecationWarning)  # dynamo=False is the legacy exporter, on purpose
-        torch.onnx.export(_EncoderGraph(encoder), (secret, image), graphs[0], dynamo=False,
-                          opset_version=OPSET, input_names=["secret", "image"],
-                          output_names=["encoded", "residual"],
-                          dynamic_axes={"secret": batch, "image": batch, "encoded": batch, "residual": batch})
-        torch.onnx.export(decoder, (image,), graphs[1], dynamo=False, opset_version=OPSET,
-                          input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": batch, "logits": batch})
+        torch.onnx.export(
+            _EncoderGraph(encoder),
+            (secret, image),
+            graphs[0],
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["secret", "image"],
+            output_names=["encoded", "residual"],
+            dynamic_axes={"secret": batch, "image": batch, "encoded": batch, "residual": batch},
+        )
+        torch.onnx.export(
+            decoder,
+            (image,),
+            graphs[1],
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": batch, "logits": batch},
+        )
     for path, graph in zip(paths, graphs):
         write_bytes(path, graph.getvalue())
     return paths
 
 
-def check_onnx(encoder: StampEncoder, decoder: StampDecoder, encoder_path: str | Path, decoder_path: str | Path,
-               batch: int = 3) -> dict[str, float]:
+def check_onnx(
+    encoder: StampEncoder, decoder: StampDecoder, encoder_path: str | Path, decoder_path: str | Path, batch: int = 3
+) -> dict[str, float]:
     """Run the exported files in onnxruntime on random inputs (a batch size other
     than the export's) and return the largest absolute differences from PyTorch:
     ``encoded``, ``residual``, ``logits``, and ``bit_agreement`` (the fraction of

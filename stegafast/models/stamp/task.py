@@ -26,8 +26,7 @@ from ...data import training_images, validation_images
 from ...metrics import PSNR_CAP_DB, psnr, quantize_uint8
 from ...train import OptimizerSpec, Phase, Task, TrainConfig
 from .config import StampLossConfig, StampModelConfig, StampNoiseConfig
-from .losses import (bit_accuracy, critic_loss, generator_critic_loss, loss_weights, secret_loss,
-                     yuv_l2_loss)
+from .losses import bit_accuracy, critic_loss, generator_critic_loss, loss_weights, secret_loss, yuv_l2_loss
 from .model import StampCritic, StampDecoder, StampEncoder
 from .noise import NoisePipeline, full_strength, strengths_at
 
@@ -72,9 +71,16 @@ class StampTask(Task):
     monitor = "bit_acc_noised"
     monitor_mode = "max"
 
-    def __init__(self, model_config: StampModelConfig | None = None, loss_config: StampLossConfig | None = None,
-                 noise_config: StampNoiseConfig | None = None, *, data: str | os.PathLike | None = None,
-                 val_data: str | os.PathLike | None = None, epoch_length: int = 1000):
+    def __init__(
+        self,
+        model_config: StampModelConfig | None = None,
+        loss_config: StampLossConfig | None = None,
+        noise_config: StampNoiseConfig | None = None,
+        *,
+        data: str | os.PathLike | None = None,
+        val_data: str | os.PathLike | None = None,
+        epoch_length: int = 1000,
+    ):
         self.model_config = model_config or StampModelConfig()
         self.loss_config = loss_config or StampLossConfig()
         self.noise_config = noise_config or StampNoiseConfig()
@@ -89,7 +95,7 @@ class StampTask(Task):
         return {**super().identity(), "model": self.model_config.to_dict(), "gan": self.loss_config.gan}
 
     @classmethod
-    def from_identity(cls, identity: dict[str, Any]) -> "StampTask":
+    def from_identity(cls, identity: dict[str, Any]) -> StampTask:
         """The task of a checkpoint: its architecture and whether it had a critic, no data."""
         return cls(StampModelConfig.from_dict(identity["model"]), StampLossConfig(gan=identity["gan"]))
 
@@ -156,9 +162,18 @@ class StampTask(Task):
                 metrics["g_loss"] = g.detach()
         ctx.backward(total, "generator")
         quality = psnr(encoded.detach().clamp(0, 1).float(), image.float(), cap=PSNR_CAP_DB)
-        return {"loss": total.detach(), "l2": l2.detach(), "secret_loss": secret.detach(),
-                "bit_acc": bit_accuracy(logits, bits), "psnr": quality, **metrics, "w_l2": weights.l2, "w_secret": weights.secret, "w_critic": weights.critic,
-                "edge_gain": weights.edge_gain}
+        return {
+            "loss": total.detach(),
+            "l2": l2.detach(),
+            "secret_loss": secret.detach(),
+            "bit_acc": bit_accuracy(logits, bits),
+            "psnr": quality,
+            **metrics,
+            "w_l2": weights.l2,
+            "w_secret": weights.secret,
+            "w_critic": weights.critic,
+            "edge_gain": weights.edge_gain,
+        }
 
     def validation_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         image = batch
@@ -167,7 +182,9 @@ class StampTask(Task):
         encoded = encoded.to(image.dtype)
         clean = ctx.models["decoder"](encoded)
         noised = ctx.models["decoder"](self.noise(encoded, full_strength(self.noise_config)))
-        return {"bit_acc": bit_accuracy(clean, bits), "bit_acc_noised": bit_accuracy(noised, bits),
-                "psnr": psnr(encoded.float(), image.float(), cap=PSNR_CAP_DB),
-                "secret_loss": secret_loss(clean, bits)}
-
+        return {
+            "bit_acc": bit_accuracy(clean, bits),
+            "bit_acc_noised": bit_accuracy(noised, bits),
+            "psnr": psnr(encoded.float(), image.float(), cap=PSNR_CAP_DB),
+            "secret_loss": secret_loss(clean, bits),
+        }

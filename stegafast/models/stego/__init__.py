@@ -19,5 +19,13 @@ from .inference import embed, extract, load_stego
 from .model import StegoINN, StegoOutput
 from .task import StegoTask
 
-__all__ = ["StegoModelConfig", "StegoLossConfig", "StegoINN", "StegoOutput", "StegoTask", "load_stego", "embed",
-           "extract"]
+__all__ = [
+    "StegoModelConfig",
+    "StegoLossConfig",
+    "StegoINN",
+    "StegoOutput",
+    "StegoTask",
+    "load_stego",
+    "embed",
+    "extract",
+]

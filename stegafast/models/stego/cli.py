@@ -40,8 +40,12 @@ from .task import StegoTask
 
 
 def add_parser(sub) -> None:
-    add_family(sub, "stego", "INN image-in-image steganography: train, embed, extract, evaluate",
-               (_add_train, _add_embed, _add_extract, _add_evaluate))
+    add_family(
+        sub,
+        "stego",
+        "INN image-in-image steganography: train, embed, extract, evaluate",
+        (_add_train, _add_embed, _add_extract, _add_evaluate),
+    )
 
 
 # ---- train ---------------------------------------------------------------------------------------
@@ -51,34 +55,62 @@ def _add_train(verbs) -> None:
     p = add_train_parser(verbs, "train the stego model")
     m, defaults = p.add_argument_group("stego model"), StegoModelConfig()
     m.add_argument("--blocks", type=int, default=defaults.blocks, help="StarINN blocks (default: %(default)s)")
-    m.add_argument("--hidden", type=int, default=defaults.hidden,
-                   help="hidden channels of the coupling subnets (default: %(default)s)")
-    m.add_argument("--subnet", choices=sorted(SUBNETS), default=defaults.subnet,
-                   help="coupling subnet (default: %(default)s)")
+    m.add_argument(
+        "--hidden",
+        type=int,
+        default=defaults.hidden,
+        help="hidden channels of the coupling subnets (default: %(default)s)",
+    )
+    m.add_argument(
+        "--subnet", choices=sorted(SUBNETS), default=defaults.subnet, help="coupling subnet (default: %(default)s)"
+    )
     m.add_argument("--k-y", type=float, default=defaults.k_y, help="luma residual bound (default: %(default)s)")
     m.add_argument("--k-c", type=float, default=defaults.k_c, help="chroma residual bound (default: %(default)s)")
     lo, losses = p.add_argument_group("stego losses"), StegoLossConfig()
     add_val_data_arg(lo)
-    lo.add_argument("--lambda-grad", type=float, default=losses.lambda_grad,
-                    help="gradient (edge) loss weight (default: %(default)s)")
-    lo.add_argument("--lambda-tv", type=float, default=losses.lambda_tv,
-                    help="total-variation weight of the residual (default: %(default)s)")
-    lo.add_argument("--perturb-from", type=float, default=losses.perturb_from,
-                    help="fraction of the run after which stego images are perturbed (default: %(default)s)")
-    lo.add_argument("--quant-prob", type=float, default=losses.quant_prob,
-                    help="probability of 8-bit quantisation once perturbing (default: %(default)s)")
-    lo.add_argument("--noise-prob", type=float, default=losses.noise_prob,
-                    help="probability of Gaussian noise once perturbing (default: %(default)s)")
+    lo.add_argument(
+        "--lambda-grad",
+        type=float,
+        default=losses.lambda_grad,
+        help="gradient (edge) loss weight (default: %(default)s)",
+    )
+    lo.add_argument(
+        "--lambda-tv",
+        type=float,
+        default=losses.lambda_tv,
+        help="total-variation weight of the residual (default: %(default)s)",
+    )
+    lo.add_argument(
+        "--perturb-from",
+        type=float,
+        default=losses.perturb_from,
+        help="fraction of the run after which stego images are perturbed (default: %(default)s)",
+    )
+    lo.add_argument(
+        "--quant-prob",
+        type=float,
+        default=losses.quant_prob,
+        help="probability of 8-bit quantisation once perturbing (default: %(default)s)",
+    )
+    lo.add_argument(
+        "--noise-prob",
+        type=float,
+        default=losses.noise_prob,
+        help="probability of Gaussian noise once perturbing (default: %(default)s)",
+    )
     p.set_defaults(out="runs/stego", steps=20000, batch_size=8, image_size=224, run=run_train)
 
 
 def _task_from_args(args: argparse.Namespace) -> StegoTask:
     try:
-        model = StegoModelConfig(blocks=args.blocks, hidden=args.hidden, subnet=args.subnet,
-                                 k_y=args.k_y, k_c=args.k_c)
-        losses = StegoLossConfig(lambda_grad=args.lambda_grad, lambda_tv=args.lambda_tv,
-                                 perturb_from=args.perturb_from, quant_prob=args.quant_prob,
-                                 noise_prob=args.noise_prob)
+        model = StegoModelConfig(blocks=args.blocks, hidden=args.hidden, subnet=args.subnet, k_y=args.k_y, k_c=args.k_c)
+        losses = StegoLossConfig(
+            lambda_grad=args.lambda_grad,
+            lambda_tv=args.lambda_tv,
+            perturb_from=args.perturb_from,
+            quant_prob=args.quant_prob,
+            noise_prob=args.noise_prob,
+        )
     except ValueError as exc:
         raise UserError(f"--{str(exc).replace('_', '-')}") from None
     check_at_least("--image-size", args.image_size, MIN_IMAGE_SIZE)
@@ -102,8 +134,9 @@ def _read_image(path: str, what: str) -> torch.Tensor:
         raise UserError(f"{what}: {exc}") from None  # which of the images it was
     h, w = image.shape[-2:]
     if h < MIN_IMAGE_SIZE or w < MIN_IMAGE_SIZE:
-        raise UserError(f"{what} image {path} is {h}x{w}; the stego model needs at least "
-                        f"{MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}")
+        raise UserError(
+            f"{what} image {path} is {h}x{w}; the stego model needs at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}"
+        )
     return image.unsqueeze(0)
 
 
@@ -118,8 +151,12 @@ def _add_embed(verbs) -> None:
     p = verbs.add_parser("embed", help="hide a secret image in a cover image")
     add_checkpoint_and_device(p, "stego")
     p.add_argument("--cover", required=True, metavar="A.png", help="the cover image")
-    p.add_argument("--secret", required=True, metavar="B.png",
-                   help="the secret image (resized to the cover's size when it differs)")
+    p.add_argument(
+        "--secret",
+        required=True,
+        metavar="B.png",
+        help="the secret image (resized to the cover's size when it differs)",
+    )
     p.add_argument("--out", required=True, metavar="stego.png", help="the stego image to write (PNG)")
     p.set_defaults(run=run_embed)
 
@@ -154,10 +191,14 @@ def run_extract(args: argparse.Namespace) -> int:
 def _add_evaluate(verbs) -> None:
     p = verbs.add_parser("evaluate", help="hiding and recovery quality on 8-bit PNGs, as JSON")
     add_checkpoint_and_device(p, "stego")
-    p.add_argument("--data", metavar="DIR",
-                   help="folder of test images (default: the bundled validation photographs)")
-    p.add_argument("--image-size", type=int, default=256, metavar="S",
-                   help="side of the centre crops evaluated (default: %(default)s)")
+    p.add_argument("--data", metavar="DIR", help="folder of test images (default: the bundled validation photographs)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=256,
+        metavar="S",
+        help="side of the centre crops evaluated (default: %(default)s)",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="evaluate at most N cover/secret pairs")
     p.set_defaults(run=run_evaluate)
 
@@ -169,7 +210,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     pairs = evaluation_pairs(args.data, args.image_size)
     device = resolve_device(args.device)
     result = evaluate(load_stego(args.checkpoint, device), pairs, device, args.limit)
-    result.update(checkpoint=str(args.checkpoint), image_size=args.image_size,
-                  data=args.data or "bundled validation photographs")
+    result.update(
+        checkpoint=str(args.checkpoint), image_size=args.image_size, data=args.data or "bundled validation photographs"
+    )
     print(strict_json_dumps(result, indent=2, sort_keys=True))
     return 0

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ...config import (Config, check_at_most, check_non_negative, check_positive, check_positive_int,
-                       check_probability)
+from ...config import Config, check_at_most, check_non_negative, check_positive, check_positive_int, check_probability
 from ...nn import SUBNETS
 
 __all__ = ["StegoModelConfig", "StegoLossConfig", "MIN_IMAGE_SIZE", "MAX_BLOCKS", "MAX_HIDDEN"]
@@ -103,6 +102,7 @@ class StegoLossConfig(Config):
         for name in ("perturb_from", "quant_prob", "noise_prob"):
             check_probability(name, getattr(self, name))
         if self.noise_sigma_max < self.noise_sigma_min:
-            raise ValueError(f"noise_sigma_max ({self.noise_sigma_max}) must be >= noise_sigma_min "
-                             f"({self.noise_sigma_min})")
+            raise ValueError(
+                f"noise_sigma_max ({self.noise_sigma_max}) must be >= noise_sigma_min ({self.noise_sigma_min})"
+            )
         check_positive("lr", self.lr)

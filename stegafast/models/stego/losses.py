@@ -30,8 +30,16 @@ from ...nn import ILWT2d
 from .config import StegoLossConfig
 
 __all__ = [
-    "hiding_loss", "recovery_mse", "recovery_ssim", "gradient_loss", "total_variation", "wavelet_loss",
-    "quantize_straight_through", "perturb", "LossTerms", "stego_loss",
+    "hiding_loss",
+    "recovery_mse",
+    "recovery_ssim",
+    "gradient_loss",
+    "total_variation",
+    "wavelet_loss",
+    "quantize_straight_through",
+    "perturb",
+    "LossTerms",
+    "stego_loss",
 ]
 
 _ONE_LEVEL = ILWT2d(levels=1, rounding=False)
@@ -110,7 +118,8 @@ def perturb(stego: torch.Tensor, config: StegoLossConfig) -> torch.Tensor:
     x = stego + quantize * (quantize_straight_through(stego) - stego)
     noisy = _sample_mask(x, config.noise_prob)
     sigma = torch.empty(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype).uniform_(
-        config.noise_sigma_min, config.noise_sigma_max)
+        config.noise_sigma_min, config.noise_sigma_max
+    )
     return x + noisy * sigma * torch.randn_like(x)
 
 
@@ -126,8 +135,14 @@ class LossTerms(NamedTuple):
     wavelet: torch.Tensor
 
 
-def stego_loss(cover: torch.Tensor, secret: torch.Tensor, stego: torch.Tensor, recovered: torch.Tensor,
-               config: StegoLossConfig, alpha_hid: float) -> LossTerms:
+def stego_loss(
+    cover: torch.Tensor,
+    secret: torch.Tensor,
+    stego: torch.Tensor,
+    recovered: torch.Tensor,
+    config: StegoLossConfig,
+    alpha_hid: float,
+) -> LossTerms:
     """The seed's total loss with hiding weight ``alpha_hid`` (ramped by the task)."""
     cover, secret, stego, recovered = (t.float() for t in (cover, secret, stego, recovered))
     terms = dict(
@@ -138,7 +153,12 @@ def stego_loss(cover: torch.Tensor, secret: torch.Tensor, stego: torch.Tensor, r
         tv=total_variation(stego - cover),
         wavelet=wavelet_loss(stego, cover, config),
     )
-    total = (alpha_hid * terms["hiding"] + config.alpha_rec_mse * terms["rec_mse"]
-             + config.alpha_rec_ssim * terms["rec_ssim"] + config.lambda_grad * terms["gradient"]
-             + config.lambda_tv * terms["tv"] + terms["wavelet"])
+    total = (
+        alpha_hid * terms["hiding"]
+        + config.alpha_rec_mse * terms["rec_mse"]
+        + config.alpha_rec_ssim * terms["rec_ssim"]
+        + config.lambda_grad * terms["gradient"]
+        + config.lambda_tv * terms["tv"]
+        + terms["wavelet"]
+    )
     return LossTerms(total=total, **terms)

@@ -42,7 +42,8 @@ wavelet's shared padding; cover and secret of one size).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -79,11 +80,14 @@ def check_images(name: str, image: torch.Tensor, like: torch.Tensor | None = Non
         raise ValueError(f"{name} is an empty batch")
     h, w = image.shape[-2:]
     if h < MIN_IMAGE_SIZE or w < MIN_IMAGE_SIZE:
-        raise ValueError(f"{name} is {h}x{w}; the stego model needs images of at least "
-                         f"{MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}")
+        raise ValueError(
+            f"{name} is {h}x{w}; the stego model needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}"
+        )
     if like is not None and image.shape != like.shape:
-        raise ValueError(f"{name} has shape {tuple(image.shape)} but the cover has {tuple(like.shape)}; "
-                         "resize the secret to the cover's size")
+        raise ValueError(
+            f"{name} has shape {tuple(image.shape)} but the cover has {tuple(like.shape)}; "
+            "resize the secret to the cover's size"
+        )
 
 
 class StegoINN(nn.Module):
@@ -99,8 +103,7 @@ class StegoINN(nn.Module):
         self.config = config or StegoModelConfig()
         c = self.config
         self.blocks = InvertibleSequential(
-            *(StarINNBlock(WAVELET_CHANNELS, hidden=c.hidden, subnet=c.subnet, clamp=c.clamp)
-              for _ in range(c.blocks))
+            *(StarINNBlock(WAVELET_CHANNELS, hidden=c.hidden, subnet=c.subnet, clamp=c.clamp) for _ in range(c.blocks))
         )
         # float32 whatever the model's dtype: see compose
         self.register_buffer("k", torch.tensor([c.k_y, c.k_c, c.k_c]).view(1, 3, 1, 1), persistent=False)
@@ -142,8 +145,9 @@ class StegoINN(nn.Module):
         revealed = self.inverse_transform(torch.cat([stego, torch.zeros_like(stego)], 1))
         return revealed[:, IMAGE_CHANNELS:].float().clamp(0, 1)
 
-    def forward(self, cover: torch.Tensor, secret: torch.Tensor,
-                perturb: Callable[[torch.Tensor], torch.Tensor] | None = None) -> StegoOutput:
+    def forward(
+        self, cover: torch.Tensor, secret: torch.Tensor, perturb: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> StegoOutput:
         stego = self.embed(cover, secret)
         seen = perturb(stego) if perturb is not None else stego
         return StegoOutput(stego, self.extract(seen))

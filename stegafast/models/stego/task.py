@@ -41,9 +41,16 @@ class StegoTask(Task):
     monitor = "psnr_mean"
     monitor_mode = "max"
 
-    def __init__(self, model_config: StegoModelConfig | None = None, loss_config: StegoLossConfig | None = None,
-                 *, data: str | os.PathLike | None = None, val_data: str | os.PathLike | None = None,
-                 image_size: int = 224, epoch_length: int = 1000):
+    def __init__(
+        self,
+        model_config: StegoModelConfig | None = None,
+        loss_config: StegoLossConfig | None = None,
+        *,
+        data: str | os.PathLike | None = None,
+        val_data: str | os.PathLike | None = None,
+        image_size: int = 224,
+        epoch_length: int = 1000,
+    ):
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < MIN_IMAGE_SIZE:
             raise ValueError(f"image size must be an integer >= {MIN_IMAGE_SIZE}, got {image_size!r}")
         self.model_config = model_config or StegoModelConfig()
@@ -54,7 +61,7 @@ class StegoTask(Task):
         return {**super().identity(), "model": self.model_config.to_dict()}
 
     @classmethod
-    def from_identity(cls, identity: dict[str, Any]) -> "StegoTask":
+    def from_identity(cls, identity: dict[str, Any]) -> StegoTask:
         """The task of a checkpoint: its architecture, default losses, no data."""
         return cls(StegoModelConfig.from_dict(identity["model"]))
 
@@ -87,8 +94,11 @@ class StegoTask(Task):
         with ctx.autocast(enabled=False):
             terms = stego_loss(cover, secret, stego, recovered, self.loss_config, alpha)
         ctx.backward(terms.total)
-        return {"loss": terms.total, **{k: v.detach() for k, v in terms._asdict().items() if k != "total"},
-                "alpha_hid": alpha}
+        return {
+            "loss": terms.total,
+            **{k: v.detach() for k, v in terms._asdict().items() if k != "total"},
+            "alpha_hid": alpha,
+        }
 
     def validation_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
         cover, secret = batch

@@ -62,7 +62,7 @@ def _print_text(facts: dict) -> None:
         variant = facts["cpu_variant"] or "not loaded"
         print(
             f"  CPU kernels: {', '.join(build['cpu_kernels'])} (running the {variant} build; "
-            "STEGAFAST_CPU_VARIANT=baseline forces the baseline)"
+            "STEGAFAST_CPU_VARIANT=auto|baseline|avx2 chooses it)"
         )
         print(f"  CUDA kernels: {cuda}")
         if build.get("cuda_version"):

@@ -104,8 +104,8 @@ class GaussianConditional(EntropyModel):
         """The integer coding tables of a zero-mean Gaussian for each entry of ``scale_table``.
 
         Returns ``(cdfs, cdf_lengths, offsets)``: int32 (S, L + 2) CDFs in units of 1/65536 with an escape bin (each
-        covering the mass within ``tail_mass``), int32 (S,) their lengths and int32 (S,) offsets: minus the number of
-        bins below zero.
+        covering all but ``tail_mass`` of the mass), int32 (S,) their lengths and int32 (S,) offsets: minus the number
+        of bins below zero.
         """
         scales = self.scale_table.double()
         multiplier = -float(torch.special.ndtri(torch.tensor(self.tail_mass / 2, dtype=torch.float64)))

@@ -66,7 +66,7 @@ class Progress:
             print(text, file=self._stream, flush=True)
 
     def close(self) -> None:
-        """Finish and remove the bar (no-op when hidden or already closed)."""
+        """Close the bar (no-op when hidden or already closed)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

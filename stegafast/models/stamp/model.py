@@ -84,7 +84,7 @@ class StampEncoder(nn.Module):
         encoded.
 
         ``secret``: (B, secret_bits) of 0/1 (any dtype); ``image``: float (B, 3, S, S) in [0, 1] with S =
-        ``image_size``. Raises ValueError for other shapes.
+        ``image_size``. Raises ValueError for other shapes, TypeError for a non-floating image.
         """
         c = self.config
         check_batch("image", image, c.image_size)
@@ -157,8 +157,10 @@ class StampDecoder(nn.Module):
         return self.stn_affine(self.stn(image - 0.5)).view(-1, 2, 3)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """Logits (B, secret_bits) of the hidden bits (> 0 means 1) in ``image``: float (B, 3, S, S) in [0, 1], S =
-        ``image_size``."""
+        """Logits (B, secret_bits) of the hidden bits (> 0 means 1) in ``image``: float (B, 3, S, S) in [0, 1].
+
+        S = ``image_size``. Raises ValueError for another shape, TypeError for a non-floating image.
+        """
         check_batch("image", image, self.config.image_size)
         x = image - 0.5
         theta = self.affine(image).to(x.dtype)
@@ -179,7 +181,9 @@ class StampCritic(nn.Module):
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """WGAN scores (B,) of ``image``: float (B, 3, S, S) in [0, 1], S = ``image_size``; unbounded, in the input's
-        dtype."""
+        """WGAN scores (B,) of ``image`` (float (B, 3, S, S) in [0, 1], S = ``image_size``): unbounded, in its dtype.
+
+        Raises ValueError for another shape, TypeError for a non-floating image.
+        """
         check_batch("image", image, self.config.image_size)
         return self.net(image - 0.5).mean(dim=(1, 2, 3))

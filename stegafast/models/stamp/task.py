@@ -129,8 +129,10 @@ class StampTask(Task):
         return optimizers
 
     def train_dataset(self) -> Dataset:
-        """Random ``image_size`` crops of the training images (``data``, or the bundled photos), ``epoch_length`` per
-        epoch."""
+        """Random ``image_size`` crops of the images under ``data``; without it, of the bundled training photos.
+
+        ``epoch_length`` crops make an epoch of the bundled photos; a folder's epoch is one crop per image.
+        """
         return training_images(self.data, self.image_size, self.epoch_length)
 
     def val_dataset(self) -> Dataset | None:

@@ -75,7 +75,7 @@ class StegoTask(Task):
         return torch.optim.Adam(models["model"].parameters(), lr=config.lr or self.loss_config.lr)
 
     def train_dataset(self) -> Dataset:
-        """Random (cover, secret) pairs of ``image_size`` crops of the training images (``data``, or the bundled photos)."""
+        """Random (cover, secret) pairs of ``image_size`` crops of the images under ``data`` (or the bundled photos)."""
         return PairedImages(training_images(self.data, self.image_size, self.epoch_length))
 
     def val_dataset(self) -> Dataset | None:

@@ -3,8 +3,10 @@
 The rule this test applies, read from the source with ``ast`` (nothing is imported):
 
 - checked: module-level functions and classes whose name does not start with ``_``, and the methods (sync or
-  async) of those classes whose name does not start with ``_``; nested functions and the members of private
-  classes are not part of the public surface and are not checked;
+  async) of those classes whose name does not start with ``_``, in every module under stegafast/, private modules
+  (``_native.py``, ``metrics/_checks.py``, ``ops/_validate.py``) included, since other layers call into them;
+  nested functions and classes and the members of private classes are not part of the public surface and are not
+  checked;
 - excused: dunder methods (``__init__``, ``__call__``, ...: the class docstring says what they take), and a
   ``@property`` (or ``cached_property``) whose body is a single statement, since its name and the class
   docstring already say what it returns;

@@ -24,6 +24,8 @@ _BUILD_INFO_PATH = os.path.join(os.path.dirname(__file__), "_build_info.json")
 
 @dataclass
 class NativeStatus:
+    """Whether the native library ``stegafast._C`` loaded, why not, its build info and the CPU variant in use."""
+
     loaded: bool
     reason: str | None  # why the library is not loaded; None when it is
     build_info: dict = field(default_factory=dict)
@@ -84,10 +86,13 @@ elif _STATUS.cpu_variant_note:
 
 
 def status() -> NativeStatus:
+    """The native library's load status, decided once at import (the same object on every call)."""
     return _STATUS
 
 
 def build_info() -> dict:
+    """A copy of the build info stored with ``_C`` (torch and CUDA versions, arch list, kernels); ``{}`` when not
+    loaded."""
     return dict(_STATUS.build_info)
 
 

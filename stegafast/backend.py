@@ -60,10 +60,12 @@ _fallbacks_logged: set[tuple[str, str]] = set()
 
 
 def get_backend() -> str:
+    """The process-wide backend: ``"auto"``, ``"native"`` or ``"reference"``."""
     return _backend
 
 
 def set_backend(name: str) -> None:
+    """Set the process-wide backend to ``name`` (one of ``BACKENDS``); raises ValueError for any other name."""
     global _backend
     _backend = _checked(name)
 

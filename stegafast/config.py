@@ -63,11 +63,13 @@ def is_int(value) -> bool:
 
 
 def check_positive_int(name: str, value) -> None:
+    """Raise ValueError (starting with ``name``) unless ``value`` is an int >= 1 (bool is not an int here)."""
     if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def check_non_negative_int(name: str, value) -> None:
+    """Raise ValueError (starting with ``name``) unless ``value`` is an int >= 0 (bool is not an int here)."""
     if not is_int(value) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
 
@@ -86,6 +88,7 @@ def check_positive(name: str, value) -> None:
 
 
 def check_probability(name: str, value) -> None:
+    """Raise ValueError (starting with ``name``) unless ``value`` is a finite number in [0, 1]."""
     check_non_negative(name, value)
     if value > 1:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")

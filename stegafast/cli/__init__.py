@@ -22,6 +22,7 @@ COMMANDS = (info, demo, stego, codec, stamp)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``stegafast`` argument parser, with one sub-command per entry of ``COMMANDS``."""
     parser = argparse.ArgumentParser(prog="stegafast", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
@@ -30,6 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return its exit status.
+
+    0 on success, 2 after printing a ``UserError`` as one line on stderr, 130 on Ctrl-C; argparse itself exits 2 on
+    unknown options.
+    """
     args = build_parser().parse_args(argv)
     try:
         check_finite_floats(args)

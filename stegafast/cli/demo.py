@@ -18,6 +18,7 @@ from .common import check_at_least, check_output_file
 
 
 def add_parser(sub) -> None:
+    """Add ``stegafast demo`` (a lossless wavelet round trip on a bundled photograph) to ``sub``."""
     p = sub.add_parser("demo", help="lossless multi-level wavelet round trip on a bundled photograph")
     p.add_argument("--image", default="chelsea", help=f"one of: {', '.join(BUNDLED_PHOTOS)} (default: chelsea)")
     p.add_argument("--levels", type=int, default=3, help="decomposition levels (default: 3)")
@@ -60,6 +61,12 @@ def _mosaic(image: torch.Tensor) -> np.ndarray:
 
 
 def run(args) -> int:
+    """``stegafast demo``: decompose a batch of one bundled photo with ``ILWT2d``, check the round trip is bit-exact,
+    time it.
+
+    Prints the subband sizes, the exactness and the median time per backend; with ``--save`` writes the first level's
+    subband mosaic as a PNG. Returns 0; raises ``UserError`` for bad options or a photo too small for ``--levels``.
+    """
     _check_args(args)
     photo = load_bundled_photo(args.image)
     c, h, w = photo.shape

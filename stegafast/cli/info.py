@@ -15,12 +15,19 @@ DEVICES = ("cpu", "cuda")
 
 
 def add_parser(sub) -> None:
+    """Add ``stegafast info`` (the build and which kernels run natively) to ``sub``."""
     p = sub.add_parser("info", help="show the build and which kernels run natively")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(run=run)
 
 
 def collect() -> dict:
+    """The facts ``stegafast info`` prints, as a JSON-able dict.
+
+    Versions (stegafast, Python, torch, CUDA), the GPU if any, whether ``_C`` loaded and why not, the CPU variant, the
+    build info, the current backend, and per declared op its kernel, autocast policy and, per device, ``"native"`` or
+    the reason it is unavailable.
+    """
     status = _native.status()
     ops = {}
     for op in registration.declared():
@@ -76,6 +83,7 @@ def _print_text(facts: dict) -> None:
 
 
 def run(args) -> int:
+    """``stegafast info``: print ``collect()`` as text, or as JSON with ``--json``; returns 0."""
     facts = collect()
     if args.json:
         print(json.dumps(facts, indent=2))

@@ -118,12 +118,15 @@ class BundledPhotos(ImageCrops):
         self.names = BUNDLED_PHOTOS if split == "all" else BUNDLED_SPLITS[split]
 
     def image_count(self) -> int:
+        """How many bundled photos this set holds."""
         return len(self.names)
 
     def image_name(self, index: int) -> str:
+        """The scikit-image name of photo ``index`` (for example ``"astronaut"``)."""
         return self.names[index]
 
     def read_array(self, index: int) -> np.ndarray:
+        """Photo ``index`` as uint8 (H, W, C) pixels in ``self.mode``."""
         return _bundled_pixels(self.names[index], self.mode)
 
 

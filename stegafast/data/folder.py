@@ -50,10 +50,14 @@ class ImageFolder(ImageCrops):
                 check_image_header(path)
 
     def image_count(self) -> int:
+        """How many image files were found under the folder."""
         return len(self.paths)
 
     def image_name(self, index: int) -> str:
+        """Image ``index``'s path relative to the folder, with ``/`` separators."""
         return self.paths[index].relative_to(self.root).as_posix()
 
     def read_array(self, index: int) -> np.ndarray:
+        """Image ``index`` decoded to uint8 (H, W, C) pixels in ``self.mode``; raises ``ImageReadError`` if
+        unreadable."""
         return from_pil(open_image(self.paths[index], self.mode))

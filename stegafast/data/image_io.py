@@ -29,6 +29,7 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, UnidentifiedImageError, Imag
 
 
 def check_mode(mode) -> str:
+    """Return ``mode`` if it is one of ``MODES`` (Pillow mode names), else raise ValueError naming the choices."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
     return mode

@@ -32,6 +32,7 @@ class PairedImages(Dataset):
         self.images = images
 
     def set_epoch(self, epoch: int) -> None:
+        """Pass ``epoch`` to the underlying images, so the random pairing and crops change each epoch."""
         self.images.set_epoch(epoch)
 
     def __len__(self) -> int:

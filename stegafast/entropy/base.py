@@ -132,6 +132,7 @@ class EntropyModel(nn.Module, abc.ABC):
         return x + (rounded - x).detach() if training else rounded
 
     def bound_likelihood(self, likelihood: torch.Tensor) -> torch.Tensor:
+        """``likelihood`` clamped below at ``likelihood_bound`` (same shape and dtype), so ``-log2`` stays finite."""
         return lower_bound(likelihood, self.likelihood_bound)
 
     # ---- coding --------------------------------------------------------------------------

@@ -143,6 +143,11 @@ class EntropyBottleneck(EntropyModel):
     # ---- tables and coding -----------------------------------------------------------------
 
     def build_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The integer coding tables of each channel's learned density, from its quantiles.
+
+        Returns ``(cdfs, cdf_lengths, offsets)``: int32 (C, L + 2) CDFs in units of 1/65536 with an escape bin, int32
+        (C,) their lengths, and int32 (C,) offsets: minus the number of bins below each channel's median.
+        """
         medians = self.quantiles[:, 0, 1]
         minima = torch.ceil(medians - self.quantiles[:, 0, 0]).clamp(min=0).long()
         maxima = torch.ceil(self.quantiles[:, 0, 2] - medians).clamp(min=0).long()

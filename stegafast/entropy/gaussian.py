@@ -101,6 +101,12 @@ class GaussianConditional(EntropyModel):
     # ---- tables and coding -------------------------------------------------------------------
 
     def build_tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The integer coding tables of a zero-mean Gaussian for each entry of ``scale_table``.
+
+        Returns ``(cdfs, cdf_lengths, offsets)``: int32 (S, L + 2) CDFs in units of 1/65536 with an escape bin (each
+        covering all but ``tail_mass`` of the mass), int32 (S,) their lengths and int32 (S,) offsets: minus the number
+        of bins below zero.
+        """
         scales = self.scale_table.double()
         multiplier = -float(torch.special.ndtri(torch.tensor(self.tail_mass / 2, dtype=torch.float64)))
         centres = torch.ceil(scales * multiplier).long()

@@ -44,7 +44,9 @@ class LowerBound(nn.Module):
         self.register_buffer("bound", torch.tensor([float(bound)]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``max(x, bound)`` elementwise: any shape, floating dtype, same shape and dtype out."""
         return lower_bound(x, self.bound.to(x.dtype))
 
     def extra_repr(self) -> str:
+        """The bound, for ``repr()``."""
         return f"bound={self.bound.item():g}"

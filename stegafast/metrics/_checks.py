@@ -32,6 +32,7 @@ def check_image_pair(metric: str, a, b) -> None:
 
 
 def check_data_range(metric: str, data_range) -> float:
+    """``data_range`` as a float; TypeError if it is not a number, ValueError unless positive and finite."""
     if isinstance(data_range, bool) or not isinstance(data_range, (int, float)):
         raise TypeError(f"{metric}: data_range must be a number, got {data_range!r}")
     if not math.isfinite(data_range) or data_range <= 0:
@@ -48,6 +49,7 @@ def check_cap(metric: str, cap) -> None:
 
 
 def check_reduction(metric: str, reduction) -> None:
+    """Raise ValueError (starting with ``metric``) unless ``reduction`` is one of ``REDUCTIONS``."""
     if reduction not in REDUCTIONS:
         raise ValueError(f"{metric}: reduction must be one of {', '.join(map(repr, REDUCTIONS))}, got {reduction!r}")
 

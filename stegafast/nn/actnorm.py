@@ -74,6 +74,12 @@ class ActNorm(InvertibleModule):
         return (self.log_scale.to(dtype).sum() * (h * w)).repeat(x.shape[0])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(y, logdet)``: ``y = (x + bias) * exp(log_scale)``; x float (B, C, H, W) with C = ``channels``, y the same
+        shape and dtype.
+
+        The first call initialises the parameters from ``x``. ``logdet`` (B,) is float64 for float64 inputs, else
+        float32: ``H * W * sum(log_scale)`` per sample.
+        """
         self._check_input("forward", "x", x)
         if not bool(self.initialized):
             self.initialize(x)
@@ -81,6 +87,11 @@ class ActNorm(InvertibleModule):
         return y, self._logdet(x)
 
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, logdet)``: ``x = y * exp(-log_scale) - bias``; y float (B, C, H, W) with C = ``channels``, x the same
+        shape and dtype.
+
+        Never initialises. ``logdet`` (B,) is float64 for float64 inputs, else float32, the negative of ``forward``'s.
+        """
         self._check_input("inverse", "y", y)
         x = y * torch.exp(-self.log_scale).to(y.dtype) - self.bias.to(y.dtype)
         return x, -self._logdet(y)

@@ -51,6 +51,7 @@ class InvertibleConv1x1(InvertibleModule):
             self.weight = nn.Parameter(w.float())
 
     def extra_repr(self) -> str:
+        """The channel count and whether W is LU-factorised, for ``repr()``."""
         return f"channels={self.channels}, lu={self.lu}"
 
     def _factors(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -93,9 +94,13 @@ class InvertibleConv1x1(InvertibleModule):
         return F.conv2d(x, matrix.to(x.dtype).view(c, c, 1, 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(W x, logdet)`` at every pixel; x float (B, C, H, W) with C = ``channels``, the output the same shape
+        and dtype; ``logdet`` (B,) is float64 for float64 inputs, else float32."""
         self._check_input("forward", "x", x)
         return self._mix(x, self.weight_matrix(precise_dtype(x))), self._logdet(x)
 
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(W^-1 y, logdet)`` at every pixel; y float (B, C, H, W) with C = ``channels``, the output the same shape
+        and dtype; ``logdet`` (B,) is float64 for float64 inputs, else float32, minus ``forward``'s."""
         self._check_input("inverse", "y", y)
         return self._mix(y, self.inverse_weight_matrix(precise_dtype(y))), -self._logdet(y)

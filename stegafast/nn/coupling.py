@@ -17,6 +17,7 @@ __all__ = ["AffineCouplingBlock", "check_even_channels"]
 
 
 def check_even_channels(owner: str, channels: int) -> None:
+    """Raise ValueError (starting with ``owner``) when ``channels`` is odd: a coupling splits them in two halves."""
     if channels % 2:
         raise ValueError(f"{owner}: channels must be even (the coupling splits them in two halves), got {channels}")
 
@@ -66,6 +67,7 @@ class AffineCouplingBlock(InvertibleModule):
         self.subnet = build_subnet(subnet, self.half, 2 * self.half, hidden)
 
     def extra_repr(self) -> str:
+        """The channels and the soft clamp of the log-scale, for ``repr()``."""
         return f"channels={self.channels}, clamp={self.clamp}, clamp_fn={self.clamp_fn!r}"
 
     def _scale_shift(self, conditioner: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,6 +84,12 @@ class AffineCouplingBlock(InvertibleModule):
         return s_raw, t
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([x1 | x2 * exp(s) + t], logdet)``; x float (B, C, H, W) with C = ``channels``, the output the same shape
+        and dtype.
+
+        ``s`` is soft-clamped to (-clamp, clamp); ``logdet`` (B,) is float64 for float64 inputs, else float32: the sum
+        of ``s`` per sample.
+        """
         self._check_input("forward", "x", x)
         x1, x2 = x[:, : self.half], x[:, self.half :]
         s_raw, t = self._scale_shift(x1, x2.dtype)
@@ -89,6 +97,11 @@ class AffineCouplingBlock(InvertibleModule):
         return torch.cat([x1, y2], dim=1), logdet
 
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([y1 | (y2 - t) * exp(-s)], logdet)``: the exact inverse of ``forward``; y float (B, C, H, W) with C =
+        ``channels``, same shape and dtype out.
+
+        ``logdet`` (B,) is float64 for float64 inputs, else float32, minus ``forward``'s at the corresponding point.
+        """
         self._check_input("inverse", "y", y)
         y1, y2 = y[:, : self.half], y[:, self.half :]
         s_raw, t = self._scale_shift(y1, y2.dtype)

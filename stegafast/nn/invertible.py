@@ -50,12 +50,23 @@ class InvertibleModule(nn.Module):
         self.channels = check_channels(type(self).__name__, channels)
 
     def extra_repr(self) -> str:
+        """The channel count, for ``repr()``."""
         return f"channels={self.channels}"
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(y, logdet)`` for x float (B, C, H, W) with C = ``channels``; y has x's shape and dtype, ``logdet`` (B,) is
+        float64 for float64 inputs, else float32.
+
+        Abstract: raises NotImplementedError; every subclass implements it.
+        """
         raise NotImplementedError
 
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, logdet)`` for y float (B, C, H, W) with C = ``channels``: the exact inverse of ``forward``, its
+        ``logdet`` the negative.
+
+        Abstract: raises NotImplementedError; every subclass implements it.
+        """
         raise NotImplementedError
 
     def _check_input(self, direction: str, name: str, t) -> None:
@@ -110,6 +121,8 @@ class InvertibleSequential(nn.Module):
         return list(self._modules.values())[index]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(y, logdet)``: ``x`` (B, C, H, W) through every layer in order, the layers' (B,) log-determinants
+        summed."""
         logdet = None
         for layer in self:
             x, layer_logdet = layer(x)
@@ -117,6 +130,8 @@ class InvertibleSequential(nn.Module):
         return x, logdet
 
     def inverse(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, logdet)``: ``y`` (B, C, H, W) through every layer's inverse in reverse order, the (B,)
+        log-determinants summed."""
         logdet = None
         for layer in reversed(list(self)):
             y, layer_logdet = layer.inverse(y)

@@ -83,6 +83,7 @@ class DiffJPEG(nn.Module):
         self.rounding = rounding
 
     def extra_repr(self) -> str:
+        """The quality (or ``per-image``), chroma subsampling and rounding mode, for ``repr()``."""
         quality = self.quality if isinstance(self.quality, numbers.Real) else "per-image"
         return f"quality={quality}, subsampling={self.subsampling!r}, rounding={self.rounding!r}"
 

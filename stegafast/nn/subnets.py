@@ -50,6 +50,7 @@ class DenseSubnet(nn.Module):
         self.act = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The scale/shift map of ``x``: float (B, in_channels, H, W) -> (B, out_channels, H, W), same dtype."""
         features = [x]
         for conv in self.convs:
             features.append(self.act(conv(torch.cat(features, 1))))

@@ -96,6 +96,11 @@ class SwinBlock(nn.Module):
         return x[:, :h, :w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One Swin block on ``x``: float (B, H, W, dim) when ``channels_last``, else (B, dim, H, W); any H and W.
+
+        Returns the same layout, shape and dtype. Raises ValueError for a tensor that is not 4-D or has another channel
+        count.
+        """
         if x.dim() != 4:
             raise ValueError(f"SwinBlock: x must be 4-D, got shape {tuple(x.shape)}")
         if not self.channels_last:
@@ -108,4 +113,5 @@ class SwinBlock(nn.Module):
         return x if self.channels_last else x.permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:
+        """The width, window size, shift and layout, for ``repr()``."""
         return f"dim={self.dim}, window_size={self.window_size}, shift={self.shift}, channels_last={self.channels_last}"

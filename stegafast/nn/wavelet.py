@@ -42,9 +42,15 @@ class ILWT2d(nn.Module):
         self.rounding = rounding
 
     def extra_repr(self) -> str:
+        """The number of levels and whether the lifting rounds (integer-exact), for ``repr()``."""
         return f"levels={self.levels}, rounding={self.rounding}"
 
     def forward(self, x: torch.Tensor) -> WaveletPyramid:
+        """The ``levels``-level pyramid of ``x``: (B, C, H, W), int32 (with ``rounding``) or a float type.
+
+        Returns ``WaveletPyramid(low, highs, sizes)`` in ``x``'s dtype (see its docstring for the shapes). Raises
+        ValueError when a level would get a side under 2.
+        """
         low, highs, sizes = x, [], []
         for level in range(self.levels):
             h, w = low.shape[-2:]
@@ -61,6 +67,10 @@ class ILWT2d(nn.Module):
         return WaveletPyramid(low, highs, sizes)
 
     def inverse(self, pyramid: WaveletPyramid) -> torch.Tensor:
+        """The image that ``pyramid`` decomposes: (B, C, H, W) in the pyramid's dtype.
+
+        Bit-exact for int32 with ``rounding``. Raises ValueError when the pyramid's highs and sizes differ in length.
+        """
         low, highs, sizes = pyramid
         if len(highs) != len(sizes):
             raise ValueError("ILWT2d.inverse: the pyramid has as many sizes as levels")

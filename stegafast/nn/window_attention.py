@@ -75,6 +75,11 @@ class WindowAttention(nn.Module):
         return bias.view(n, n, self.heads).permute(2, 0, 1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Attention within each window: ``x`` (B * nW, ws^2, dim) float -> the same shape and dtype.
+
+        ``mask``: additive (nW, ws^2, ws^2) (window w uses ``mask[w % nW]``) or None. Raises ValueError for another
+        token count or width.
+        """
         windows, n, c = x.shape
         if n != self.window_size**2 or c != self.dim:
             raise ValueError(
@@ -86,4 +91,5 @@ class WindowAttention(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(windows, n, c))
 
     def extra_repr(self) -> str:
+        """The width, window size and heads, for ``repr()``."""
         return f"dim={self.dim}, window_size={self.window_size}, heads={self.heads}"

@@ -10,10 +10,15 @@ import torch
 
 
 def dtype_names(dtypes: Iterable[torch.dtype]) -> str:
+    """The dtypes as a comma-separated list without the ``torch.`` prefix, for messages."""
     return ", ".join(str(d).replace("torch.", "") for d in dtypes)
 
 
 def check_tensor(op: str, name: str, value, dtypes: Sequence[torch.dtype], ndim: int | None = None):
+    """Check an op's argument: TypeError unless ``value`` is a tensor of one of ``dtypes``.
+
+    ValueError unless it has ``ndim`` dimensions (when given). Messages start with ``op: name``.
+    """
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(value).__name__}")
     if ndim is not None and value.dim() != ndim:

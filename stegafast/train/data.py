@@ -36,6 +36,7 @@ class EpochSampler(DistributedSampler):
         self.start = 0
 
     def set_position(self, epoch: int, start: int) -> None:
+        """Shuffle as for ``epoch`` and skip the first ``start`` keys of this process's share (to resume mid-epoch)."""
         self.set_epoch(epoch)
         self.start = start
 
@@ -118,6 +119,7 @@ class TrainStream:
         self._iterator: Iterator | None = None
 
     def position(self) -> dict[str, int]:
+        """Where the stream is: ``{"epoch": e, "samples": n}``, n samples of epoch e consumed over all processes."""
         return {"epoch": self.epoch, "samples": self.samples}
 
     def _open_epoch(self) -> None:

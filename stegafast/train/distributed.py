@@ -164,5 +164,6 @@ def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
 
 
 def barrier(info: DistInfo) -> None:
+    """Wait for every process of the job (a no-op without torchrun)."""
     if info.distributed:
         dist.barrier()

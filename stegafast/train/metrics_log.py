@@ -46,6 +46,11 @@ class MetricAccumulator:
         return bool(self._sums)
 
     def add(self, name: str, value: torch.Tensor | float, weight: float = 1.0) -> None:
+        """Add ``value * weight`` to the running mean of ``name``.
+
+        ``value`` is a number or a one-element tensor (kept on its device); TypeError for anything else, ValueError for
+        a tensor with more elements.
+        """
         if isinstance(value, torch.Tensor):
             if value.numel() != 1:
                 raise ValueError(f"metric {name!r} must be a scalar, got a tensor of shape {tuple(value.shape)}")
@@ -89,6 +94,12 @@ class MetricLog:
             self._writer = _tensorboard_writer(run_dir, purge_step=None if resume_step is None else resume_step + 1)
 
     def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
+        """Append one record (``step``, ``split``, ``metrics``) to ``metrics.jsonl`` and ``metrics.csv`` (and
+        TensorBoard).
+
+        A new metric name rewrites the CSV with the wider header; an ``OutputError`` when a file cannot be written. A
+        no-op when not enabled.
+        """
         if not self._enabled:
             return
         record = to_strict_json({"step": step, "split": split, **metrics})
@@ -104,6 +115,7 @@ class MetricLog:
                 self._writer.add_scalar(f"{split}/{name}", value, step)
 
     def close(self) -> None:
+        """Close the TensorBoard writer, if any; the JSONL and CSV files are closed after every write."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -41,6 +41,7 @@ class Progress:
         self._bar = tqdm(total=total, initial=initial, file=self._stream, unit="step", dynamic_ncols=True)
 
     def advance(self, steps: int = 1) -> None:
+        """Count ``steps`` more steps done (no-op when hidden)."""
         if self._bar is not None:
             self._bar.update(steps)
 
@@ -65,6 +66,7 @@ class Progress:
             print(text, file=self._stream, flush=True)
 
     def close(self) -> None:
+        """Close the bar (no-op when hidden or already closed)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None

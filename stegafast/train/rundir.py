@@ -90,6 +90,7 @@ class RunDir:
             os.close(fd)  # closing the descriptor releases the lock
 
     def checkpoint_path(self, step: int) -> Path:
+        """The checkpoint file of ``step``: ``checkpoints/step-<8 digits>.pt`` under the run folder."""
         return self.checkpoint_dir / f"step-{step:08d}.pt"
 
     def checkpoints(self) -> list[tuple[int, Path]]:
@@ -114,6 +115,8 @@ class RunDir:
         return self.checkpoint_path(scored[0][1]) if scored else None
 
     def read_info(self) -> dict | None:
+        """The run's ``run.json`` as a dict, None when there is none; a ``RunDirError`` when it cannot be read or
+        parsed."""
         if not self.info_path.is_file():
             return None
         try:

@@ -46,6 +46,7 @@ from .task import CodecTask
 
 
 def add_parser(sub) -> None:
+    """Add ``stegafast codec`` and its verbs (train, compress, decompress, evaluate) to ``sub``."""
     add_family(
         sub,
         "codec",
@@ -94,6 +95,8 @@ def _task_from_args(args: argparse.Namespace) -> CodecTask:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``stegafast codec train``: train a ``CodecTask`` built from the options through the engine; returns its exit
+    status."""
     task = _task_from_args(args)
     return run_training(task, args)
 
@@ -120,6 +123,10 @@ def _add_compress(verbs) -> None:
 
 
 def run_compress(args: argparse.Namespace) -> int:
+    """``stegafast codec compress``: encode one image file into an ``.sfc`` file and print its size and bpp.
+
+    Returns 0; raises ``UserError`` for a missing input, a bad output path or an image the codec cannot encode.
+    """
     out = check_output_file("-o", args.out, ".sfc", inputs=(args.image, args.checkpoint))
     image = load_image(_input_file(args.image, "image"), "RGB")
     codec = load_codec(args.checkpoint, resolve_device(args.device))
@@ -142,6 +149,10 @@ def _add_decompress(verbs) -> None:
 
 
 def run_decompress(args: argparse.Namespace) -> int:
+    """``stegafast codec decompress``: decode an ``.sfc`` file to a PNG; returns 0.
+
+    The file's container is checked before the model loads, so a damaged file is a ``UserError`` naming it.
+    """
     out = check_output_file("-o", args.out, ".png", inputs=(args.file, args.checkpoint))
     data = _input_file(args.file, "file").read_bytes()
     read_sfc(data, name=args.file)  # a damaged file is reported before the model loads
@@ -210,6 +221,11 @@ def _check_report_outputs(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """``stegafast codec evaluate``: rate-distortion points of the checkpoints (and JPEG/WebP at the given qualities).
+
+    Prints one line per point (bpp, PSNR in dB, MS-SSIM) and writes ``rd.json`` and ``rd.png`` into ``--out``; returns
+    0.
+    """
     _check_evaluate_args(args)
     images = evaluation_images(args.data, args.limit)
     device = resolve_device(args.device)

@@ -33,6 +33,7 @@ class NonNegative(nn.Module):
         return torch.sqrt(torch.clamp(value + self.pedestal, min=self.pedestal))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The non-negative value (>= ``minimum``) that stored parameter ``x`` represents; same shape and dtype."""
         return lower_bound(x, self.bound) ** 2 - self.pedestal
 
 
@@ -48,6 +49,7 @@ class GDN(nn.Module):
         self.gamma = nn.Parameter(self.gamma_reparam.init(gamma_init * torch.eye(channels)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """GDN (or IGDN) of ``x``: float (B, C, H, W) with C = ``channels``, same shape and dtype out."""
         c = x.shape[1]
         beta = self.beta_reparam(self.beta)
         gamma = self.gamma_reparam(self.gamma).reshape(c, c, 1, 1)
@@ -55,4 +57,5 @@ class GDN(nn.Module):
         return x * (torch.sqrt(norm) if self.inverse else torch.rsqrt(norm))
 
     def extra_repr(self) -> str:
+        """``inverse=True`` for IGDN, for ``repr()``."""
         return "inverse=True" if self.inverse else ""

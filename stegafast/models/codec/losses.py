@@ -19,6 +19,12 @@ __all__ = ["RateDistortion", "rate_distortion"]
 
 
 class RateDistortion(NamedTuple):
+    """The rate-distortion loss and its terms, each a 0-dim float32 tensor.
+
+    ``loss = lmbda * 255^2 * mse + bpp``; ``mse`` on [0, 1] pixels; ``bpp`` estimated bits per pixel; ``psnr`` in dB of
+    the clamped reconstruction (no gradient).
+    """
+
     loss: torch.Tensor
     mse: torch.Tensor
     bpp: torch.Tensor

@@ -104,6 +104,8 @@ class HyperpriorCodec(nn.Module):
         return [p for p in self.parameters() if id(p) not in aux]
 
     def aux_loss(self) -> torch.Tensor:
+        """The entropy bottleneck's auxiliary quantile loss (0-dim); it trains only the quantiles
+        (``aux_parameters``)."""
         return self.entropy_bottleneck.loss()
 
     def update(self, force: bool = False) -> bool:
@@ -114,6 +116,7 @@ class HyperpriorCodec(nn.Module):
     # ---- forward ---------------------------------------------------------------------------
 
     def check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError unless ``x`` is (B, 3, H, W) with H and W positive multiples of ``multiple`` (64)."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"HyperpriorCodec: expected (B, 3, H, W) images, got shape {tuple(x.shape)}")
         h, w = x.shape[-2:]
@@ -128,6 +131,12 @@ class HyperpriorCodec(nn.Module):
         return scales, means
 
     def forward(self, x: torch.Tensor) -> CodecOutput:
+        """The training forward of images ``x``: float (B, 3, H, W) in [0, 1], H and W multiples of 64.
+
+        Returns ``CodecOutput``: ``x_hat`` (B, 3, H, W) unclamped, in ``x``'s dtype; the float32 likelihoods of the
+        quantised latents ``y`` (B, M, H/16, W/16) and hyper-latents ``z`` (B, N, H/64, W/64), each in (0, 1]. Raises
+        ValueError for any other shape (``check_input``).
+        """
         self.check_input(x)
         y = self.g_a(x)
         z = self.h_a(y)

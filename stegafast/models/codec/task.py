@@ -68,6 +68,7 @@ class CodecTask(Task):
         self.data, self.val_data, self.image_size, self.epoch_length = data, val_data, image_size, epoch_length
 
     def identity(self) -> dict[str, Any]:
+        """What a checkpoint must match: the engine's identity plus the architecture config and ``lmbda``."""
         return {**super().identity(), "model": self.model_config.to_dict(), "lmbda": self.lmbda}
 
     @classmethod
@@ -76,21 +77,37 @@ class CodecTask(Task):
         return cls(CodecConfig.from_dict(identity["model"]), lmbda=identity["lmbda"])
 
     def build_models(self) -> HyperpriorCodec:
+        """A fresh ``HyperpriorCodec`` of ``model_config``."""
         return HyperpriorCodec(self.model_config)
 
     def build_optimizers(self, models, config: TrainConfig) -> dict[str, OptimizerSpec]:
+        """Two Adam optimisers: ``main`` (every weight but the quantiles, lr ``config.lr`` or 1e-4) and ``aux``.
+
+        ``aux`` (the entropy bottleneck's quantiles, lr 1e-3) is stepped outside the forward's autocast and never
+        clipped.
+        """
         model: HyperpriorCodec = models["model"]
         main = torch.optim.Adam(model.main_parameters(), lr=config.lr or MAIN_LR)
         aux = torch.optim.Adam(model.aux_parameters(), lr=AUX_LR)
         return {"main": OptimizerSpec(main), "aux": OptimizerSpec(aux, clip_norm=0, outside_forward=True)}
 
     def train_dataset(self) -> Dataset:
+        """Random ``image_size`` crops of the images under ``data``; without it, of the bundled training photos.
+
+        ``epoch_length`` crops make an epoch of the bundled photos; a folder's epoch is one crop per image.
+        """
         return training_images(self.data, self.image_size, self.epoch_length)
 
     def val_dataset(self) -> Dataset | None:
+        """Centre crops of ``val_data``, else the bundled validation photos when training on them; None otherwise."""
         return validation_images(self.val_data, self.data, self.image_size)
 
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        """One step on ``batch`` (float (B, 3, H, W) in [0, 1]): back-propagate the rate-distortion loss and the aux
+        loss.
+
+        Returns the detached ``loss``, ``mse``, ``bpp``, ``psnr`` (dB) and ``aux`` for the metric log.
+        """
         out = ctx.model(batch)
         with ctx.autocast(enabled=False):
             terms = rate_distortion(batch, out, self.lmbda)
@@ -106,5 +123,7 @@ class CodecTask(Task):
         }
 
     def validation_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        """``loss``, ``psnr`` (dB, the monitored metric, higher is better) and ``bpp`` of ``batch`` (float (B, 3, H,
+        W) in [0, 1])."""
         terms = rate_distortion(batch, ctx.model(batch), self.lmbda)
         return {"loss": terms.loss, "psnr": terms.psnr, "bpp": terms.bpp}

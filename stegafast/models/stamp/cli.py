@@ -63,6 +63,7 @@ DECODE_FAILED = 1
 
 
 def add_parser(sub) -> None:
+    """Add ``stegafast stamp`` and its verbs (train, encode, decode, evaluate, export-onnx) to ``sub``."""
     add_family(
         sub,
         "stamp",
@@ -163,6 +164,8 @@ def _task_from_args(args: argparse.Namespace) -> StampTask:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``stegafast stamp train``: train a ``StampTask`` built from the options through the engine; returns its exit
+    status."""
     task = _task_from_args(args)
     return run_training(task, args)
 
@@ -219,6 +222,11 @@ def _add_encode(verbs) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    """``stegafast stamp encode``: hide ``--secret`` in each input image.
+
+    Writes ``<stem>_hidden.png`` and ``<stem>_residual.png`` (residual + 0.5) per input under ``--out`` and returns 0;
+    raises ``UserError`` for a secret that does not fit, bad inputs or clashing outputs.
+    """
     try:
         check_message(args.secret)
     except ValueError as exc:
@@ -246,6 +254,7 @@ def _add_decode(verbs) -> None:
 
 
 def run_decode(args: argparse.Namespace) -> int:
+    """``stegafast stamp decode``: print the message (or a failure) found in each image; 0 if all decoded, else 1."""
     paths = _input_paths(args)
     device = resolve_device(args.device)
     _, decoder = load_stamp(args.checkpoint, device)
@@ -283,6 +292,11 @@ def _add_evaluate(verbs) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """``stegafast stamp evaluate``: robustness of a checkpoint on held-out crops; returns 0.
+
+    Bit accuracy and BCH decode rates per distortion and PSNR/SSIM of the 8-bit encoded images, printed as JSON (and
+    written to ``--json`` when given).
+    """
     check_at_least("--limit", args.limit, 1)
     if args.json is not None:
         check_output_file("--json", args.json, ".json", inputs=(args.checkpoint,))
@@ -319,6 +333,11 @@ def _add_export(verbs) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    """``stegafast stamp export-onnx``: write the encoder and decoder as ONNX files under ``--out``.
+
+    With ``--test`` also run them in onnxruntime and compare with PyTorch: returns 1 when a difference exceeds
+    ``ONNX_TOLERANCE``, else 0. Raises ``UserError`` when onnx (or onnxruntime for ``--test``) is not installed.
+    """
     from .onnx_export import ONNX_FILES, ONNX_TOLERANCE, check_onnx, export_onnx
 
     out = check_output_folder("--out", args.out)

@@ -209,6 +209,8 @@ class StampNoiseConfig(Config):
 
     @classmethod
     def ramp_names(cls) -> tuple[str, ...]:
+        """The names of the fields ending in ``_ramp`` (the steps over which each distortion ramps up), in field
+        order."""
         return tuple(f.name for f in fields(cls) if f.name.endswith("_ramp"))
 
     def scaled(self, factor: float) -> StampNoiseConfig:

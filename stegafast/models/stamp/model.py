@@ -80,6 +80,12 @@ class StampEncoder(nn.Module):
         self.residual = nn.Conv2d(32, 3, 1)
 
     def forward(self, secret: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """The residual that hides ``secret`` in ``image``: float (B, 3, S, S), unbounded; ``image + residual`` is
+        encoded.
+
+        ``secret``: (B, secret_bits) of 0/1 (any dtype); ``image``: float (B, 3, S, S) in [0, 1] with S =
+        ``image_size``. Raises ValueError for other shapes, TypeError for a non-floating image.
+        """
         c = self.config
         check_batch("image", image, c.image_size)
         if secret.shape != (image.shape[0], c.secret_bits):
@@ -151,6 +157,10 @@ class StampDecoder(nn.Module):
         return self.stn_affine(self.stn(image - 0.5)).view(-1, 2, 3)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Logits (B, secret_bits) of the hidden bits (> 0 means 1) in ``image``: float (B, 3, S, S) in [0, 1].
+
+        S = ``image_size``. Raises ValueError for another shape, TypeError for a non-floating image.
+        """
         check_batch("image", image, self.config.image_size)
         x = image - 0.5
         theta = self.affine(image).to(x.dtype)
@@ -171,5 +181,9 @@ class StampCritic(nn.Module):
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """WGAN scores (B,) of ``image`` (float (B, 3, S, S) in [0, 1], S = ``image_size``): unbounded, in its dtype.
+
+        Raises ValueError for another shape, TypeError for a non-floating image.
+        """
         check_batch("image", image, self.config.image_size)
         return self.net(image - 0.5).mean(dim=(1, 2, 3))

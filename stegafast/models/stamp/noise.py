@@ -147,6 +147,12 @@ class NoisePipeline(nn.Module):
         self.jpeg = DiffJPEG(quality=100, subsampling="4:2:0", rounding=self.config.jpeg_rounding)
 
     def forward(self, images: torch.Tensor, strengths: Mapping[str, float]) -> torch.Tensor:
+        """``images`` (float (B, 3, H, W) in [0, 1]) after each term of ``TERMS`` at its strength in [0, 1].
+
+        A term missing from ``strengths`` (or at 0) is skipped; the terms run in ``TERMS`` order in float32 and the
+        result returns in the input's dtype and shape. Raises ValueError for an unknown term or a strength outside [0,
+        1].
+        """
         unknown = sorted(set(strengths) - set(TERMS))
         if unknown:
             raise ValueError(f"unknown noise terms {unknown}; the terms are {', '.join(TERMS)}")

@@ -50,6 +50,7 @@ class WeightClippedRMSprop(torch.optim.RMSprop):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One RMSprop step, then clamp every parameter to [-clip, clip]; returns the closure's loss (or None)."""
         loss = super().step(closure)
         for group in self.param_groups:
             for p in group["params"]:
@@ -92,6 +93,8 @@ class StampTask(Task):
         return self.model_config.image_size
 
     def identity(self) -> dict[str, Any]:
+        """What a checkpoint must match: the engine's identity plus the architecture config and whether a critic is
+        trained."""
         return {**super().identity(), "model": self.model_config.to_dict(), "gan": self.loss_config.gan}
 
     @classmethod
@@ -100,6 +103,8 @@ class StampTask(Task):
         return cls(StampModelConfig.from_dict(identity["model"]), StampLossConfig(gan=identity["gan"]))
 
     def build_models(self) -> dict[str, torch.nn.Module]:
+        """``encoder`` and ``decoder``, plus ``critic`` (its weights clipped from the start) when training with the
+        GAN loss."""
         models = {"encoder": StampEncoder(self.model_config), "decoder": StampDecoder(self.model_config)}
         if self.loss_config.gan:
             critic = StampCritic(self.model_config)
@@ -110,6 +115,10 @@ class StampTask(Task):
         return models
 
     def build_optimizers(self, models, config: TrainConfig) -> dict[str, OptimizerSpec | torch.optim.Optimizer]:
+        """Adam for ``generator`` (encoder and decoder, lr ``config.lr`` or the seed's), and with the GAN ``critic``.
+
+        The critic's optimiser is a ``WeightClippedRMSprop`` at ``critic_lr`` with no gradient-norm clipping.
+        """
         c = self.loss_config
         params = [*models["encoder"].parameters(), *models["decoder"].parameters()]
         optimizers: dict[str, Any] = {"generator": torch.optim.Adam(params, lr=config.lr or c.lr)}
@@ -120,18 +129,32 @@ class StampTask(Task):
         return optimizers
 
     def train_dataset(self) -> Dataset:
+        """Random ``image_size`` crops of the images under ``data``; without it, of the bundled training photos.
+
+        ``epoch_length`` crops make an epoch of the bundled photos; a folder's epoch is one crop per image.
+        """
         return training_images(self.data, self.image_size, self.epoch_length)
 
     def val_dataset(self) -> Dataset | None:
+        """Two fixed crops per bundled validation photo (or centre crops of ``val_data``); None when training on own
+        data only."""
         return validation_images(self.val_data, self.data, self.image_size, eval_crops=2)
 
     def phases(self, step: int, total_steps: int) -> list[Phase]:
+        """The phases of ``step``: ``critic_updates`` critic updates then the generator once the GAN is on, else the
+        generator."""
         c = self.loss_config
         if c.gan and step >= c.no_image_loss_steps:
             return [Phase("critic", c.critic_updates), Phase("generator")]
         return [Phase("generator")]
 
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        """One phase on ``batch`` (float (B, 3, S, S) in [0, 1]) with fresh random secrets.
+
+        The critic phase back-propagates the WGAN critic loss (returns ``critic_loss``); the generator phase the
+        weighted image, secret and (once on) adversarial losses, returning the detached losses, ``bit_acc``, ``psnr``
+        (dB) and the ramped weights.
+        """
         image = batch
         bits = random_bits(image.shape[0], self.model_config.secret_bits, image.device)
         if ctx.phase == "critic":
@@ -176,6 +199,11 @@ class StampTask(Task):
         }
 
     def validation_step(self, batch, ctx) -> dict[str, torch.Tensor]:
+        """``bit_acc``, ``bit_acc_noised`` (the monitor, higher is better), ``psnr`` (dB, capped) and ``secret_loss``.
+
+        Encodes random secrets into ``batch`` (float (B, 3, S, S) in [0, 1]), rounds to 8-bit pixels, then decodes the
+        clean image and the image after every distortion at full strength.
+        """
         image = batch
         bits = random_bits(image.shape[0], self.model_config.secret_bits, image.device)
         encoded = quantize_uint8((image + ctx.models["encoder"](bits, image)).clamp(0, 1)).float() / 255

@@ -40,6 +40,7 @@ from .task import StegoTask
 
 
 def add_parser(sub) -> None:
+    """Add ``stegafast stego`` and its verbs (train, embed, extract, evaluate) to ``sub``."""
     add_family(
         sub,
         "stego",
@@ -119,6 +120,8 @@ def _task_from_args(args: argparse.Namespace) -> StegoTask:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``stegafast stego train``: train a ``StegoTask`` built from the options through the engine; returns its exit
+    status."""
     task = _task_from_args(args)
     return run_training(task, args)
 
@@ -162,6 +165,7 @@ def _add_embed(verbs) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    """``stegafast stego embed``: hide the secret image in the cover image and write the stego PNG; returns 0."""
     out = _png_output(args.out, (args.cover, args.secret, args.checkpoint))
     cover, secret = _read_image(args.cover, "cover"), _read_image(args.secret, "secret")
     model = load_stego(args.checkpoint, resolve_device(args.device))
@@ -178,6 +182,7 @@ def _add_extract(verbs) -> None:
 
 
 def run_extract(args: argparse.Namespace) -> int:
+    """``stegafast stego extract``: recover the secret image from a stego image and write it as a PNG; returns 0."""
     out = _png_output(args.out, (args.stego, args.checkpoint))
     stego = _read_image(args.stego, "stego")
     model = load_stego(args.checkpoint, resolve_device(args.device))
@@ -204,6 +209,8 @@ def _add_evaluate(verbs) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """``stegafast stego evaluate``: hiding and recovery PSNR/SSIM over cover-secret pairs, printed as JSON; returns
+    0."""
     check_at_least("--image-size", args.image_size, MIN_IMAGE_SIZE)
     check_crop_size("--image-size", args.image_size)
     check_at_least("--limit", args.limit, 1)

@@ -46,10 +46,12 @@ _ONE_LEVEL = ILWT2d(levels=1, rounding=False)
 
 
 def hiding_loss(stego: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
+    """MSE(stego, cover): 0-dim mean over float (B, 3, H, W) images in [0, 1]."""
     return F.mse_loss(stego, cover)
 
 
 def recovery_mse(recovered: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
+    """MSE(recovered, secret): 0-dim mean over float (B, 3, H, W) images in [0, 1]."""
     return F.mse_loss(recovered, secret)
 
 

@@ -148,6 +148,11 @@ class StegoINN(nn.Module):
     def forward(
         self, cover: torch.Tensor, secret: torch.Tensor, perturb: Callable[[torch.Tensor], torch.Tensor] | None = None
     ) -> StegoOutput:
+        """Embed ``secret`` in ``cover`` then extract it from ``perturb(stego)``: the training path.
+
+        ``cover``, ``secret``: float (B, 3, H, W) in [0, 1], the same shape. Returns ``StegoOutput(stego, recovered)``,
+        each (B, 3, H, W) in [0, 1]. Raises ValueError for other shapes.
+        """
         stego = self.embed(cover, secret)
         seen = perturb(stego) if perturb is not None else stego
         return StegoOutput(stego, self.extract(seen))

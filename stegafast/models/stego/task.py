@@ -58,6 +58,7 @@ class StegoTask(Task):
         self.data, self.val_data, self.image_size, self.epoch_length = data, val_data, image_size, epoch_length
 
     def identity(self) -> dict[str, Any]:
+        """What a checkpoint must match: the engine's identity plus the architecture config."""
         return {**super().identity(), "model": self.model_config.to_dict()}
 
     @classmethod
@@ -66,19 +67,25 @@ class StegoTask(Task):
         return cls(StegoModelConfig.from_dict(identity["model"]))
 
     def build_models(self) -> StegoINN:
+        """A fresh ``StegoINN`` of ``model_config``."""
         return StegoINN(self.model_config)
 
     def build_optimizers(self, models, config: TrainConfig) -> torch.optim.Optimizer:
+        """Adam over every weight, lr ``config.lr`` or the seed's ``loss_config.lr``."""
         return torch.optim.Adam(models["model"].parameters(), lr=config.lr or self.loss_config.lr)
 
     def train_dataset(self) -> Dataset:
+        """Random (cover, secret) pairs of ``image_size`` crops of the images under ``data`` (or the bundled photos)."""
         return PairedImages(training_images(self.data, self.image_size, self.epoch_length))
 
     def val_dataset(self) -> Dataset | None:
+        """Fixed (cover, secret) pairs of validation crops; None when training on own data without ``val_data``."""
         images = validation_images(self.val_data, self.data, self.image_size)
         return None if images is None else PairedImages(images)
 
     def alpha_hid(self, step: int, total_steps: int) -> float:
+        """The hiding-loss weight at ``step``: linear from ``alpha_hid_start`` at 0 to ``alpha_hid_end`` at
+        ``total_steps``."""
         c = self.loss_config
         return ramp(step, 0, total_steps, c.alpha_hid_start, c.alpha_hid_end)
 
@@ -87,6 +94,11 @@ class StegoTask(Task):
         return progress >= self.loss_config.perturb_from
 
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        """One step on ``batch`` = (cover, secret), float (B, 3, H, W) in [0, 1]: back-propagate ``stego_loss``.
+
+        The stego is perturbed (quantised, noised) once the run is past the fraction ``perturb_from``. Returns ``loss``
+        and the detached terms of ``LossTerms``, plus the current ``alpha_hid``.
+        """
         cover, secret = batch
         shake = functools.partial(perturb, config=self.loss_config) if self.perturbing(ctx.progress) else None
         stego, recovered = ctx.model(cover, secret, shake)
@@ -101,6 +113,10 @@ class StegoTask(Task):
         }
 
     def validation_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        """``hid_psnr``, ``rec_psnr`` and ``psnr_mean`` (the monitor, higher is better), in dB, capped.
+
+        The stego of ``batch`` = (cover, secret) is rounded to 8-bit levels before extraction, as a saved PNG would be.
+        """
         cover, secret = batch
         stego, recovered = ctx.model(cover, secret, quantize_straight_through)
         stego = quantize_straight_through(stego)

@@ -229,3 +229,21 @@ def test_training_with_resume_and_loading(tmp_path):
     assert isinstance(codec.model, DcaeCodec)
     image = torch.rand(3, 33, 47)
     assert codec.decompress(codec.compress(image)).shape == (3, 33, 47)
+
+
+@pytest.mark.parametrize("quantization", ["noise", "ste"])
+def test_bf16_autocast_training_step(quantization):
+    """Under bf16 autocast (--amp bf16) the likelihoods stay float32 and the gradients finite."""
+    from dataclasses import replace
+
+    from stegafast.models.codec.losses import rate_distortion
+
+    torch.manual_seed(0)
+    model = DcaeCodec(replace(TINY, quantization=quantization))
+    x = torch.rand(2, 3, 64, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert out.y_likelihoods.dtype == torch.float32 and out.z_likelihoods.dtype == torch.float32
+    rate_distortion(x, out, 0.013).loss.backward()
+    grads = [p.grad for p in model.main_parameters() if p.grad is not None]
+    assert grads and all(bool(torch.isfinite(g).all()) for g in grads)

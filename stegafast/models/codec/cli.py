@@ -1,7 +1,12 @@
 """`stegafast codec train|compress|decompress|evaluate`: the learned image codec.
 
-* ``train``: the shared engine's options plus ``--lmbda``, ``--N``, ``--M`` and
-  ``--quantization``; default data are the bundled photographs.
+* ``train``: the shared engine's options plus ``--model hyperprior|dcae``,
+  ``--preset`` (DCAE: ``paper``, the default, for GPUs; ``small`` for CPUs),
+  ``--lmbda``, ``--N``, ``--M`` and ``--quantization``; default data are the
+  bundled photographs. The DCAE paper's recipe: ``--lmbda`` one of 0.0018,
+  0.0035, 0.0067, 0.013, 0.025, 0.05, ``--amp bf16`` or ``fp16`` on a GPU,
+  ``--lr-schedule step,every=K,gamma=0.1`` for the step drop (clipping 1.0 is
+  the default).
 * ``compress IMG -o FILE.sfc --checkpoint C``: any image size (padded to a
   multiple of 64, cropped back on decoding); grayscale and RGBA become RGB.
 * ``decompress FILE.sfc -o IMG.png --checkpoint C``: needs the checkpoint that
@@ -21,6 +26,7 @@ line and exit status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -38,7 +44,8 @@ from ...device import DEVICE_CHOICES, resolve_device
 from ...entropy import QUANTIZATION_MODES
 from ...errors import UserError
 from ...io import write_bytes
-from .config import DEFAULT_LMBDA, MULTIPLE, CodecConfig
+from .architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from .config import DCAE_PRESETS, DEFAULT_LMBDA, MULTIPLE, CodecConfig, DcaeConfig
 from .evaluate import JPEG_QUALITIES, REPORT_FILES, WEBP_QUALITIES, evaluate, evaluation_images, write_report
 from .fileformat import read_sfc
 from .inference import load_codec
@@ -59,8 +66,19 @@ def add_parser(sub) -> None:
 
 
 def _add_train(verbs) -> None:
-    p = add_train_parser(verbs, "train the hyperprior codec")
+    p = add_train_parser(verbs, "train a learned codec (hyperprior or DCAE)")
     g, defaults = p.add_argument_group("codec"), CodecConfig()
+    g.add_argument(
+        "--model",
+        choices=tuple(ARCHITECTURES),
+        default=DEFAULT_ARCHITECTURE,
+        help="the architecture: the mean-scale hyperprior or DCAE (default: %(default)s)",
+    )
+    g.add_argument(
+        "--preset",
+        choices=tuple(DCAE_PRESETS),
+        help="DCAE size: paper (N=192, M=320, 122.8M parameters; the default) or small (6.7M, for CPUs)",
+    )
     g.add_argument(
         "--lmbda",
         type=float,
@@ -68,9 +86,12 @@ def _add_train(verbs) -> None:
         help="rate-distortion trade-off of lmbda * 255^2 * MSE + bpp (default: %(default)s)",
     )
     g.add_argument(
-        "--N", type=int, default=defaults.N, help="transform and hyper-latent channels (default: %(default)s)"
+        "--N",
+        type=int,
+        help=f"transform and hyper-latent channels (hyperprior; default: {defaults.N}) or hyper-transform "
+        "channels (DCAE; default: the preset's)",
     )
-    g.add_argument("--M", type=int, default=defaults.M, help="latent channels (default: %(default)s)")
+    g.add_argument("--M", type=int, help=f"latent channels (default: {defaults.M}, DCAE: the preset's)")
     g.add_argument(
         "--quantization",
         choices=QUANTIZATION_MODES,
@@ -81,9 +102,20 @@ def _add_train(verbs) -> None:
     p.set_defaults(out="runs/codec", steps=3000, batch_size=8, image_size=128, clip_norm=1.0, run=run_train)
 
 
+def _model_config(args: argparse.Namespace) -> CodecConfig | DcaeConfig:
+    """The architecture's config from --model, --preset, --N, --M and --quantization."""
+    sizes = {name: value for name, value in (("N", args.N), ("M", args.M)) if value is not None}
+    if args.model == "dcae":
+        base = DCAE_PRESETS[args.preset or "paper"]
+        return dataclasses.replace(base, **sizes, quantization=args.quantization)
+    if args.preset is not None:
+        raise UserError(f"--preset is for --model dcae, not --model {args.model}")
+    return CodecConfig(**sizes, quantization=args.quantization)
+
+
 def _task_from_args(args: argparse.Namespace) -> CodecTask:
     try:
-        config = CodecConfig(N=args.N, M=args.M, quantization=args.quantization)
+        config = _model_config(args)
     except ValueError as exc:
         raise UserError(f"--{exc}") from None
     if args.image_size < MULTIPLE or args.image_size % MULTIPLE:

@@ -33,6 +33,7 @@ __all__ = [
     "SfcFile",
     "CodecFileError",
     "ModelMismatchError",
+    "StreamDesyncError",
     "write_sfc",
     "read_sfc",
 ]
@@ -52,6 +53,12 @@ class CodecFileError(UserError, ValueError):
 
 class ModelMismatchError(CodecFileError):
     """An intact .sfc file written by another model than the one asked to decode it."""
+
+
+class StreamDesyncError(CodecFileError):
+    """The decoder computed other CDF indexes than the encoder did (its float entropy
+    model came out differently on this machine or backend): the range decoder would
+    read the stream with the wrong tables and return a wrong image."""
 
 
 @dataclass(frozen=True)

@@ -16,19 +16,23 @@ import torch
 import torch.nn.functional as F
 
 from ...train import load_trained
-from .fileformat import MAX_SIDE, MODEL_ID_BYTES, CodecFileError, SfcFile, read_sfc, write_sfc
-from .model import CodecStreams, HyperpriorCodec
+from .architectures import DEFAULT_ARCHITECTURE
+from .base import LearnedCodec
+from .fileformat import MAX_SIDE, MODEL_ID_BYTES, SfcFile, read_sfc, write_sfc
 from .task import TASK_NAME, CodecTask
 
 __all__ = ["ImageCodec", "load_codec", "model_identifier", "pad_to_multiple"]
 
 
-def model_identifier(model: HyperpriorCodec) -> bytes:
+def model_identifier(model: LearnedCodec) -> bytes:
     """16 bytes of SHA-256 over the task name, the architecture and every tensor of the
     state dict (weights and CDF tables): two models share an id only when they
     decode identically."""
     digest = hashlib.sha256()
-    digest.update(json.dumps({"task": TASK_NAME, "model": model.config.to_dict()}, sort_keys=True).encode())
+    described = {"task": TASK_NAME, "model": model.config.to_dict()}
+    if model.architecture != DEFAULT_ARCHITECTURE:  # hyperprior ids stay what they were
+        described["architecture"] = model.architecture
+    digest.update(json.dumps(described, sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(str(tensor.dtype).encode())
@@ -65,10 +69,9 @@ class ImageCodec:
     computed once here, so the model must not change afterwards.
     """
 
-    def __init__(self, model: HyperpriorCodec):
+    def __init__(self, model: LearnedCodec):
         model.eval()
-        for entropy_model in (model.entropy_bottleneck, model.gaussian_conditional):
-            entropy_model.check_ready("compress")
+        model.check_ready("compress")
         self.model = model
         self.model_id = model_identifier(model)
         self.device = next(model.parameters()).device
@@ -78,19 +81,14 @@ class ImageCodec:
         image = _as_batch(image)
         h, w = image.shape[-2:]
         x = pad_to_multiple(image.to(self.device).clamp(0, 1), self.model.multiple)
-        streams = self.model.compress(x)
-        return write_sfc(SfcFile(self.model_id, int(h), int(w), (streams.z_strings[0], streams.y_strings[0])))
+        return write_sfc(SfcFile(self.model_id, int(h), int(w), self.model.encode_image(x)))
 
     def decompress(self, data: bytes, name: str = "the file") -> torch.Tensor:
         """The (3, H, W) float image in [0, 1] of .sfc bytes; raises ``CodecFileError``
         for a truncated, corrupt or foreign file (``name`` goes into the message)."""
         file = read_sfc(data, self.model_id, name=name)
-        if len(file.streams) != 2:
-            raise CodecFileError(f"{name} holds {len(file.streams)} streams; the hyperprior codec writes 2")
         padded = (file.height + (-file.height % self.model.multiple), file.width + (-file.width % self.model.multiple))
-        z_shape = self.model.latent_sizes(*padded)
-        z_string, y_string = file.streams
-        x_hat = self.model.decompress(CodecStreams([y_string], [z_string], z_shape))
+        x_hat = self.model.decode_image(file.streams, padded, name)
         return x_hat[0, :, : file.height, : file.width]
 
 

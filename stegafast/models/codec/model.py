@@ -15,13 +15,16 @@ So input sides must be multiples of 64 (``MULTIPLE``; ``codec.py`` pads).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from ...entropy import EntropyBottleneck, GaussianConditional
+from ...entropy import EntropyBottleneck, EntropyModel, GaussianConditional
+from .base import LearnedCodec
 from .config import MULTIPLE, CodecConfig
+from .fileformat import CodecFileError
 from .gdn import GDN
 
 __all__ = ["HyperpriorCodec", "CodecOutput", "CodecStreams"]
@@ -53,7 +56,7 @@ def _deconv(cin: int, cout: int, kernel: int = 5, stride: int = 2) -> nn.ConvTra
     return nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1)
 
 
-class HyperpriorCodec(nn.Module):
+class HyperpriorCodec(LearnedCodec):
     """The network of ``CodecConfig`` (N, M, quantization) with its two entropy models.
 
     ``forward(x)`` -> ``CodecOutput`` for training and evaluation; ``aux_loss()``
@@ -63,6 +66,7 @@ class HyperpriorCodec(nn.Module):
     [0, 1] for inputs whose sides are multiples of ``MULTIPLE``.
     """
 
+    architecture = "hyperprior"
     multiple = MULTIPLE
 
     def __init__(self, config: CodecConfig | None = None):
@@ -92,39 +96,11 @@ class HyperpriorCodec(nn.Module):
         self.entropy_bottleneck = EntropyBottleneck(n, quantization=config.quantization)
         self.gaussian_conditional = GaussianConditional(quantization=config.quantization)
 
-    # ---- parameters ------------------------------------------------------------------------
-
-    def aux_parameters(self) -> list[nn.Parameter]:
-        """The parameters only ``aux_loss`` trains (the bottleneck's quantiles)."""
-        return self.entropy_bottleneck.quantile_parameters()
-
-    def main_parameters(self) -> list[nn.Parameter]:
-        """Every other parameter: the rate-distortion loss trains these."""
-        aux = {id(p) for p in self.aux_parameters()}
-        return [p for p in self.parameters() if id(p) not in aux]
-
-    def aux_loss(self) -> torch.Tensor:
-        """The entropy bottleneck's auxiliary quantile loss (0-dim); it trains only the quantiles
-        (``aux_parameters``)."""
-        return self.entropy_bottleneck.loss()
-
-    def update(self, force: bool = False) -> bool:
-        """Build both entropy models' CDF tables (if missing or stale, or with force)."""
-        built = self.entropy_bottleneck.update(force)
-        return self.gaussian_conditional.update(force) or built
+    def entropy_models(self) -> tuple[EntropyModel, ...]:
+        """The entropy models whose CDF tables ``update`` builds: the bottleneck on z, the Gaussian on y."""
+        return (self.entropy_bottleneck, self.gaussian_conditional)
 
     # ---- forward ---------------------------------------------------------------------------
-
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise ValueError unless ``x`` is (B, 3, H, W) with H and W positive multiples of ``multiple`` (64)."""
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"HyperpriorCodec: expected (B, 3, H, W) images, got shape {tuple(x.shape)}")
-        h, w = x.shape[-2:]
-        if h % self.multiple or w % self.multiple or h == 0 or w == 0:
-            raise ValueError(
-                f"HyperpriorCodec: image sides must be positive multiples of {self.multiple}, got "
-                f"{h}x{w} (stegafast.models.codec.inference pads any size)"
-            )
 
     def _hyper_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scales, means = self.h_s(z_hat).float().chunk(2, dim=1)
@@ -180,6 +156,14 @@ class HyperpriorCodec(nn.Module):
         y_hat = self.gaussian_conditional.decompress(list(streams.y_strings), indexes, means)
         return self.g_s(y_hat).clamp(0, 1)
 
-    def latent_sizes(self, height: int, width: int) -> tuple[int, int]:
-        """The hyper-latents' (h, w) for a padded input of height x width."""
-        return height // self.multiple, width // self.multiple
+    def encode_image(self, x: torch.Tensor) -> tuple[bytes, ...]:
+        """The z and y streams of one padded image (1, 3, H, W)."""
+        streams = self.compress(x)
+        return streams.z_strings[0], streams.y_strings[0]
+
+    def decode_image(self, streams: Sequence[bytes], size: tuple[int, int], name: str) -> torch.Tensor:
+        """The (1, 3, H, W) image of the (z, y) streams; raises CodecFileError naming ``name`` for another count."""
+        if len(streams) != 2:
+            raise CodecFileError(f"{name} holds {len(streams)} streams; the hyperprior codec writes 2")
+        z_string, y_string = streams
+        return self.decompress(CodecStreams([y_string], [z_string], self.latent_sizes(*size)))

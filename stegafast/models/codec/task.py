@@ -11,9 +11,10 @@ from torch.utils.data import Dataset
 
 from ...data import training_images, validation_images
 from ...train import OptimizerSpec, Task, TrainConfig
-from .config import DEFAULT_LMBDA, MULTIPLE, CodecConfig
+from .architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE, architecture_of, build_codec
+from .base import LearnedCodec
+from .config import DEFAULT_LMBDA, MULTIPLE, CodecConfig, DcaeConfig
 from .losses import rate_distortion
-from .model import HyperpriorCodec
 
 __all__ = ["CodecTask", "TASK_NAME", "MAIN_LR", "AUX_LR"]
 
@@ -22,7 +23,8 @@ MAIN_LR, AUX_LR = 1e-4, 1e-3  # CompressAI's
 
 
 class CodecTask(Task):
-    """Trains ``HyperpriorCodec`` with ``lmbda * 255^2 * MSE + bpp``.
+    """Trains a learned codec with ``lmbda * 255^2 * MSE + bpp``: ``HyperpriorCodec``
+    for a ``CodecConfig``, ``DcaeCodec`` for a ``DcaeConfig`` (``architectures.py``).
 
     data:        a folder of images, or None for the bundled photographs (train
                  split; the validation split validates)
@@ -46,7 +48,7 @@ class CodecTask(Task):
 
     def __init__(
         self,
-        model_config: CodecConfig | None = None,
+        model_config: CodecConfig | DcaeConfig | None = None,
         *,
         lmbda: float = DEFAULT_LMBDA,
         data: str | os.PathLike | None = None,
@@ -67,18 +69,30 @@ class CodecTask(Task):
         self.lmbda = float(lmbda)
         self.data, self.val_data, self.image_size, self.epoch_length = data, val_data, image_size, epoch_length
 
+    @property
+    def architecture(self) -> str:
+        """The registry name of ``model_config``'s architecture (``hyperprior`` or ``dcae``)."""
+        return architecture_of(self.model_config).name
+
     def identity(self) -> dict[str, Any]:
-        """What a checkpoint must match: the engine's identity plus the architecture config and ``lmbda``."""
-        return {**super().identity(), "model": self.model_config.to_dict(), "lmbda": self.lmbda}
+        """What a checkpoint must match: the engine's identity, the architecture config and ``lmbda``; non-hyperprior
+        architectures add their name."""
+        identity = {**super().identity(), "model": self.model_config.to_dict(), "lmbda": self.lmbda}
+        if self.architecture != DEFAULT_ARCHITECTURE:  # the hyperprior's identity predates the others
+            identity["architecture"] = self.architecture
+        return identity
 
     @classmethod
     def from_identity(cls, identity: dict[str, Any]) -> CodecTask:
         """The task of a checkpoint: its architecture and lmbda, no data."""
-        return cls(CodecConfig.from_dict(identity["model"]), lmbda=identity["lmbda"])
+        name = identity.get("architecture", DEFAULT_ARCHITECTURE)
+        if name not in ARCHITECTURES:
+            raise ValueError(f"unknown codec architecture {name!r} (a newer stegafast wrote this checkpoint?)")
+        return cls(ARCHITECTURES[name].config_type.from_dict(identity["model"]), lmbda=identity["lmbda"])
 
-    def build_models(self) -> HyperpriorCodec:
-        """A fresh ``HyperpriorCodec`` of ``model_config``."""
-        return HyperpriorCodec(self.model_config)
+    def build_models(self) -> LearnedCodec:
+        """A fresh codec of ``model_config``'s architecture."""
+        return build_codec(self.model_config)
 
     def build_optimizers(self, models, config: TrainConfig) -> dict[str, OptimizerSpec]:
         """Two Adam optimisers: ``main`` (every weight but the quantiles, lr ``config.lr`` or 1e-4) and ``aux``.
@@ -86,7 +100,7 @@ class CodecTask(Task):
         ``aux`` (the entropy bottleneck's quantiles, lr 1e-3) is stepped outside the forward's autocast and never
         clipped.
         """
-        model: HyperpriorCodec = models["model"]
+        model: LearnedCodec = models["model"]
         main = torch.optim.Adam(model.main_parameters(), lr=config.lr or MAIN_LR)
         aux = torch.optim.Adam(model.aux_parameters(), lr=AUX_LR)
         return {"main": OptimizerSpec(main), "aux": OptimizerSpec(aux, clip_norm=0, outside_forward=True)}

@@ -1,5 +1,8 @@
 // CUDA kernels of the windowed attention, float32 accumulation for every dtype
-// (float64 in float64), no tensor cores. A warp owns query rows and its 32 lanes
+// (float64 in float64). The forward of float16 and bfloat16 runs on tensor cores
+// (tensor_core_forward_kernel, below, where it is described); everything else,
+// and that forward where it cannot run, uses the kernels here, which use no
+// tensor cores. A warp owns query rows and its 32 lanes
 // take the 32 keys of a tile at once, so a row's scores, its softmax reductions
 // (warp shuffles) and its output (each lane 4 of the <= 128 channels) never
 // leave the warp:
@@ -20,7 +23,16 @@
 // Shared memory holds float (double) copies of the tiles; rows that lanes read
 // across are padded to d + 1 values, so the 32 lanes hit 32 banks.
 #include <ATen/core/Tensor.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <mma.h>
 #include <torch/library.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
 
 #include "../common/cuda_launch.h"
 #include "attention_ops.h"
@@ -315,6 +327,244 @@ __global__ void sum_partials_kernel(const A* __restrict__ partials, int64_t coun
   }
 }
 
+// --- tensor cores: the forward for float16 and bfloat16 ------------------------------------------
+//
+// tensor_core_forward_kernel: CTA = one (window, head) item. The CTA stages the
+// item's K and V, padded to multiples of 16 rows and columns (zeros), as the
+// half type; then each warp takes strips of 16 query rows in turn:
+//   1. stage the strip's Q rows (zeros past N and d) and hold them as wmma
+//      fragments, so the strip's buffer is free for the scores;
+//   2. S = Q K^T on tensor cores (float accumulators) into the buffer;
+//   3. each row exactly once (N <= 256: a whole row fits, no online rescaling):
+//      s = scale S + bias + mask, -inf for the padded keys, row max, sum,
+//      lse; p = exp(s - max) / sum written over the row as the half type;
+//   4. O = P V on tensor cores, stored into the buffer as float, written out.
+// A padded query row (past N) is treated as fully masked and never written.
+// Shared memory: K and V (Np rows of Dp + 8 halves) and one strip buffer per
+// warp (16 rows of max(Np, Dp) + 4 floats); the pads put successive rows 16
+// bytes apart in the 128-byte bank period, so the fragment loads do not
+// conflict. Only sm_80 and later run it (bfloat16 fragments need sm_80); the
+// host falls back to forward_kernel elsewhere, or where the CTA's shared memory
+// exceeds the device's limit.
+
+constexpr int kTile = 16;                         // the wmma shape: 16 x 16 x 16
+constexpr int kTileWarps = 4;                     // the most warps of a tensor-core CTA
+constexpr int kDimTiles = kMaxHeadDim / kTile;    // most 16-column tiles of a head
+constexpr int kKeysPerLane = kMaxTokens / kWarp;  // a row's scores per lane
+constexpr int kHalfPad = 8, kFloatPad = 4;        // values appended to each staged row
+constexpr int kChunk = 8;                         // 16-bit values per 16-byte load
+
+template <typename T>
+struct TensorCoreType;  // the CUDA type with T's bits, for the wmma fragments
+template <>
+struct TensorCoreType<c10::Half> {
+  using type = __half;
+};
+template <>
+struct TensorCoreType<c10::BFloat16> {
+  using type = __nv_bfloat16;
+};
+
+template <typename T>
+constexpr bool kTensorCoreType = std::is_same_v<T, c10::Half> || std::is_same_v<T, c10::BFloat16>;
+
+__device__ __forceinline__ void store_as(__half* dst, float v) { *dst = __float2half_rn(v); }
+__device__ __forceinline__ void store_as(__nv_bfloat16* dst, float v) { *dst = __float2bfloat16_rn(v); }
+
+// Where the CTA's shared memory goes, for the host (its size) and the kernel.
+struct TileLayout {
+  int np, dp;    // N and d rounded up to 16
+  int ld_kv;     // halves per staged K, V (and Q) row
+  int ld_strip;  // floats per row of a warp's strip buffer
+  int warps;
+
+  SF_HD static TileLayout of(int n, int d, int warps) {
+    const int np = (n + kTile - 1) / kTile * kTile, dp = (d + kTile - 1) / kTile * kTile;
+    return {np, dp, dp + kHalfPad, (np > dp ? np : dp) + kFloatPad, warps};
+  }
+  SF_HD int strips() const { return np / kTile; }
+  SF_HD int64_t kv_halves() const { return int64_t(np) * ld_kv; }
+  SF_HD int64_t strip_floats() const { return int64_t(kTile) * ld_strip; }
+  SF_HD size_t bytes() const { return sizeof(uint16_t) * 2 * kv_halves() + sizeof(float) * warps * strip_floats(); }
+};
+
+// Rows [first, first + rows) of an n x d block of 16-bit values into dst (rows of
+// ld values, cols of them filled: zeros past row n and column d), by threads
+// `thread`, `thread + threads`, ... With `chunks` (d a multiple of 8, src 16-byte
+// aligned) it moves 8 values per load; dst rows are 16-byte aligned either way.
+__device__ void stage_rows(const uint16_t* __restrict__ src, int first, int rows, int n, int d, int cols, uint16_t* dst,
+                           int ld, int thread, int threads, bool chunks) {
+  if (chunks) {
+    const int per_row = cols / kChunk;
+    for (int e = thread; e < rows * per_row; e += threads) {
+      const int r = e / per_row, c = e % per_row * kChunk, row = first + r;
+      uint4 value = make_uint4(0, 0, 0, 0);
+      if (row < n && c < d) value = *reinterpret_cast<const uint4*>(src + int64_t(row) * d + c);
+      *reinterpret_cast<uint4*>(dst + r * ld + c) = value;
+    }
+    return;
+  }
+  for (int e = thread; e < rows * cols; e += threads) {
+    const int r = e / cols, c = e % cols, row = first + r;
+    dst[r * ld + c] = row < n && c < d ? src[int64_t(row) * d + c] : uint16_t(0);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ const uint16_t* bits_of(const T* p) {
+  return reinterpret_cast<const uint16_t*>(p);
+}
+
+// Steps 3 of the kernel for the strip of rows [row0, row0 + 16): the scores in
+// `strip` (ld floats a row) become probabilities of type H over the same bytes
+// (2 ld halves a row: row r's halves lie inside row r's floats, and the warp
+// reads a whole row before it writes it), and the real rows' lse are written.
+template <typename T, typename H>
+__device__ void softmax_rows(float* strip, int ld, int row0, int np, float scale, const T* bias, const T* mask,
+                             float* lse, int n, int lane) {
+  H* probs = reinterpret_cast<H*>(strip);
+  for (int r = 0; r < kTile; ++r) {
+    const int i = row0 + r;
+    float s[kKeysPerLane];
+    float m = minus_infinity<float>();
+#pragma unroll
+    for (int t = 0; t < kKeysPerLane; ++t) {
+      const int j = lane + t * kWarp;
+      s[t] = i < n && j < n ? score(strip[r * ld + j], scale, bias, mask, i, j, n) : minus_infinity<float>();
+      m = fmaxf(m, s[t]);
+    }
+    m = warp_max(m);
+    float l = 0.0f;
+#pragma unroll
+    for (int t = 0; t < kKeysPerLane; ++t) {
+      s[t] = m == minus_infinity<float>() ? 0.0f : exp_of(s[t] - m);  // a fully masked (or padded) row: p = 0
+      l += s[t];
+    }
+    l = warp_sum(l);
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    __syncwarp();  // every lane has read row r before the row is overwritten
+#pragma unroll
+    for (int t = 0; t < kKeysPerLane; ++t) {
+      const int j = lane + t * kWarp;
+      if (j < np) store_as(probs + r * 2 * ld + j, s[t] * inv);
+    }
+    if (lane == 0 && i < n) lse[i] = row_lse(m, l);
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kTileWarps* kWarp)
+    tensor_core_forward_kernel(Inputs<T> in, T* __restrict__ out, float* __restrict__ lse, float scale, Geometry g,
+                               bool chunks) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap();  // never launched: the host takes this kernel on sm_80 and later only
+#else
+  namespace wmma = nvcuda::wmma;
+  using H = typename TensorCoreType<T>::type;
+  using QFragment = wmma::fragment<wmma::matrix_a, kTile, kTile, kTile, H, wmma::row_major>;
+  using KFragment = wmma::fragment<wmma::matrix_b, kTile, kTile, kTile, H, wmma::col_major>;  // K^T
+  using VFragment = wmma::fragment<wmma::matrix_b, kTile, kTile, kTile, H, wmma::row_major>;
+  using Accumulator = wmma::fragment<wmma::accumulator, kTile, kTile, kTile, float>;
+  extern __shared__ __align__(128) unsigned char tile_shared[];
+
+  const int n = int(g.n), d = int(g.d);
+  const TileLayout lay = TileLayout::of(n, d, int(blockDim.x) / kWarp);
+  const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp, dim_tiles = lay.dp / kTile;
+  H* ks = reinterpret_cast<H*>(tile_shared);
+  H* vs = ks + lay.kv_halves();
+  float* strip = reinterpret_cast<float*>(vs + lay.kv_halves()) + warp * lay.strip_floats();
+  const int64_t item = blockIdx.x, window = item / g.heads, head = item % g.heads;
+  const int64_t base = item * g.n * g.d;
+  const T* bias = bias_of(in, g, head);
+  const T* mask = mask_of(in, g, window);
+  stage_rows(bits_of(in.k + base), 0, lay.np, n, d, lay.dp, reinterpret_cast<uint16_t*>(ks), lay.ld_kv, threadIdx.x,
+             blockDim.x, chunks);
+  stage_rows(bits_of(in.v + base), 0, lay.np, n, d, lay.dp, reinterpret_cast<uint16_t*>(vs), lay.ld_kv, threadIdx.x,
+             blockDim.x, chunks);
+  __syncthreads();
+
+  for (int row0 = warp * kTile; row0 < lay.np; row0 += lay.warps * kTile) {  // warp-uniform
+    // 1. the strip's Q as fragments (dim_tiles of them; the loops over kDimTiles
+    // are unrolled so the fragment arrays stay in registers)
+    stage_rows(bits_of(in.q + base), row0, kTile, n, d, lay.dp, reinterpret_cast<uint16_t*>(strip), lay.ld_kv, lane,
+               kWarp, chunks);
+    __syncwarp();
+    QFragment qf[kDimTiles];
+#pragma unroll
+    for (int t = 0; t < kDimTiles; ++t) {
+      if (t < dim_tiles) wmma::load_matrix_sync(qf[t], reinterpret_cast<const H*>(strip) + t * kTile, lay.ld_kv);
+    }
+    __syncwarp();  // Q is in registers: the scores may take the buffer
+    // 2. S = Q K^T, one 16 x 16 tile of keys at a time
+    for (int key0 = 0; key0 < lay.np; key0 += kTile) {
+      Accumulator s;
+      wmma::fill_fragment(s, 0.0f);
+#pragma unroll
+      for (int t = 0; t < kDimTiles; ++t) {
+        if (t >= dim_tiles) continue;
+        KFragment kf;
+        wmma::load_matrix_sync(kf, ks + key0 * lay.ld_kv + t * kTile, lay.ld_kv);
+        wmma::mma_sync(s, qf[t], kf, s);
+      }
+      wmma::store_matrix_sync(strip + key0, s, lay.ld_strip, wmma::mem_row_major);
+    }
+    __syncwarp();
+    // 3. the rows' softmax, probabilities over the scores
+    softmax_rows<T, H>(strip, lay.ld_strip, row0, lay.np, scale, bias, mask, lse + item * g.n, n, lane);
+    __syncwarp();
+    // 4. O = P V
+    Accumulator of[kDimTiles];
+#pragma unroll
+    for (int t = 0; t < kDimTiles; ++t) {
+      if (t < dim_tiles) wmma::fill_fragment(of[t], 0.0f);
+    }
+    for (int key0 = 0; key0 < lay.np; key0 += kTile) {
+      QFragment pf;  // a 16 x 16 tile of P, laid out as Q's
+      wmma::load_matrix_sync(pf, reinterpret_cast<const H*>(strip) + key0, 2 * lay.ld_strip);
+#pragma unroll
+      for (int t = 0; t < kDimTiles; ++t) {
+        if (t >= dim_tiles) continue;
+        VFragment vf;
+        wmma::load_matrix_sync(vf, vs + key0 * lay.ld_kv + t * kTile, lay.ld_kv);
+        wmma::mma_sync(of[t], pf, vf, of[t]);
+      }
+    }
+    __syncwarp();  // P is consumed: the output may take the buffer
+#pragma unroll
+    for (int t = 0; t < kDimTiles; ++t) {
+      if (t < dim_tiles) wmma::store_matrix_sync(strip + t * kTile, of[t], lay.ld_strip, wmma::mem_row_major);
+    }
+    __syncwarp();
+    H* dst = reinterpret_cast<H*>(out + base);
+    for (int e = lane; e < kTile * d; e += kWarp) {
+      const int r = e / d, c = e % d, i = row0 + r;
+      if (i < n) store_as(dst + int64_t(i) * d + c, strip[r * lay.ld_strip + c]);
+    }
+    __syncwarp();  // the next strip's Q overwrites the buffer
+  }
+#endif
+}
+
+inline bool aligned_16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// The tensor-core forward where its code for this device is sm_80's or later
+// and the device's shared memory allows: the most warps (up to one per strip of 16 rows) whose buffers
+// fit. False where it does not run, for the caller's fallback.
+template <typename T>
+bool tensor_core_forward(const Inputs<T>& in, T* out, float* lse, float scale, const Geometry& g) {
+  if (cuda::kernel_arch(tensor_core_forward_kernel<T>) < 80) return false;  // compiled to the __trap() body
+  const size_t limit = cuda::shared_bytes_limit();
+  const int n = int(g.n), d = int(g.d);
+  int warps = std::min(kTileWarps, TileLayout::of(n, d, 1).strips());
+  while (warps > 1 && TileLayout::of(n, d, warps).bytes() > limit) warps /= 2;
+  const TileLayout lay = TileLayout::of(n, d, warps);
+  if (lay.bytes() > limit) return false;
+  const bool chunks = d % kChunk == 0 && aligned_16(in.q) && aligned_16(in.k) && aligned_16(in.v);
+  cuda::launch_shared(tensor_core_forward_kernel<T>, dim3(cuda::block_per_item(g.items(), "window_attention")),
+                      warps * kWarp, lay.bytes(), in, out, lse, scale, g, chunks);
+  return true;
+}
+
 // CTAs of (window, head) items, or of (group, head) pairs, by blocks of kRows rows.
 inline dim3 grid_of(int64_t ctas, int64_t rows) {
   return dim3(cuda::block_per_item(ctas, "window_attention"), static_cast<unsigned>((rows + kRows - 1) / kRows));
@@ -325,6 +575,9 @@ struct CudaKernels {
 
   template <typename T, typename A>
   static void forward(const Inputs<T>& in, T* out, A* lse, A scale, const Geometry& g) {
+    if constexpr (kTensorCoreType<T>) {
+      if (tensor_core_forward(in, out, lse, scale, g)) return;
+    }
     const size_t bytes = sizeof(A) * size_t(kRows * g.d + kKeys * (g.d + 1) + kKeys * g.d);
     cuda::launch_shared(forward_kernel<T, A>, grid_of(g.items(), g.n), kThreads, bytes, in, out, lse, scale, g);
   }

@@ -465,15 +465,53 @@ def test_cuda_half_forward_unaligned_inputs(n, d, dtype):
     _check_half_forward("cuda", n, d, dtype, misaligned=True)
 
 
+def _half_grad_tol(dtype, want):
+    """The tensor-core backward also rounds p and ds to the half type before its products,
+    so a gradient errs by a fraction of its largest entry (an emulation of those roundings
+    over the grid below stays under a third of these)."""
+    fraction, rtol = {torch.float16: (2e-3, 1e-2), torch.bfloat16: (1.5e-2, 5e-2)}[dtype]
+    return dict(atol=fraction * max(want.abs().max().item(), 1e-3), rtol=rtol)
+
+
+def _check_half_backward(device, n, d, dtype):
+    """The native dq, dk, dv and dbias on `device` against the float32 reference's autograd
+    from the same half inputs, with bias, mask and a fully masked row (zero gradients)."""
+    q, k, v, bias, mask = _inputs(WINDOWS[n], 1 + (n + d) % 4, n, d, "bias+mask", dtype)
+    if q.shape[0] > 1:
+        mask[0, 0] = float("-inf")
+    grad_out = torch.randn(q.shape, generator=torch.Generator().manual_seed(3)).to(dtype)
+    leaves = [t.float().requires_grad_() for t in (q, k, v, bias)]
+    out = reference.window_attention(*leaves[:3], bias=leaves[3], mask=mask.float())
+    wants = torch.autograd.grad(out, leaves, grad_out.float())
+    got, gots = _grads("native", *(t.to(device) for t in (q, k, v, bias, mask)), grad_out.to(device))
+    for name, got_grad, want in zip(("dq", "dk", "dv", "dbias"), gots, wants):
+        assert got_grad.dtype == dtype, name
+        tol = _half_grad_tol(dtype, want)
+        torch.testing.assert_close(got_grad.float().cpu(), want, **tol, msg=lambda m, name=name: f"{name}: {m}")
+    if q.shape[0] > 1:
+        assert not gots[0][0, :, 0].any()  # the fully masked row passes no gradient to q
+
+
 @pytest.mark.cuda
 @requires_native
 @pytest.mark.parametrize("dtype", HALF_TYPES)
-def test_cuda_half_forward_runs_on_tensor_cores(dtype):
+@pytest.mark.parametrize("d", TENSOR_CORE_HEAD_DIMS)
+@pytest.mark.parametrize("n", TOKENS)
+def test_cuda_half_backward_matches_float32_reference(n, d, dtype):
+    _check_half_backward("cuda", n, d, dtype)
+
+
+@pytest.mark.cuda
+@requires_native
+@pytest.mark.parametrize("dtype", HALF_TYPES)
+def test_cuda_half_types_run_on_tensor_cores(dtype):
     if torch.cuda.get_device_capability() < (8, 0):
-        pytest.skip("the tensor-core forward needs sm_80 or later")
+        pytest.skip("the tensor-core kernels need sm_80 or later")
     q, k, v, bias, mask = (t.cuda() for t in _inputs(4, 2, 49, 32, dtype=dtype))
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        torch.ops.stegafast.window_attention(q, k, v, bias, mask, 0.2)
+        out, lse = torch.ops.stegafast.window_attention(q, k, v, bias, mask, 0.2)
+        torch.ops.stegafast.window_attention_backward(torch.ones_like(out), q, k, v, bias, mask, lse, 0.2)
         torch.cuda.synchronize()
     names = {event.name for event in prof.events()}
-    assert any("tensor_core_forward_kernel" in name for name in names), sorted(names)
+    for kernel in ("tensor_core_forward_kernel", "tensor_core_grad_q_kernel", "tensor_core_grad_kv_kernel"):
+        assert any(kernel in name for name in names), (kernel, sorted(names))

@@ -96,8 +96,6 @@ void launch_shared(void (*kernel)(Params...), dim3 grid, int threads, size_t sha
     const size_t limit = shared_bytes_limit();
     TORCH_CHECK(shared_bytes <= limit, "a kernel needs ", shared_bytes, " bytes of shared memory per block, above the ",
                 limit, " this GPU allows");
-  }
-  if (shared_bytes > kDefaultSharedBytes) {
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
   }
   kernel<<<grid, threads, shared_bytes, c10::cuda::getCurrentCUDAStream()>>>(std::forward<Args>(args)...);

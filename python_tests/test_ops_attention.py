@@ -395,3 +395,123 @@ def test_cuda_without_bias_and_mask_and_lse():
     want, want_lse = torch.ops.stegafast.window_attention(q, k, v, None, None, 0.2)
     torch.testing.assert_close(out.cpu(), want, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(lse.cpu(), want_lse, atol=1e-5, rtol=1e-5)
+
+
+# float16 and bfloat16 on CUDA run the forward on tensor cores (sm_80 and later): the scores
+# accumulate in float32 and the softmax is float32, but the probabilities are rounded to the
+# half type before P @ V, so the output errs by about that rounding (2^-11 for float16, 2^-8
+# for bfloat16, relative) on top of rounding the output itself.
+HALF_TYPES = (torch.float16, torch.bfloat16)
+TENSOR_CORE_HEAD_DIMS = (8, 32, 64, 128)
+
+
+def _half_forward_tol(dtype):
+    return {torch.float16: dict(atol=5e-3, rtol=5e-3), torch.bfloat16: dict(atol=3e-2, rtol=3e-2)}[dtype]
+
+
+def _misaligned(t):
+    """t's values in a contiguous tensor whose data starts one element past an allocation
+    (not 16-byte aligned), so the kernels must take their element-wise loads."""
+    flat = torch.empty(t.numel() + 1, dtype=t.dtype, device=t.device)
+    out = flat[1:].view(t.shape)
+    out.copy_(t)
+    return out
+
+
+def _check_half_forward(device, n, d, dtype, extras="bias+mask", misaligned=False):
+    """The native forward (out and lse) on `device` against the reference computed in float32
+    from the same half inputs, with a fully masked row where there are two windows or more."""
+    q, k, v, bias, mask = _inputs(WINDOWS.get(n, 3), 1 + (n + d) % 4, n, d, extras, dtype)
+    if mask is not None and q.shape[0] > 1:
+        mask[0, 0] = float("-inf")  # window 0 (and every nW-th), row 0: every key masked
+    scale = d**-0.5
+    ref = [t.float() if t is not None else None for t in (q, k, v, bias, mask)]
+    want = reference.window_attention(*ref[:3], bias=ref[3], mask=ref[4], scale=scale)
+    scores = reference.attention.attention_scores(*ref[:2], bias=ref[3], mask=ref[4], scale=scale)
+    want_lse = torch.logsumexp(scores, -1)
+    on_device = [t.to(device) if t is not None else None for t in (q, k, v, bias, mask)]
+    if misaligned:
+        on_device[:3] = [_misaligned(t) for t in on_device[:3]]
+    out, lse = torch.ops.stegafast.window_attention(*on_device, scale)
+    assert out.dtype == dtype and lse.dtype == torch.float32
+    torch.testing.assert_close(out.float().cpu(), want, **_half_forward_tol(dtype))
+    torch.testing.assert_close(lse.cpu(), want_lse, atol=2e-4, rtol=2e-4)
+    if mask is not None and q.shape[0] > 1:
+        assert not out[0, :, 0].any() and torch.isneginf(lse[0, :, 0]).all()
+
+
+@pytest.mark.cuda
+@requires_native
+@pytest.mark.parametrize("dtype", HALF_TYPES)
+@pytest.mark.parametrize("d", TENSOR_CORE_HEAD_DIMS)
+@pytest.mark.parametrize("n", TOKENS)
+def test_cuda_half_forward_matches_float32_reference(n, d, dtype):
+    _check_half_forward("cuda", n, d, dtype)
+
+
+@pytest.mark.cuda
+@requires_native
+@pytest.mark.parametrize("dtype", HALF_TYPES)
+@pytest.mark.parametrize(("n", "d", "extras"), [(49, 32, "plain"), (144, 64, "bias"), (37, 100, "mask")])
+def test_cuda_half_forward_other_extras_and_odd_sizes(n, d, extras, dtype):
+    _check_half_forward("cuda", n, d, dtype, extras)
+
+
+@pytest.mark.cuda
+@requires_native
+@pytest.mark.parametrize("dtype", HALF_TYPES)
+@pytest.mark.parametrize(("n", "d"), [(49, 32), (256, 128), (16, 5)])
+def test_cuda_half_forward_unaligned_inputs(n, d, dtype):
+    _check_half_forward("cuda", n, d, dtype, misaligned=True)
+
+
+def _half_grad_tol(dtype, want):
+    """The tensor-core backward also rounds p and ds to the half type before its products,
+    so a gradient errs by a fraction of its largest entry (an emulation of those roundings
+    over the grid below stays under a third of these)."""
+    fraction, rtol = {torch.float16: (2e-3, 1e-2), torch.bfloat16: (1.5e-2, 5e-2)}[dtype]
+    return dict(atol=fraction * max(want.abs().max().item(), 1e-3), rtol=rtol)
+
+
+def _check_half_backward(device, n, d, dtype):
+    """The native dq, dk, dv and dbias on `device` against the float32 reference's autograd
+    from the same half inputs, with bias, mask and a fully masked row (zero gradients)."""
+    q, k, v, bias, mask = _inputs(WINDOWS[n], 1 + (n + d) % 4, n, d, "bias+mask", dtype)
+    if q.shape[0] > 1:
+        mask[0, 0] = float("-inf")
+    grad_out = torch.randn(q.shape, generator=torch.Generator().manual_seed(3)).to(dtype)
+    leaves = [t.float().requires_grad_() for t in (q, k, v, bias)]
+    out = reference.window_attention(*leaves[:3], bias=leaves[3], mask=mask.float())
+    wants = torch.autograd.grad(out, leaves, grad_out.float())
+    got, gots = _grads("native", *(t.to(device) for t in (q, k, v, bias, mask)), grad_out.to(device))
+    for name, got_grad, want in zip(("dq", "dk", "dv", "dbias"), gots, wants):
+        assert got_grad.dtype == dtype, name
+        tol = _half_grad_tol(dtype, want)
+        torch.testing.assert_close(got_grad.float().cpu(), want, **tol, msg=lambda m, name=name: f"{name}: {m}")
+    if q.shape[0] > 1:
+        assert not gots[0][0, :, 0].any()  # the fully masked row passes no gradient to q
+
+
+@pytest.mark.cuda
+@requires_native
+@pytest.mark.parametrize("dtype", HALF_TYPES)
+@pytest.mark.parametrize("d", TENSOR_CORE_HEAD_DIMS)
+@pytest.mark.parametrize("n", TOKENS)
+def test_cuda_half_backward_matches_float32_reference(n, d, dtype):
+    _check_half_backward("cuda", n, d, dtype)
+
+
+@pytest.mark.cuda
+@requires_native
+@pytest.mark.parametrize("dtype", HALF_TYPES)
+def test_cuda_half_types_run_on_tensor_cores(dtype):
+    if torch.cuda.get_device_capability() < (8, 0):
+        pytest.skip("the tensor-core kernels need sm_80 or later")
+    q, k, v, bias, mask = (t.cuda() for t in _inputs(4, 2, 49, 32, dtype=dtype))
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        out, lse = torch.ops.stegafast.window_attention(q, k, v, bias, mask, 0.2)
+        torch.ops.stegafast.window_attention_backward(torch.ones_like(out), q, k, v, bias, mask, lse, 0.2)
+        torch.cuda.synchronize()
+    names = {event.name for event in prof.events()}
+    for kernel in ("tensor_core_forward_kernel", "tensor_core_grad_q_kernel", "tensor_core_grad_kv_kernel"):
+        assert any(kernel in name for name in names), (kernel, sorted(names))

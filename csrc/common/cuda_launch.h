@@ -59,15 +59,43 @@ void launch(void (*kernel)(Params...), unsigned blocks, int threads, Args&&... a
 // Dynamic shared memory a kernel may take without asking (cudaFuncSetAttribute).
 constexpr size_t kDefaultSharedBytes = 48 * 1024;
 
+// An attribute of the current device (cudaDevAttr...).
+inline int device_attribute(cudaDeviceAttr attribute) {
+  int device = 0, value = 0;
+  C10_CUDA_CHECK(cudaGetDevice(&device));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&value, attribute, device));
+  return value;
+}
+
+// The virtual architecture (80: compute_80) of the code of `kernel` that runs on
+// the current device: what its `__CUDA_ARCH__` guards saw. A build for sm_80 and
+// sm_90 gives 80 or 90; one that reaches an sm_80 GPU only through older PTX, less.
+template <typename... Params>
+int kernel_arch(void (*kernel)(Params...)) {
+  cudaFuncAttributes attributes{};
+  C10_CUDA_CHECK(cudaFuncGetAttributes(&attributes, reinterpret_cast<const void*>(kernel)));
+  return attributes.ptxVersion;
+}
+
+// The most dynamic shared memory one block may opt into on the current device
+// (about 163 KiB on sm_80, 227 KiB on sm_90); kernels whose need depends on the
+// shapes compare against it to choose a launch that fits.
+inline size_t shared_bytes_limit() {
+  return static_cast<size_t>(device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin));
+}
+
 // kernel<<<grid, threads, shared_bytes>>>(args...) on the current stream, then
 // the launch check: launch() for kernels with a 2-D or 3-D grid and dynamic
-// shared memory. Above kDefaultSharedBytes it first allows the kernel that much
-// (every GPU built for, sm_80 and later, has at least 163 KiB per block).
-// Launches nothing for an empty grid.
+// shared memory. Above kDefaultSharedBytes it first checks the device allows
+// that much and allows the kernel that much (every GPU built for, sm_80 and
+// later, has at least 163 KiB per block). Launches nothing for an empty grid.
 template <typename... Params, typename... Args>
 void launch_shared(void (*kernel)(Params...), dim3 grid, int threads, size_t shared_bytes, Args&&... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
   if (shared_bytes > kDefaultSharedBytes) {
+    const size_t limit = shared_bytes_limit();
+    TORCH_CHECK(shared_bytes <= limit, "a kernel needs ", shared_bytes, " bytes of shared memory per block, above the ",
+                limit, " this GPU allows");
     C10_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)));
   }
   kernel<<<grid, threads, shared_bytes, c10::cuda::getCurrentCUDAStream()>>>(std::forward<Args>(args)...);

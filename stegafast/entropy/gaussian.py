@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from .base import EntropyModel, check_symbols_input
+from .bounds import check_finite_decoded
 from .cdf import quantize_pmf
 from .lower_bound import lower_bound
 
@@ -157,6 +158,9 @@ class GaussianConditional(EntropyModel):
                 f"GaussianConditional.decompress: means must have the indexes' shape "
                 f"{tuple(indexes.shape)}, got {tuple(means.shape)}"
             )
+        if means is not None:
+            # computed from decoded hyper-latents: a corrupt stream can make them inf
+            check_finite_decoded("GaussianConditional.decompress: the means", means)
         symbols = self.decode_symbols(strings, indexes.reshape(indexes.shape[0], -1)).reshape(indexes.shape)
         values = symbols.to(means.dtype if means is not None else torch.float32)
         return values + means if means is not None else values

@@ -15,6 +15,7 @@ import os
 import torch
 import torch.nn.functional as F
 
+from ...errors import CorruptStreamError
 from ...train import load_trained
 from .fileformat import MAX_SIDE, MODEL_ID_BYTES, CodecFileError, SfcFile, read_sfc, write_sfc
 from .model import CodecStreams, HyperpriorCodec
@@ -83,14 +84,18 @@ class ImageCodec:
 
     def decompress(self, data: bytes, name: str = "the file") -> torch.Tensor:
         """The (3, H, W) float image in [0, 1] of .sfc bytes; raises ``CodecFileError``
-        for a truncated, corrupt or foreign file (``name`` goes into the message)."""
+        for a truncated, corrupt or foreign file and ``CorruptStreamError`` for an intact
+        one whose streams decode to what no encoder writes (``name`` goes into the message)."""
         file = read_sfc(data, self.model_id, name=name)
         if len(file.streams) != 2:
             raise CodecFileError(f"{name} holds {len(file.streams)} streams; the hyperprior codec writes 2")
         padded = (file.height + (-file.height % self.model.multiple), file.width + (-file.width % self.model.multiple))
         z_shape = self.model.latent_sizes(*padded)
         z_string, y_string = file.streams
-        x_hat = self.model.decompress(CodecStreams([y_string], [z_string], z_shape))
+        try:
+            x_hat = self.model.decompress(CodecStreams([y_string], [z_string], z_shape))
+        except CorruptStreamError as exc:
+            raise CorruptStreamError(f"{name}: {exc}") from None
         return x_hat[0, :, : file.height, : file.width]
 
 

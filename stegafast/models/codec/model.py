@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ...entropy import EntropyBottleneck, GaussianConditional
+from ...entropy.bounds import check_finite_decoded
 from .config import MULTIPLE, CodecConfig
 from .gdn import GDN
 
@@ -169,7 +170,9 @@ class HyperpriorCodec(nn.Module):
         scales, means = self._hyper_parameters(z_hat)
         indexes = self.gaussian_conditional.build_indexes(scales)
         y_hat = self.gaussian_conditional.decompress(list(streams.y_strings), indexes, means)
-        return self.g_s(y_hat).clamp(0, 1)
+        x_hat = self.g_s(y_hat)
+        check_finite_decoded("the decoded image", x_hat)  # clamp would hide inf and keep NaN
+        return x_hat.clamp(0, 1)
 
     def latent_sizes(self, height: int, width: int) -> tuple[int, int]:
         """The hyper-latents' (h, w) for a padded input of height x width."""

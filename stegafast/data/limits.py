@@ -1,4 +1,5 @@
-"""The largest image the package decodes: one pixel limit for image files and .sfc headers.
+"""How large an input may be: one pixel limit for image files and .sfc headers, and one
+memory budget for what a model is asked to build or process.
 
 A file's header states its size before any pixel is read, and the memory a
 decoder needs grows with it: a PNG of a few hundred bytes or an .sfc file of a
@@ -17,12 +18,21 @@ The limit is, first found:
 Pillow's own check (a warning above its limit, an error above twice it) is
 switched off while a header is read (:func:`pillow_unchecked`), so the limit
 above is the one that applies, whether it is lower or higher than Pillow's.
+
+The memory budget (:func:`memory_budget`, bytes) is what a command may plan to
+use: ``STEGAFAST_MEMORY_BUDGET`` (bytes, or with a K, M, G or T suffix: "6G"),
+else 80% of the machine's physical memory, or of the address space
+``RLIMIT_AS`` leaves (``prlimit``, ``ulimit -v``) when that is less. Work
+estimated above it (a checkpoint's weights, an image through a model) is
+refused with the estimate in one line (:func:`over_budget` says so) instead of
+ending in an allocator's traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import threading
 from collections.abc import Iterator
 
@@ -38,9 +48,16 @@ __all__ = [
     "set_max_pixels",
     "check_pixels",
     "pillow_unchecked",
+    "MEMORY_ENV",
+    "memory_budget",
+    "over_budget",
+    "format_bytes",
 ]
 
 PIXELS_ENV = "STEGAFAST_MAX_PIXELS"
+MEMORY_ENV = "STEGAFAST_MEMORY_BUDGET"
+_BUDGET_SHARE = 0.8  # of the memory there is: the interpreter, torch and the OS need the rest
+_SUFFIXES = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 PILLOW_DEFAULT_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS as it ships (1 GiB / 4 / 3), if a program unset it
 
 _override: int | None = None
@@ -102,3 +119,54 @@ def pillow_unchecked() -> Iterator[None]:
             yield
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+
+
+def _parse_bytes(text: str) -> int:
+    body, unit = (text[:-1], _SUFFIXES[text[-1].upper()]) if text[-1:].upper() in _SUFFIXES else (text, 1)
+    try:
+        value = float(body) * unit
+    except ValueError:
+        value = 0
+    if not 1 <= value < 2**63:
+        raise DataError(f"{MEMORY_ENV} must be a positive number of bytes (e.g. 6G), got {text!r}")
+    return int(value)
+
+
+def _address_space_left() -> int | None:
+    """What RLIMIT_AS leaves this process beyond what it maps now; None when unlimited."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        mapped = 0
+    return max(soft - mapped, 0)
+
+
+def memory_budget() -> int:
+    """The bytes a command may plan to use (see the module docstring)."""
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    if text:
+        return _parse_bytes(text)
+    physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    left = _address_space_left()
+    return int(_BUDGET_SHARE * (physical if left is None else min(physical, left)))
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes as "1.5 GiB" (or MiB, KiB, bytes)."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def over_budget(estimate: float) -> str | None:
+    """None when ``estimate`` bytes fit :func:`memory_budget`, else the end of a sentence saying
+    they do not: "about 7.3 GiB, more than the memory budget of 4.0 GiB (STEGAFAST_MEMORY_BUDGET)"."""
+    budget = memory_budget()
+    if estimate <= budget:
+        return None
+    return f"about {format_bytes(estimate)}, more than the memory budget of {format_bytes(budget)} ({MEMORY_ENV})"

@@ -30,8 +30,10 @@ SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
 def default_scale_table(
     minimum: float = SCALES_MIN, maximum: float = SCALES_MAX, levels: int = SCALES_LEVELS
 ) -> torch.Tensor:
-    """``levels`` scales log-spaced from ``minimum`` to ``maximum`` (float64)."""
-    return torch.exp(torch.linspace(math.log(minimum), math.log(maximum), levels, dtype=torch.float64))
+    """``levels`` scales log-spaced from ``minimum`` to ``maximum`` (float64, on the CPU)."""
+    # on the CPU even under a default-device context: the model checks the values (a
+    # meta-device build, which only counts parameters, holds none)
+    return torch.exp(torch.linspace(math.log(minimum), math.log(maximum), levels, dtype=torch.float64, device="cpu"))
 
 
 def _standard_cdf(x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +65,11 @@ class GaussianConditional(EntropyModel):
         quantization: str = "noise",
     ):
         super().__init__(likelihood_bound=likelihood_bound, quantization=quantization)
-        table = default_scale_table() if scale_table is None else torch.as_tensor(scale_table, dtype=torch.float64)
+        table = (
+            default_scale_table()
+            if scale_table is None
+            else torch.as_tensor(scale_table, dtype=torch.float64, device="cpu")
+        )
         if (
             table.ndim != 1
             or table.numel() < 1

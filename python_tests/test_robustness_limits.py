@@ -1,23 +1,41 @@
 """Memory bounded by limits, not by what a header claims: the pixel limit of stegafast.data.limits
-for image files and .sfc headers (and its --max-pixels / STEGAFAST_MAX_PIXELS overrides)."""
+for image files and .sfc headers (and its --max-pixels / STEGAFAST_MAX_PIXELS overrides), and the
+memory budget (STEGAFAST_MEMORY_BUDGET) that large valid images are weighed against
+(stegafast.train.footprint) by codec compress/decompress, stamp encode and stego embed/extract."""
 
+import os
 import struct
+import subprocess
+import sys
+import textwrap
 import warnings
 import zlib
 
 import pytest
+import torch
 from PIL import Image
 from testutils import single_error_line, write_random_png
 
 from stegafast.cli import main
 from stegafast.data import DataError, ImageFolder, load_image
-from stegafast.data.limits import PIXELS_ENV, ImageTooLargeError, max_pixels, set_max_pixels
+from stegafast.data.limits import MEMORY_ENV, PIXELS_ENV, ImageTooLargeError, max_pixels, set_max_pixels
+from stegafast.models.codec.config import CodecConfig
 from stegafast.models.codec.fileformat import _FIXED, FORMAT_VERSION, MAGIC, read_sfc
+from stegafast.models.codec.inference import ImageCodec
+from stegafast.models.codec.model import HyperpriorCodec
+from stegafast.models.stamp.config import StampModelConfig
+from stegafast.models.stamp.task import StampTask
+from stegafast.models.stego.config import StegoModelConfig
+from stegafast.models.stego.task import StegoTask
+from stegafast.train.checkpoint import CHECKPOINT_FORMAT, atomic_save
+from stegafast.train.footprint import DECODE_BYTES_PER_PIXEL, ImageFootprint, peak_bytes
+from stegafast.train.task import built_models
 
 
 @pytest.fixture(autouse=True)
 def _no_override(monkeypatch):
     monkeypatch.delenv(PIXELS_ENV, raising=False)
+    monkeypatch.delenv(MEMORY_ENV, raising=False)
     set_max_pixels(None)
     yield
     set_max_pixels(None)
@@ -93,3 +111,105 @@ def test_the_commands_say_it_in_one_line_and_take_max_pixels(tmp_path, capsys):
     compress = ["codec", "compress", image, "-o", str(tmp_path / "x.sfc"), "--checkpoint", str(tmp_path / "c.pt")]
     assert main([*compress, "--max-pixels", "100"]) == 2
     assert "16x16 = 256 pixels, more than the limit of 100" in single_error_line(capsys)
+
+
+# ---- the memory budget (item 9): an image too large for the model is refused with an estimate ----
+
+
+def _save_models(path, task):
+    models = built_models(task)
+    for m in models.values():
+        if hasattr(m, "update"):
+            m.update()
+    atomic_save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "identity": task.identity(),
+            "models": {n: m.state_dict() for n, m in models.items()},
+        },
+        path,
+    )
+    return str(path)
+
+
+def _flat_png(path, height, width):
+    Image.new("RGB", (width, height), (90, 120, 200)).save(path)  # compresses to almost nothing
+    return str(path)
+
+
+def test_peak_bytes_counts_what_is_alive_at_once():
+    def run():
+        a = torch.zeros(2**18)  # 1 MiB
+        b = torch.zeros(2**18)
+        del a
+        c = torch.zeros(2**17)  # 0.5 MiB while b lives
+        return b, c
+
+    assert peak_bytes(run) == 2**20 * 2
+    view_only = peak_bytes(lambda: torch.zeros(2**18).view(512, 512).t())
+    assert view_only == 2**20  # views share their storage
+
+
+def test_the_footprint_is_fitted_affine_and_only_for_images_beyond_the_probes():
+    calls = []
+
+    def run_at(h, w):
+        calls.append((h, w))
+        return torch.zeros(5, h, w)  # 20 bytes a pixel, plus a fixed 4 KiB
+
+    footprint = ImageFootprint(lambda h, w: (run_at(h, w), torch.zeros(1024)), side=32)
+    assert footprint.estimate(64, 64) is None and not calls  # no larger than the larger probe
+    assert footprint.estimate(1000, 1000) == 4096 + (20 + DECODE_BYTES_PER_PIXEL) * 10**6
+    footprint.estimate(2000, 3000)
+    assert calls == [(32, 32), (64, 64)]  # measured once
+
+
+def test_codec_refuses_an_image_over_the_budget_with_its_estimate(monkeypatch):
+    model = HyperpriorCodec(CodecConfig(N=8, M=8))
+    model.update()
+    codec = ImageCodec(model)
+    image = torch.rand(3, 300, 400)
+    data = codec.compress(image)  # within the default budget
+    monkeypatch.setenv(MEMORY_ENV, "2M")
+    with pytest.raises(ImageTooLargeError, match="the image is 300x400; processing it would take about .* MiB, more"):
+        codec.compress(image)
+    with pytest.raises(ImageTooLargeError, match="the image x.sfc holds is 300x400"):
+        codec.decompress(data, name="x.sfc")
+
+
+def test_stamp_encode_and_stego_embed_refuse_in_one_line(tmp_path, capsys, monkeypatch):
+    stamp = _save_models(tmp_path / "stamp.pt", StampTask(StampModelConfig(image_size=32)))
+    stego = _save_models(tmp_path / "stego.pt", StegoTask(StegoModelConfig(blocks=1, hidden=8)))
+    image = _flat_png(tmp_path / "big.png", 1024, 768)
+    encode = ["stamp", "encode", "--checkpoint", stamp, "--image", image, "--secret", "hi"]
+    encode += ["--out", str(tmp_path / "o")]
+    embed = ["stego", "embed", "--checkpoint", stego, "--cover", image, "--secret", image]
+    embed += ["--out", str(tmp_path / "s.png")]
+    assert main(encode) == 0 and main(embed) == 0  # within the default budget
+    capsys.readouterr()
+    monkeypatch.setenv(MEMORY_ENV, "20M")  # the models fit (7 MiB at most), the image does not (39 MiB at least)
+    for argv, what in ((encode, f"image {image}"), (embed, f"cover image {image}")):
+        assert main(argv) == 2
+        line = single_error_line(capsys)
+        assert f"{what} is 1024x768; processing it would take about" in line and "STEGAFAST_MEMORY_BUDGET" in line
+
+
+def test_under_a_real_address_space_cap_the_budget_follows_it(tmp_path):
+    # no STEGAFAST_MEMORY_BUDGET: the budget is 80% of what RLIMIT_AS leaves, and a cover the
+    # model could not embed within it is refused in one line, not in the allocator
+    stego = _save_models(tmp_path / "stego.pt", StegoTask(StegoModelConfig(blocks=2, hidden=32)))
+    image = _flat_png(tmp_path / "big.png", 3000, 3000)
+    script = textwrap.dedent(f"""
+        import os, resource, sys
+        from stegafast.cli import main
+        mapped = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        cap = mapped + 1500 * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        sys.exit(main(["stego", "embed", "--checkpoint", {stego!r}, "--cover", {image!r}, "--secret", {image!r},
+                       "--out", {str(tmp_path / "s.png")!r}]))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != MEMORY_ENV}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 2, out.stderr[-3000:]
+    err = out.stderr.strip().splitlines()
+    assert len(err) == 1 and "cover image" in err[0] and "more than the memory budget" in err[0], err

@@ -16,7 +16,7 @@ from .bundled import BUNDLED_PHOTOS, BUNDLED_SPLITS, BundledPhotos, load_bundled
 from .choice import training_images, validation_images
 from .crops import ImageCrops
 from .folder import ImageFolder
-from .image_io import IMAGE_EXTENSIONS, find_images, load_image, save_image, write_pil_image
+from .image_io import IMAGE_EXTENSIONS, find_images, image_size, load_image, save_image, write_pil_image
 from .limits import ImageTooLargeError, check_pixels, max_pixels
 from .paired import PairedImages
 
@@ -32,6 +32,7 @@ __all__ = [
     "PairedImages",
     "check_pixels",
     "find_images",
+    "image_size",
     "load_bundled_photo",
     "load_image",
     "max_pixels",

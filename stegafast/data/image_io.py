@@ -24,7 +24,16 @@ from ..errors import DataError, OutputError
 from ..io import atomic_write
 from .limits import check_pixels, pillow_unchecked
 
-__all__ = ["IMAGE_EXTENSIONS", "MODES", "find_images", "open_image", "load_image", "save_image", "write_pil_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MODES",
+    "find_images",
+    "open_image",
+    "image_size",
+    "load_image",
+    "save_image",
+    "write_pil_image",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 MODES = ("RGB", "L")
@@ -111,6 +120,19 @@ def check_image_header(path: Path) -> None:
     try:
         with _opened(path):
             pass
+    except _DECODE_ERRORS as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file from its header alone (nothing decoded); the
+    errors of ``open_image``, ImageTooLargeError included."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image file {path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        with _opened(path) as image:
+            return image.height, image.width
     except _DECODE_ERRORS as exc:
         raise DataError(f"cannot read image {path}: {exc}") from None
 

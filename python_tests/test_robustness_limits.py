@@ -1,7 +1,7 @@
 """Memory bounded by limits, not by what a header claims: the pixel limit of stegafast.data.limits
 for image files and .sfc headers (and its --max-pixels / STEGAFAST_MAX_PIXELS overrides), and the
 memory budget (STEGAFAST_MEMORY_BUDGET) that large valid images are weighed against
-(stegafast.train.footprint) by codec compress/decompress, stamp encode and stego embed/extract."""
+(stegafast.train.footprint) by codec compress/decompress, stamp encode/decode and stego embed/extract."""
 
 import os
 import struct
@@ -177,7 +177,7 @@ def test_codec_refuses_an_image_over_the_budget_with_its_estimate(monkeypatch):
         codec.decompress(data, name="x.sfc")
 
 
-def test_stamp_encode_and_stego_embed_refuse_in_one_line(tmp_path, capsys, monkeypatch):
+def test_stamp_encode_decode_and_stego_embed_refuse_in_one_line(tmp_path, capsys, monkeypatch):
     stamp = _save_models(tmp_path / "stamp.pt", StampTask(StampModelConfig(image_size=32)))
     stego = _save_models(tmp_path / "stego.pt", StegoTask(StegoModelConfig(blocks=1, hidden=8)))
     image = _flat_png(tmp_path / "big.png", 1024, 768)
@@ -187,8 +187,9 @@ def test_stamp_encode_and_stego_embed_refuse_in_one_line(tmp_path, capsys, monke
     embed += ["--out", str(tmp_path / "s.png")]
     assert main(encode) == 0 and main(embed) == 0  # within the default budget
     capsys.readouterr()
-    monkeypatch.setenv(MEMORY_ENV, "20M")  # the models fit (7 MiB at most), the image does not (39 MiB at least)
-    for argv, what in ((encode, f"image {image}"), (embed, f"cover image {image}")):
+    monkeypatch.setenv(MEMORY_ENV, "8M")  # the models fit (7 MiB at most), the image does not (14 MiB at least)
+    decode = ["stamp", "decode", "--checkpoint", stamp, "--image", image]
+    for argv, what in ((encode, f"image {image}"), (decode, f"image {image}"), (embed, f"cover image {image}")):
         assert main(argv) == 2
         line = single_error_line(capsys)
         assert f"{what} is 1024x768; processing it would take about" in line and "STEGAFAST_MEMORY_BUDGET" in line

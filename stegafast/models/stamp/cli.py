@@ -252,8 +252,10 @@ def run_decode(args: argparse.Namespace) -> int:
     paths = _input_paths(args)
     device = resolve_device(args.device)
     _, decoder = load_stamp(args.checkpoint, device)
+    footprint = ImageFootprint(lambda h, w: decode_logits(decoder, torch.rand(1, 3, h, w, device=device)), 128)
     failed = 0
     for path in paths:
+        footprint.check(*image_size(path), f"image {path}")  # before its pixels are read
         with torch.no_grad():
             logits = decode_logits(decoder, _read(path, device))[0]
         result = decode_bits(logits > 0)

@@ -12,9 +12,16 @@ from stegafast.train import CheckpointError, RunDirError
 
 
 def test_every_layer_error_is_a_user_error():
-    for error in (DataError, CheckpointError, RunDirError, errors.DeviceError, CodecFileError):
+    for error in (
+        DataError,
+        CheckpointError,
+        RunDirError,
+        errors.DeviceError,
+        CodecFileError,
+        errors.CorruptStreamError,
+    ):
         assert issubclass(error, errors.UserError)
-    for error in (CheckpointError, RunDirError, errors.DeviceError, CodecFileError):
+    for error in (CheckpointError, RunDirError, errors.DeviceError, CodecFileError, errors.CorruptStreamError):
         assert issubclass(error, ValueError)  # what they were before the shared base
     assert CommonUserError is errors.UserError
 

@@ -13,16 +13,27 @@ so a command needs no ``except X: raise UserError(str(exc))`` to report it:
 * ``DeviceError`` (``stegafast.device``): a ``--device`` value this machine cannot serve;
 * ``DivergenceError`` (``stegafast.train``): a training whose loss became NaN or infinite;
 * ``OutputError`` (``stegafast.io``): a file that cannot be written (a full disk, a
-  read-only or missing folder, an output that would replace an input).
+  read-only or missing folder, an output that would replace an input);
+* ``CorruptStreamError`` (``stegafast.entropy``): a coded stream that decodes to values
+  no encoder writes (out of range, or non-finite once through the network).
 
-``CheckpointError``, ``RunDirError``, ``DeviceError`` and ``DivergenceError`` are also
+``CheckpointError``, ``RunDirError``, ``DeviceError``, ``DivergenceError`` and ``CorruptStreamError`` are also
 ``ValueError``\\s, as they were before this module existed; ``OutputError`` is
 also an ``OSError``, so code that caught a failed write as one still does. This module imports nothing from stegafast.
 """
 
 from __future__ import annotations
 
-__all__ = ["UserError", "DataError", "CheckpointError", "RunDirError", "DeviceError", "DivergenceError", "OutputError"]
+__all__ = [
+    "UserError",
+    "DataError",
+    "CheckpointError",
+    "RunDirError",
+    "DeviceError",
+    "DivergenceError",
+    "OutputError",
+    "CorruptStreamError",
+]
 
 
 class UserError(Exception):
@@ -66,3 +77,10 @@ class DivergenceError(UserError, ValueError):
     run's loss or weights do (a learning rate too high, for one; the message names the
     step and the last good checkpoint, which is kept), and by the layers that find such
     values where they need finite ones (an entropy model's probabilities)."""
+
+
+class CorruptStreamError(UserError, ValueError):
+    """A coded stream that passed its file's checks (a recomputed checksum) but decodes
+    to what no encoder writes: a symbol out of range, a stream longer than its symbols
+    can fill, or non-finite values once through the network. The message starts
+    with "corrupt stream" and names what was found."""

@@ -16,7 +16,7 @@ from ..models.codec import cli as codec
 from ..models.stamp import cli as stamp
 from ..models.stego import cli as stego
 from . import demo, info
-from .common import check_finite_floats
+from .common import apply_limit_options, check_finite_floats
 
 COMMANDS = (info, demo, stego, codec, stamp)
 
@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         check_finite_floats(args)
+        apply_limit_options(args)
         return args.run(args) or 0
     except UserError as exc:
         print(f"stegafast: error: {exc}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""Pieces every command shares: a family's verbs, the ``--checkpoint``/``--device`` options,
-and the argument checks that run before any work.
+"""Pieces every command shares: a family's verbs, the ``--checkpoint``/``--device`` options
+(with the size limits of ``stegafast.data.limits``), and the argument checks that run before any work.
 
 Outputs are checked before anything heavy runs, the same way in every command:
 ``check_output_file`` (a file: its suffix, a writable folder, not a folder itself,
@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ..config import check_seed
+from ..data.limits import PIXELS_ENV, set_max_pixels
 from ..device import DEVICE_CHOICES, resolve_device
 from ..errors import OutputError, UserError
 
@@ -39,6 +40,7 @@ __all__ = [
     "check_not_an_input",
     "check_not_inputs",
     "check_finite_floats",
+    "apply_limit_options",
     "check_crop_size",
     "check_seed_option",
     "MAX_CROP_SIZE",
@@ -60,9 +62,17 @@ def add_family(sub, name: str, help: str, verbs: Sequence[Callable[[object], Non
 
 
 def add_checkpoint_and_device(p: argparse.ArgumentParser, what: str) -> None:
-    """``--checkpoint C`` (a checkpoint file or run folder of ``what``) and ``--device``."""
+    """``--checkpoint C`` (a checkpoint file or run folder of ``what``), ``--device`` and
+    ``--max-pixels`` (every command that loads a checkpoint reads images or .sfc files;
+    ``apply_limit_options`` applies it)."""
     p.add_argument("--checkpoint", required=True, metavar="C", help=f"a {what} checkpoint file or run folder")
     p.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default: %(default)s)")
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        help=f"largest image (height x width) to read or decode (default: {PIXELS_ENV} or Pillow's limit)",
+    )
 
 
 def check_at_least(option: str, value: int | None, minimum: int) -> None:
@@ -183,3 +193,10 @@ def check_finite_floats(args: argparse.Namespace) -> None:
         bad = [v for v in _float_values(value) if not math.isfinite(v)]
         if bad:
             raise UserError(f"--{dest.replace('_', '-')} must be a finite number, got {bad[0]}")
+
+
+def apply_limit_options(args: argparse.Namespace) -> None:
+    """Make a command's ``--max-pixels`` the process's pixel limit (``stegafast.data.limits``),
+    or, without it, the environment's or Pillow's again; run by ``stegafast.cli.main``
+    before every command."""
+    set_max_pixels(getattr(args, "max_pixels", None))

@@ -8,6 +8,7 @@
 * ``PairedImages``: (cover, secret) pairs of different images for steganography.
 * ``load_image`` / ``save_image``: one image file <-> float (C, H, W) in [0, 1].
 * ``DataError``: every problem with the user's files (one-line message).
+* ``max_pixels`` / ``ImageTooLargeError`` (``stegafast.data.limits``): the largest image decoded.
 """
 
 from ..errors import DataError
@@ -15,7 +16,8 @@ from .bundled import BUNDLED_PHOTOS, BUNDLED_SPLITS, BundledPhotos, load_bundled
 from .choice import training_images, validation_images
 from .crops import ImageCrops
 from .folder import ImageFolder
-from .image_io import IMAGE_EXTENSIONS, find_images, load_image, save_image, write_pil_image
+from .image_io import IMAGE_EXTENSIONS, find_images, image_size, load_image, save_image, write_pil_image
+from .limits import ImageTooLargeError, check_pixels, max_pixels
 from .paired import PairedImages
 
 __all__ = [
@@ -25,11 +27,15 @@ __all__ = [
     "DataError",
     "IMAGE_EXTENSIONS",
     "ImageCrops",
+    "ImageTooLargeError",
     "ImageFolder",
     "PairedImages",
+    "check_pixels",
     "find_images",
+    "image_size",
     "load_bundled_photo",
     "load_image",
+    "max_pixels",
     "save_image",
     "write_pil_image",
     "training_images",

@@ -11,7 +11,9 @@ decoder) see.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,18 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError, OutputError
 from ..io import atomic_write
+from .limits import check_pixels, pillow_unchecked
 
-__all__ = ["IMAGE_EXTENSIONS", "MODES", "find_images", "open_image", "load_image", "save_image", "write_pil_image"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MODES",
+    "find_images",
+    "open_image",
+    "image_size",
+    "load_image",
+    "save_image",
+    "write_pil_image",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 MODES = ("RGB", "L")
@@ -77,24 +89,51 @@ def convert(image: Image.Image, mode: str) -> Image.Image:
 
 def open_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:
     """Decodes ``path`` into a Pillow image of ``mode``; DataError names the file
-    when it is missing, not an image, truncated or otherwise unreadable."""
+    when it is missing, not an image, truncated or otherwise unreadable, and
+    ImageTooLargeError (a DataError) when it has more pixels than
+    ``stegafast.data.limits.max_pixels()``, before its pixels are decoded."""
     check_mode(mode)
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image file {path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
-        with Image.open(path) as image:
+        with _opened(path) as image:
             image.load()
             return convert(image, mode)
     except _DECODE_ERRORS as exc:
         raise DataError(f"cannot read image {path}: {exc}") from None
 
 
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """``Image.open(path)`` (the header only) whose size is within ``stegafast.data.limits``:
+    an ImageTooLargeError before a pixel is decoded."""
+    with pillow_unchecked():
+        image = Image.open(path)
+    with image:
+        check_pixels(image.height, image.width, f"image {path}")
+        yield image
+
+
 def check_image_header(path: Path) -> None:
-    """Reads only the header: cheap, and catches files that are not images at all."""
+    """Reads only the header: cheap, and catches files that are not images at all
+    or larger than the pixel limit (ImageTooLargeError)."""
     try:
-        with Image.open(path):
+        with _opened(path):
             pass
+    except _DECODE_ERRORS as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(height, width) of an image file from its header alone (nothing decoded); the
+    errors of ``open_image``, ImageTooLargeError included."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image file {path} does not exist" if not path.exists() else f"{path} is not a file")
+    try:
+        with _opened(path) as image:
+            return image.height, image.width
     except _DECODE_ERRORS as exc:
         raise DataError(f"cannot read image {path}: {exc}") from None
 

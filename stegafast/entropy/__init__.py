@@ -6,6 +6,9 @@
   per element, for the latents.
 * ``quantize_pmf``: probabilities -> the 16-bit integer CDF tables both build.
 * ``lower_bound`` / ``LowerBound``: a bound that keeps the upward gradient.
+* ``bounds``: what a decoded stream may hold (symbols within +-2**24, streams no
+  longer than their symbols can fill, finite values downstream); every decoder
+  checks it and raises ``CorruptStreamError`` ("corrupt stream") otherwise.
 
 Both models give ``(x_hat, likelihoods)`` for training (``quantization="noise"``,
 additive uniform noise, or ``"ste"``, straight-through rounding), build integer

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..ops import entropy as coder
+from .bounds import check_decoded_symbols, check_stream_capacity, check_symbol_range
 from .lower_bound import lower_bound
 from .streams import join_streams, split_container
 
@@ -140,6 +141,7 @@ class EntropyModel(nn.Module, abc.ABC):
     def encode_symbols(self, symbols: torch.Tensor, indexes: torch.Tensor) -> list[bytes]:
         """Row b of int32 (B, n) ``symbols``, coded with the table rows ``indexes[b]``, as
         stream b; the B streams are coded in parallel."""
+        check_symbol_range(symbols, f"{type(self).__name__}.compress")
         tables = self._tables_on_cpu()
         counts = torch.full((symbols.shape[0],), symbols[0].numel() if symbols.shape[0] else 0, dtype=torch.int64)
         container, lengths = coder.range_encode_batch(
@@ -149,16 +151,22 @@ class EntropyModel(nn.Module, abc.ABC):
 
     def decode_symbols(self, strings: Sequence[bytes], indexes: torch.Tensor) -> torch.Tensor:
         """int32 (B, n) symbols of B streams from :meth:`encode_symbols`, stream b read with
-        the table rows ``indexes[b]`` (B, n); decoded in parallel, on ``indexes``' device."""
+        the table rows ``indexes[b]`` (B, n); decoded in parallel, on ``indexes``' device.
+        A stream that cannot come from :meth:`encode_symbols` (too long for its symbols, or
+        decoding beyond the coder's range) is a ``CorruptStreamError``
+        (:mod:`stegafast.entropy.bounds`)."""
+        op = f"{type(self).__name__}.decompress"
         if len(strings) != indexes.shape[0]:
             raise ValueError(
                 f"{type(self).__name__}.decompress: {len(strings)} byte strings for a batch of {indexes.shape[0]}"
             )
         n = indexes[0].numel() if indexes.shape[0] else 0
+        check_stream_capacity(strings, [n] * len(strings), op)
         container = join_streams(list(strings), [n] * len(strings))
         symbols = coder.range_decode_batch(
             container, indexes.reshape(-1).to("cpu", torch.int32), *self._tables_on_cpu()
         )
+        check_decoded_symbols(symbols, op)
         return symbols.reshape(indexes.shape[0], -1).to(indexes.device)
 
     def _tables_on_cpu(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import torch
 
 from .base import EntropyModel, check_symbols_input
+from .bounds import check_finite_decoded
 from .cdf import quantize_pmf
 from .lower_bound import lower_bound
 
@@ -29,8 +30,10 @@ SCALES_MIN, SCALES_MAX, SCALES_LEVELS = 0.11, 256.0, 64
 def default_scale_table(
     minimum: float = SCALES_MIN, maximum: float = SCALES_MAX, levels: int = SCALES_LEVELS
 ) -> torch.Tensor:
-    """``levels`` scales log-spaced from ``minimum`` to ``maximum`` (float64)."""
-    return torch.exp(torch.linspace(math.log(minimum), math.log(maximum), levels, dtype=torch.float64))
+    """``levels`` scales log-spaced from ``minimum`` to ``maximum`` (float64, on the CPU)."""
+    # on the CPU even under a default-device context: the model checks the values (a
+    # meta-device build, which only counts parameters, holds none)
+    return torch.exp(torch.linspace(math.log(minimum), math.log(maximum), levels, dtype=torch.float64, device="cpu"))
 
 
 def _standard_cdf(x: torch.Tensor) -> torch.Tensor:
@@ -62,7 +65,11 @@ class GaussianConditional(EntropyModel):
         quantization: str = "noise",
     ):
         super().__init__(likelihood_bound=likelihood_bound, quantization=quantization)
-        table = default_scale_table() if scale_table is None else torch.as_tensor(scale_table, dtype=torch.float64)
+        table = (
+            default_scale_table()
+            if scale_table is None
+            else torch.as_tensor(scale_table, dtype=torch.float64, device="cpu")
+        )
         if (
             table.ndim != 1
             or table.numel() < 1
@@ -163,6 +170,9 @@ class GaussianConditional(EntropyModel):
                 f"GaussianConditional.decompress: means must have the indexes' shape "
                 f"{tuple(indexes.shape)}, got {tuple(means.shape)}"
             )
+        if means is not None:
+            # computed from decoded hyper-latents: a corrupt stream can make them inf
+            check_finite_decoded("GaussianConditional.decompress: the means", means)
         symbols = self.decode_symbols(strings, indexes.reshape(indexes.shape[0], -1)).reshape(indexes.shape)
         values = symbols.to(means.dtype if means is not None else torch.float32)
         return values + means if means is not None else values

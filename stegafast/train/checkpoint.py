@@ -36,6 +36,7 @@ __all__ = [
     "atomic_save",
     "atomic_write_json",
     "load_checkpoint",
+    "check_layout",
     "identity_mismatch",
 ]
 
@@ -120,9 +121,39 @@ def load_checkpoint(path: str | os.PathLike, expect_task: str | None = None) -> 
         raise CheckpointError(f"cannot read checkpoint {path}: it is damaged or not a torch file ({exc})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a stegafast training checkpoint (format {CHECKPOINT_FORMAT})")
-    if expect_task is not None and state["identity"].get("task") != expect_task:
-        raise CheckpointError(f"{path} was saved by task {state['identity'].get('task')!r}, not {expect_task!r}")
+    check_layout(state, path)
+    if expect_task is not None and state["identity"]["task"] != expect_task:
+        raise CheckpointError(f"{path} was saved by task {state['identity']['task']!r}, not {expect_task!r}")
     return state
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def check_layout(state: dict, path: str | os.PathLike) -> None:
+    """A CheckpointError naming the first part of a checkpoint that is missing or of the
+    wrong type: ``identity`` a dict whose ``task`` is a string, ``models`` (when there)
+    a dict of name -> state dict (name -> tensor). What the engine and ``load_trained`` read
+    without further checks; a crafted file fails here, in one line, before anything is built."""
+    identity = state.get("identity")
+    if not isinstance(identity, dict):
+        found = "none" if identity is None else f"a {_type_name(identity)}"
+        raise CheckpointError(f"{path} is a damaged checkpoint: its identity must be a dict, found {found}")
+    if not isinstance(identity.get("task"), str):
+        raise CheckpointError(f"{path} is a damaged checkpoint: its identity names no task (a string)")
+    if "models" not in state:  # the engine always writes them; a reader that needs them says so
+        return
+    models = state["models"]
+    if not isinstance(models, dict) or not all(isinstance(m, dict) for m in models.values()):
+        raise CheckpointError(f"{path} is a damaged checkpoint: its models must be a dict of name -> state dict")
+    for name, weights in models.items():
+        bad = next((k for k, v in weights.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+        if bad is not None:
+            raise CheckpointError(
+                f"{path} is a damaged checkpoint: model {name!r} entry {bad!r} is a "
+                f"{_type_name(weights[bad])}, not a tensor"
+            )
 
 
 def _plain(identity: dict) -> dict:

@@ -6,6 +6,12 @@ folder its best kept checkpoint by validation, else its latest), checks that
 the right task wrote it, rebuilds the task with ``TaskType.from_identity`` and
 loads the weights. "Best" follows the run's own ranking: the ``best_mode`` the
 run was started with when it set one, else the task's ``monitor_mode``.
+
+A crafted checkpoint fails in one line before anything is built: its layout is
+checked on reading (``checkpoint.check_layout``), its identity by the task's
+configs (types and ranges), and the size of the models it describes by building
+them first on the meta device (shapes, no memory) and weighing their parameters
+and buffers against ``stegafast.data.limits.memory_budget()``.
 """
 
 from __future__ import annotations
@@ -19,12 +25,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..data.limits import over_budget
 from ..errors import CheckpointError, RunDirError
 from .checkpoint import load_checkpoint
 from .rundir import RunDir
 from .task import Task, built_models
 
-__all__ = ["Trained", "checkpoint_file", "load_trained"]
+__all__ = ["Trained", "checkpoint_file", "load_trained", "model_bytes", "check_model_size"]
 
 _MODES = ("min", "max")
 
@@ -73,6 +80,22 @@ def _run_mode(run: RunDir, task_mode: str) -> str:
     return chosen if chosen in _MODES else task_mode
 
 
+def model_bytes(task: Task) -> int:
+    """The bytes of the parameters and buffers ``task.build_models()`` makes, found by
+    building them on the meta device (shapes only: nothing is allocated)."""
+    with torch.device("meta"):
+        models = built_models(task)
+    tensors = [t for m in models.values() for t in (*m.parameters(), *m.buffers())]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def check_model_size(task: Task, file: str | os.PathLike) -> None:
+    """A CheckpointError when the models ``file``'s identity describes would not fit the memory budget."""
+    problem = over_budget(model_bytes(task))
+    if problem:
+        raise CheckpointError(f"{file}: the model its identity describes would take {problem}; not building it")
+
+
 def load_trained(
     task_type: type[Task],
     path: str | os.PathLike,
@@ -95,11 +118,14 @@ def load_trained(
     state = load_checkpoint(file, expect_task=task_type.name)
     try:
         task = task_type.from_identity(state["identity"])
+        check_model_size(task, file)
         models = built_models(task)
         wanted = list(models) if names is None else list(names)
         for name in wanted:
             models[name].load_state_dict(state["models"][name])
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
         raise CheckpointError(f"{path}: the checkpoint does not hold a usable {task_type.name} model ({exc})") from None
     loaded = {name: models[name].to(device).eval() for name in wanted}
     return Trained(task, loaded, file)

@@ -120,9 +120,18 @@ class RunDir:
         if not self.info_path.is_file():
             return None
         try:
-            return json.loads(self.info_path.read_text())
+            info = json.loads(self.info_path.read_text())
         except (OSError, ValueError) as exc:
             raise RunDirError(f"cannot read {self.info_path}: {exc}") from None
+        # what the readers look into: a crafted or damaged file fails here, in one line
+        if not isinstance(info, dict):
+            raise RunDirError(f"{self.info_path} is damaged: it holds a {type(info).__name__}, not a JSON object")
+        for key in ("identity", "config"):
+            if key in info and not isinstance(info[key], dict):
+                raise RunDirError(
+                    f"{self.info_path} is damaged: its {key!r} is a {type(info[key]).__name__}, not a JSON object"
+                )
+        return info
 
     def check_start(self, identity: dict | None, resume: bool) -> Path | None:
         """Raise RunDirError unless a run may start here; return the checkpoint to

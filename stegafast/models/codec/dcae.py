@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from ...entropy import EntropyBottleneck, EntropyModel, GaussianConditional
+from ...entropy.bounds import check_finite_decoded
 from ...nn import SwinBlock
 from .base import LearnedCodec
 from .config import MULTIPLE, DcaeConfig
@@ -292,7 +293,9 @@ class DcaeCodec(LearnedCodec):
                     )
             y_hat = self.gaussian_conditional.decompress(list(streams.y_strings[i]), indexes, mean)
             decoded.append(self.refine(i, support, y_hat))
-        return self.g_s(torch.cat(decoded, dim=1)).clamp(0, 1)
+        x_hat = self.g_s(torch.cat(decoded, dim=1))
+        check_finite_decoded("the decoded image", x_hat)  # clamp would hide inf and keep NaN
+        return x_hat.clamp(0, 1)
 
     # ---- one image <-> .sfc streams: z, the slices, the checksums ---------------------------
 

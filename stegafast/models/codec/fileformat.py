@@ -12,9 +12,10 @@ Layout (integers little-endian)::
     checksum       uint32    CRC-32 of everything before it
 
 ``read_sfc`` checks the magic, the version, that the lengths account for every
-byte, the checksum and (given one) the model id, in that order, and raises
-``CodecFileError`` (a ValueError) naming the problem: a truncated or corrupt
-file, or one written by another model (``ModelMismatchError``).
+byte, the checksum, the image size (``stegafast.data.limits``: an
+``ImageTooLargeError`` above the pixel limit) and (given one) the model id, in
+that order, and raises ``CodecFileError`` (a ValueError) naming the problem: a
+truncated or corrupt file, or one written by another model (``ModelMismatchError``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from ...data.limits import check_pixels
 from ...errors import UserError
 
 __all__ = [
@@ -114,6 +116,7 @@ def read_sfc(data: bytes, expect_model_id: bytes | None = None, *, name: str = "
         raise CodecFileError(f"{name} is corrupt (checksum mismatch)")
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise CodecFileError(f"{name} announces an image of {height}x{width}, outside 1..{MAX_SIDE}")
+    check_pixels(height, width, f"the image {name} announces")  # before a decoder allocates for it
     if expect_model_id is not None and model_id != expect_model_id:
         raise ModelMismatchError(
             f"{name} was written by another model (id {model_id.hex()}), not this "

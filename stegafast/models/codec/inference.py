@@ -15,7 +15,9 @@ import os
 import torch
 import torch.nn.functional as F
 
+from ...errors import CorruptStreamError
 from ...train import load_trained
+from ...train.footprint import ImageFootprint
 from .architectures import DEFAULT_ARCHITECTURE
 from .base import LearnedCodec
 from .fileformat import MAX_SIDE, MODEL_ID_BYTES, SfcFile, read_sfc, write_sfc
@@ -66,7 +68,9 @@ class ImageCodec:
 
     The model must have its CDF tables (``model.update()``, or loaded from a
     checkpoint, which carries them); it is put in eval mode. Its identifier is
-    computed once here, so the model must not change afterwards.
+    computed once here, so the model must not change afterwards. An image whose
+    coding would take more memory than ``stegafast.data.limits.memory_budget()``
+    is refused (ImageTooLargeError with the estimate) before it is coded.
     """
 
     def __init__(self, model: LearnedCodec):
@@ -75,20 +79,32 @@ class ImageCodec:
         self.model = model
         self.model_id = model_identifier(model)
         self.device = next(model.parameters()).device
+        # memory: estimated from a coding round trip (stegafast.train.footprint), refused above the budget
+        self.footprint = ImageFootprint(self._round_trip_at, side=2 * model.multiple)
+
+    def _round_trip_at(self, height: int, width: int) -> None:
+        x = torch.rand(1, 3, height, width, device=self.device)
+        self.model.decompress(self.model.compress(x))
 
     def compress(self, image: torch.Tensor) -> bytes:
         """The .sfc bytes of a float RGB image in [0, 1], (3, H, W) or (1, 3, H, W)."""
         image = _as_batch(image)
         h, w = image.shape[-2:]
+        self.footprint.check(int(h), int(w), "the image")
         x = pad_to_multiple(image.to(self.device).clamp(0, 1), self.model.multiple)
         return write_sfc(SfcFile(self.model_id, int(h), int(w), self.model.encode_image(x)))
 
     def decompress(self, data: bytes, name: str = "the file") -> torch.Tensor:
         """The (3, H, W) float image in [0, 1] of .sfc bytes; raises ``CodecFileError``
-        for a truncated, corrupt or foreign file (``name`` goes into the message)."""
+        for a truncated, corrupt or foreign file and ``CorruptStreamError`` for an intact
+        one whose streams decode to what no encoder writes (``name`` goes into the message)."""
         file = read_sfc(data, self.model_id, name=name)
+        self.footprint.check(file.height, file.width, f"the image {name} holds")
         padded = (file.height + (-file.height % self.model.multiple), file.width + (-file.width % self.model.multiple))
-        x_hat = self.model.decode_image(file.streams, padded, name)
+        try:
+            x_hat = self.model.decode_image(file.streams, padded, name)
+        except CorruptStreamError as exc:
+            raise CorruptStreamError(f"{name}: {exc}") from None
         return x_hat[0, :, : file.height, : file.width]
 
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ...entropy import EntropyBottleneck, EntropyModel, GaussianConditional
+from ...entropy.bounds import check_finite_decoded
 from .base import LearnedCodec
 from .config import MULTIPLE, CodecConfig
 from .fileformat import CodecFileError
@@ -154,7 +155,9 @@ class HyperpriorCodec(LearnedCodec):
         scales, means = self._hyper_parameters(z_hat)
         indexes = self.gaussian_conditional.build_indexes(scales)
         y_hat = self.gaussian_conditional.decompress(list(streams.y_strings), indexes, means)
-        return self.g_s(y_hat).clamp(0, 1)
+        x_hat = self.g_s(y_hat)
+        check_finite_decoded("the decoded image", x_hat)  # clamp would hide inf and keep NaN
+        return x_hat.clamp(0, 1)
 
     def encode_image(self, x: torch.Tensor) -> tuple[bytes, ...]:
         """The z and y streams of one padded image (1, 3, H, W)."""

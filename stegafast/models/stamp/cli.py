@@ -49,10 +49,11 @@ from ...cli.common import (
     check_seed_option,
 )
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
-from ...data import find_images, load_image, save_image
+from ...data import find_images, image_size, load_image, save_image
 from ...device import resolve_device
 from ...errors import OutputError, UserError
 from ...io import strict_json_dumps, write_text
+from ...train.footprint import ImageFootprint
 from .bch import check_message, decode_bits, encode_message
 from .config import ROUNDINGS, StampLossConfig, StampModelConfig, StampNoiseConfig
 from .evaluate import evaluate_robustness, evaluation_images
@@ -236,7 +237,9 @@ def run_encode(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     encoder, _ = load_stamp(args.checkpoint, device)
     bits = encode_message(args.secret).to(device).unsqueeze(0)
+    footprint = ImageFootprint(lambda h, w: encode_images(encoder, torch.rand(1, 3, h, w, device=device), bits), 128)
     for path, hidden, residual_path in plan:
+        footprint.check(*image_size(path), f"image {path}")  # before its pixels are read
         with torch.no_grad():
             encoded, residual = encode_images(encoder, _read(path, device), bits)
         hidden.parent.mkdir(parents=True, exist_ok=True)
@@ -258,8 +261,10 @@ def run_decode(args: argparse.Namespace) -> int:
     paths = _input_paths(args)
     device = resolve_device(args.device)
     _, decoder = load_stamp(args.checkpoint, device)
+    footprint = ImageFootprint(lambda h, w: decode_logits(decoder, torch.rand(1, 3, h, w, device=device)), 128)
     failed = 0
     for path in paths:
+        footprint.check(*image_size(path), f"image {path}")  # before its pixels are read
         with torch.no_grad():
             logits = decode_logits(decoder, _read(path, device))[0]
         result = decode_bits(logits > 0)

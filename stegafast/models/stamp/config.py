@@ -49,6 +49,7 @@ __all__ = [
     "StampNoiseConfig",
     "MIN_IMAGE_SIZE",
     "MAX_IMAGE_SIZE",
+    "MAX_SECRET_BITS",
     "SIZE_MULTIPLE",
     "ROUNDINGS",
 ]
@@ -57,6 +58,8 @@ __all__ = [
 SIZE_MULTIPLE = 16
 MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 4096  # the secret's dense layer grows with the square of the size
+# the secret's dense layer has secret_bits x 3 (S/8)^2 weights: 4096 bits at S = 400 is 31M
+MAX_SECRET_BITS = 4096
 ROUNDINGS = ("ste", "cubic", "ste_cubic")
 
 
@@ -84,6 +87,7 @@ class StampModelConfig(Config):
     def __post_init__(self) -> None:
         check_image_size(self.image_size)
         check_positive_int("secret_bits", self.secret_bits)
+        check_at_most("secret_bits", self.secret_bits, MAX_SECRET_BITS)
 
     @property
     def secret_map_size(self) -> int:

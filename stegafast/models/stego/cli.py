@@ -33,6 +33,7 @@ from ...device import resolve_device
 from ...errors import UserError
 from ...io import strict_json_dumps
 from ...nn import SUBNETS
+from ...train.footprint import ImageFootprint
 from .config import MIN_IMAGE_SIZE, StegoLossConfig, StegoModelConfig
 from .evaluate import evaluate, evaluation_pairs
 from .inference import embed, extract, load_stego
@@ -150,6 +151,15 @@ def _png_output(path: str, inputs: tuple[str, ...]) -> Path:
 # ---- embed / extract -----------------------------------------------------------------------------
 
 
+def _noise(model, height: int, width: int) -> torch.Tensor:
+    return torch.rand(1, 3, height, width, device=next(model.parameters()).device)
+
+
+def _footprint(run_at) -> ImageFootprint:
+    """The memory the model takes on an image (stegafast.train.footprint): refused above the budget."""
+    return ImageFootprint(run_at, side=4 * MIN_IMAGE_SIZE)
+
+
 def _add_embed(verbs) -> None:
     p = verbs.add_parser("embed", help="hide a secret image in a cover image")
     add_checkpoint_and_device(p, "stego")
@@ -169,6 +179,9 @@ def run_embed(args: argparse.Namespace) -> int:
     out = _png_output(args.out, (args.cover, args.secret, args.checkpoint))
     cover, secret = _read_image(args.cover, "cover"), _read_image(args.secret, "secret")
     model = load_stego(args.checkpoint, resolve_device(args.device))
+    _footprint(lambda h, w: embed(model, _noise(model, h, w), _noise(model, h, w))).check(
+        *cover.shape[-2:], f"cover image {args.cover}"
+    )
     save_image(embed(model, cover, secret)[0].cpu(), out)
     return 0
 
@@ -186,6 +199,7 @@ def run_extract(args: argparse.Namespace) -> int:
     out = _png_output(args.out, (args.stego, args.checkpoint))
     stego = _read_image(args.stego, "stego")
     model = load_stego(args.checkpoint, resolve_device(args.device))
+    _footprint(lambda h, w: extract(model, _noise(model, h, w))).check(*stego.shape[-2:], f"stego image {args.stego}")
     save_image(extract(model, stego)[0].cpu(), out)
     return 0
 

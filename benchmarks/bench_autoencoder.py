@@ -183,13 +183,13 @@ def run_case(case: Case, device: torch.device, steps: int, log) -> dict:
     return row
 
 
-def cases(presets, sizes, compile_presets, batch) -> list[Case]:
+def cases(presets, sizes, compile_presets, compile_sizes, batch) -> list[Case]:
     out = []
     for preset in presets:
         for size in sizes:
             for mode in ("forward", "train"):
                 out += [Case(preset, size, mode, amp, batch=batch) for amp in ("fp32", "bf16")]
-                if preset in compile_presets:
+                if preset in compile_presets and size in compile_sizes:
                     out.append(Case(preset, size, mode, compiled=True, batch=batch))
             out.append(Case(preset, size, "train", checkpointing=True, batch=batch))
     return out
@@ -210,6 +210,7 @@ def main(argv=None) -> int:
         choices=tuple(PRESETS),
         help="presets also measured with torch.compile (default: tiny)",
     )
+    parser.add_argument("--compile-sizes", nargs="+", help="sizes measured compiled (default: every size)")
     args = harness.parse_args(parser, argv)
     run = harness.BenchmarkRun(args, copy_bandwidth=False)
     device = args.device
@@ -218,8 +219,9 @@ def main(argv=None) -> int:
     batch = args.batch or (1 if args.quick else 2)
     steps = args.steps or (2 if args.quick else 3)
     sizes = [_size(s) for s in args.sizes]
+    compile_sizes = [_size(s) for s in args.compile_sizes] if args.compile_sizes else sizes
     rows, problems = [], []
-    for case in cases(presets, sizes, compile_presets, batch):
+    for case in cases(presets, sizes, compile_presets, compile_sizes, batch):
         try:
             rows.append(run_case(case, device, steps, run.log))
         except Exception as exc:  # a failed case is reported in the notes, the others still run
@@ -237,7 +239,8 @@ def main(argv=None) -> int:
         "forward: eval mode, no_grad. train: forward, L1 loss (float32), backward, AdamW (1e-4, wd 1e-5).",
         "bf16: torch.autocast(bfloat16) around the model. compile: nn.Module.compile() (default mode), fp32 only.",
         f"Peak memory: {memory}.",
-        f"Presets measured: {', '.join(presets)}; compiled: {', '.join(p for p in compile_presets if p in presets)}.",
+        f"Presets measured: {', '.join(presets)}; compiled: {', '.join(p for p in compile_presets if p in presets)}"
+        f" at {', '.join(f'{h}x{w}' for h, w in compile_sizes)}.",
         f"{run.wall_note()} Few steps on a shared machine: the numbers are noisy.",
     ]
     return run.finish(

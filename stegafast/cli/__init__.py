@@ -12,13 +12,14 @@ import argparse
 import sys
 
 from ..errors import UserError
+from ..models.autoencoder import cli as autoencoder
 from ..models.codec import cli as codec
 from ..models.stamp import cli as stamp
 from ..models.stego import cli as stego
 from . import demo, info
 from .common import apply_limit_options, check_finite_floats
 
-COMMANDS = (info, demo, stego, codec, stamp)
+COMMANDS = (info, demo, stego, codec, stamp, autoencoder)
 
 
 def build_parser() -> argparse.ArgumentParser:

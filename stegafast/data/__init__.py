@@ -2,7 +2,8 @@
 
 * ``ImageFolder``: crops of the PNG/JPEG images under a folder.
 * ``BundledPhotos``: the default data, scikit-image's bundled photographs with a
-  fixed train/validation split (``BUNDLED_SPLITS``).
+  fixed train/validation split (``BUNDLED_SPLITS``); the grayscale collection
+  adds the bundled textures (``BUNDLED_GRAY_SPLITS``).
 * ``training_images`` / ``validation_images``: a family's datasets from the
   user's folders or the bundled photos.
 * ``PairedImages``: (cover, secret) pairs of different images for steganography.
@@ -12,7 +13,15 @@
 """
 
 from ..errors import DataError
-from .bundled import BUNDLED_PHOTOS, BUNDLED_SPLITS, BundledPhotos, load_bundled_photo
+from .bundled import (
+    BUNDLED_COLLECTIONS,
+    BUNDLED_GRAY_SPLITS,
+    BUNDLED_PHOTOS,
+    BUNDLED_SPLITS,
+    BUNDLED_TEXTURES,
+    BundledPhotos,
+    load_bundled_photo,
+)
 from .choice import training_images, validation_images
 from .crops import ImageCrops
 from .folder import ImageFolder
@@ -21,8 +30,11 @@ from .limits import ImageTooLargeError, check_pixels, max_pixels
 from .paired import PairedImages
 
 __all__ = [
+    "BUNDLED_COLLECTIONS",
+    "BUNDLED_GRAY_SPLITS",
     "BUNDLED_PHOTOS",
     "BUNDLED_SPLITS",
+    "BUNDLED_TEXTURES",
     "BundledPhotos",
     "DataError",
     "IMAGE_EXTENSIONS",

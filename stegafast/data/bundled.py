@@ -13,7 +13,15 @@ import torch
 from .crops import ImageCrops
 from .image_io import convert, from_pil, to_pil
 
-__all__ = ["BUNDLED_PHOTOS", "BUNDLED_SPLITS", "load_bundled_photo", "BundledPhotos"]
+__all__ = [
+    "BUNDLED_PHOTOS",
+    "BUNDLED_SPLITS",
+    "BUNDLED_TEXTURES",
+    "BUNDLED_GRAY_SPLITS",
+    "BUNDLED_COLLECTIONS",
+    "load_bundled_photo",
+    "BundledPhotos",
+]
 
 # Photographs (not synthetic drawings) that scikit-image bundles in every install.
 BUNDLED_PHOTOS = (
@@ -51,11 +59,27 @@ BUNDLED_SPLITS = {
     "val": ("astronaut", "coffee", "camera", "page"),
 }
 
+# Grayscale texture photographs, also bundled: used by the grayscale collection only,
+# so the photo splits above (and every family trained on them) stay as they were.
+BUNDLED_TEXTURES = ("brick", "grass", "gravel")
+
+# The grayscale collection (read with mode="L"): the photo split plus the textures,
+# two of them for training and one held out, so a texture is seen in validation too.
+BUNDLED_GRAY_SPLITS = {
+    "train": (*BUNDLED_SPLITS["train"], "brick", "grass"),
+    "val": (*BUNDLED_SPLITS["val"], "gravel"),
+}
+
+# collection name -> its splits (BundledPhotos(collection=...))
+BUNDLED_COLLECTIONS = {"photos": BUNDLED_SPLITS, "grayscale": BUNDLED_GRAY_SPLITS}
+
 
 def load_bundled_photo(name: str) -> torch.Tensor:
-    """A bundled photograph as a uint8 (C, H, W) tensor (C = 1 or 3)."""
-    if name not in BUNDLED_PHOTOS:
-        raise ValueError(f"unknown bundled photo {name!r}; choose one of {', '.join(BUNDLED_PHOTOS)}")
+    """A bundled photograph (or texture) as a uint8 (C, H, W) tensor (C = 1 or 3)."""
+    if name not in BUNDLED_PHOTOS + BUNDLED_TEXTURES:
+        raise ValueError(
+            f"unknown bundled photo {name!r}; choose one of {', '.join(BUNDLED_PHOTOS + BUNDLED_TEXTURES)}"
+        )
     return torch.from_numpy(_bundled_array(name).copy()).permute(2, 0, 1).contiguous()
 
 
@@ -82,6 +106,10 @@ class BundledPhotos(ImageCrops):
     dataset of float32 (C, H, W) crops in [0, 1], converted to ``mode`` "RGB"
     (grayscale photos gain three equal channels) or "L".
 
+    ``collection`` "photos" (default) uses ``BUNDLED_SPLITS``; "grayscale" uses
+    ``BUNDLED_GRAY_SPLITS`` (the same photos plus the bundled textures brick,
+    grass and gravel), meant for ``mode="L"``.
+
     The training split is small (9 photos), so it is served as random crops:
     ``epoch_length`` (default 1000) items per epoch, item k a random crop of
     photo k % 9. The validation split gives the centre crop of each photo (plus
@@ -100,11 +128,15 @@ class BundledPhotos(ImageCrops):
         hflip: bool = True,
         seed: int | None = None,
         eval_crops: int = 1,
+        collection: str = "photos",
     ):
         """``train`` defaults to ``split == "train"`` (random crops there,
         deterministic ones for the other splits)."""
-        if split not in (*BUNDLED_SPLITS, "all"):
-            raise ValueError(f"unknown split {split!r}; choose one of {', '.join((*BUNDLED_SPLITS, 'all'))}")
+        if collection not in BUNDLED_COLLECTIONS:
+            raise ValueError(f"unknown collection {collection!r}; choose one of {', '.join(BUNDLED_COLLECTIONS)}")
+        splits = BUNDLED_COLLECTIONS[collection]
+        if split not in (*splits, "all"):
+            raise ValueError(f"unknown split {split!r}; choose one of {', '.join((*splits, 'all'))}")
         super().__init__(
             crop_size,
             mode=mode,
@@ -114,8 +146,8 @@ class BundledPhotos(ImageCrops):
             seed=seed,
             eval_crops=eval_crops,
         )
-        self.split = split
-        self.names = BUNDLED_PHOTOS if split == "all" else BUNDLED_SPLITS[split]
+        self.split, self.collection = split, collection
+        self.names = tuple(name for part in splits.values() for name in part) if split == "all" else splits[split]
 
     def image_count(self) -> int:
         """How many bundled photos this set holds."""

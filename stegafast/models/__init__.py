@@ -18,4 +18,8 @@ verbs), plus modules for the family's own concepts.
   range-coded .sfc files); ``stegafast codec
   train|compress|decompress|evaluate``; own modules ``gdn``, ``fileformat``,
   ``plot``.
+* ``autoencoder``: a grayscale autoencoder (presets tiny..large, four block
+  types, "conv" or "spatial" latent, any input size, attention matrix and
+  saliency); ``stegafast autoencoder train|reconstruct|encode|visualize|evaluate``;
+  own modules ``blocks``, ``attention``, ``visualize``.
 """

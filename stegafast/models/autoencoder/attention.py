@@ -48,6 +48,10 @@ class PatchAttention(nn.Module):
         return q, k, v
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) float -> (B, C, h, w) of x's dtype: x plus the projected attention of all N = h * w patches.
+
+        The package's ``window_attention`` op runs when N <= MAX_TOKENS (256) and C / heads <= MAX_HEAD_DIM (128),
+        PyTorch's ``scaled_dot_product_attention`` otherwise."""
         q, k, v = self._qkv(x)
         n, d = q.shape[-2:]
         if n <= MAX_TOKENS and d <= MAX_HEAD_DIM:

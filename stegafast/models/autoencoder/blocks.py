@@ -35,6 +35,7 @@ class Shortcut(nn.Module):
         self.project = conv_norm(cin, cout, 1, stride) if cin != cout or stride != 1 else nn.Identity()
 
     def forward(self, x):
+        """(B, cin, H, W) -> (B, cout, ceil(H / stride), ceil(W / stride)): x itself, or its 1x1 projection."""
         return self.project(x)
 
 
@@ -47,9 +48,13 @@ class ResNetBlock(nn.Module):
         self.shortcut = Shortcut(cin, cout, stride)
 
     def residual(self, x):
+        """The residual branch, (B, cin, H, W) -> (B, cout, ceil(H / stride), ceil(W / stride)), before the shortcut
+        is added; subclasses change only this."""
         return self.body(x)
 
     def forward(self, x):
+        """(B, cin, H, W) -> (B, cout, ceil(H / stride), ceil(W / stride)), x's dtype, >= 0: ReLU(residual +
+        shortcut)."""
         return (self.residual(x) + self.shortcut(x)).relu()
 
 
@@ -68,6 +73,8 @@ class SqueezeExcite(nn.Module):
         )
 
     def forward(self, x):
+        """(B, C, H, W) -> (B, C, H, W): each channel of x scaled by its gate in (0, 1), computed from x's spatial
+        mean."""
         return x * self.gate(x)
 
 
@@ -79,6 +86,8 @@ class SEBlock(ResNetBlock):
         self.excite = SqueezeExcite(cout)
 
     def residual(self, x):
+        """The basic block's residual branch, (B, cin, H, W) -> (B, cout, ceil(H / stride), ceil(W / stride)), gated
+        per channel by squeeze-and-excitation."""
         return self.excite(self.body(x))
 
 
@@ -101,6 +110,8 @@ class ResNeXtBlock(nn.Module):
         self.shortcut = Shortcut(cin, cout, stride)
 
     def forward(self, x):
+        """(B, cin, H, W) -> (B, cout, ceil(H / stride), ceil(W / stride)), x's dtype, >= 0: ReLU(bottleneck +
+        shortcut)."""
         return (self.body(x) + self.shortcut(x)).relu()
 
 
@@ -128,6 +139,8 @@ class InceptionBlock(nn.Module):
         self.shortcut = Shortcut(cin, cout, stride)
 
     def forward(self, x):
+        """(B, cin, H, W) -> (B, cout, ceil(H / stride), ceil(W / stride)), x's dtype, >= 0: ReLU(the branches
+        concatenated along channels + shortcut)."""
         return (torch.cat([branch(x) for branch in self.branches], 1) + self.shortcut(x)).relu()
 
 

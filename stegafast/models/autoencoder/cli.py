@@ -40,6 +40,7 @@ from .visualize import check_patches, write_visualization
 
 
 def add_parser(sub) -> None:
+    """Add ``stegafast autoencoder`` and its verbs (train, reconstruct, encode, visualize, evaluate) to ``sub``."""
     add_family(
         sub,
         "autoencoder",
@@ -94,6 +95,12 @@ def _input_size(args: argparse.Namespace) -> tuple[int, int]:
 
 
 def model_config_from_args(args: argparse.Namespace) -> AutoencoderConfig:
+    """The architecture of ``train``'s options: ``--preset`` with its ``--latent-size``, ``--blocks``, ``--channels``
+    and ``--strides`` overrides, ``--latent-strategy``, ``--no-attention`` and the input size (``--input-size H W``
+    or ``--image-size S``, default 201 201).
+
+    A ``UserError`` names both size options given, a side out of range, or a setting the config refuses.
+    """
     overrides = {
         "latent_size": args.latent_size,
         "block_config": args.blocks,
@@ -134,6 +141,8 @@ def _task_from_args(args: argparse.Namespace) -> AutoencoderTask:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``stegafast autoencoder train``: print the model's size, then train an ``AutoencoderTask`` built from the
+    options through the engine; returns 0. Bad options or image folders are a ``UserError``."""
     task = _task_from_args(args)
     config = task.model_config
     params = AutoencoderCNN.from_config(config).parameter_count()
@@ -179,6 +188,8 @@ def _read_input(args: argparse.Namespace):
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
+    """``stegafast autoencoder reconstruct``: write the reconstruction of one image, at its own size, as a PNG;
+    returns 0. A missing image, a bad output path, a side over MAX_SIDE or an unusable checkpoint is a ``UserError``."""
     out, image = _read_input(args)
     model = load_autoencoder(args.checkpoint, resolve_device(args.device))
     save_image(reconstruct(model, image), out)
@@ -187,6 +198,8 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    """``stegafast autoencoder encode``: write one image's flat float32 latent as a .npy file; returns 0. A missing
+    image, a bad output path, a side over MAX_SIDE or an unusable checkpoint is a ``UserError``."""
     out, image = _read_input(args)
     model = load_autoencoder(args.checkpoint, resolve_device(args.device))
     latent = encode(model, image)
@@ -196,6 +209,9 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def run_visualize(args: argparse.Namespace) -> int:
+    """``stegafast autoencoder visualize``: write one PNG of input | reconstruction | attention matrix | saliency
+    overlay; returns 0. A missing image, a bad output path, a side over MAX_SIDE, an unusable checkpoint or more patches
+    than the attention matrix is drawn for (MAX_PATCHES) is a ``UserError``."""
     out, image = _read_input(args)
     model = load_autoencoder(args.checkpoint, resolve_device(args.device))
     try:
@@ -226,6 +242,9 @@ def _add_evaluate(verbs) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """``stegafast autoencoder evaluate``: print the PSNR / SSIM / MSE table of the reconstructions as JSON (also
+    written to ``--json`` when given); returns 0. ``--limit`` under 1, a bad ``--json`` path or an unusable
+    checkpoint is a ``UserError``."""
     check_at_least("--limit", args.limit, 1)
     inputs = [args.checkpoint, *(find_images(args.data) if args.data is not None else [])]
     out = check_output_file("--json", args.json, ".json", inputs=inputs) if args.json is not None else None

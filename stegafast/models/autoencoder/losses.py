@@ -22,6 +22,10 @@ class LossWeights(NamedTuple):
 
     @classmethod
     def of(cls, loss: str, l1_weight: float = 1.0, mse_weight: float = 1.0) -> LossWeights:
+        """The weights of ``loss`` (one of LOSSES); the two weights are read only for "both".
+
+        A ValueError names an unknown ``loss``, a weight that is not a finite number >= 0, or two zero weights.
+        """
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         if loss == "l1":
@@ -37,6 +41,9 @@ class LossWeights(NamedTuple):
 
 
 class Reconstruction(NamedTuple):
+    """What ``reconstruction_loss`` returns, each a float32 scalar: ``loss`` (the weighted sum to back-propagate),
+    ``l1`` and ``mse`` (with gradients) and ``psnr`` (mean dB, capped at PSNR_CAP_DB, no gradient)."""
+
     loss: torch.Tensor
     l1: torch.Tensor
     mse: torch.Tensor

@@ -86,6 +86,8 @@ class Encoder(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) float -> (B, C_last, h, w) of x's dtype, (h, w) the last of ``stage_sizes`` (each stride
+        dividing a side, rounded up), after ``PatchAttention`` when the config uses it. Sizes are not checked here."""
         x = self.features(x)
         return self.attention(x) if self.attention is not None else x
 
@@ -104,6 +106,8 @@ class LatentHead(nn.Module):
             self.map = nn.Conv2d(channels, config.latent_channels, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, C_last, h, w) -> adaptive average pool to (B, C_last, 4, 4) -> (B, latent_size) ("conv", a linear map)
+        or (B, C', 4, 4) ("spatial", a 1x1 convolution); the features' dtype."""
         return self.map(self.pool(features))
 
 
@@ -129,6 +133,8 @@ class Decoder(nn.Module):
         self.checkpointing = False
 
     def forward(self, latent: torch.Tensor, size: Size) -> torch.Tensor:
+        """A latent (B, latent_size) ("conv") or (B, C', 4, 4) ("spatial") and a target (H, W) -> (B, 1, H, W) in
+        (0, 1), the latent's dtype. Neither is checked here: ``AutoencoderCNN.decode`` checks them."""
         sizes = stage_sizes(size, self.config.stride_config)
         x = F.interpolate(self.expand(latent), size=sizes[-1], mode="bilinear", align_corners=False)
         for stage, target in zip(self.stages, sizes[-2::-1], strict=True):
@@ -190,6 +196,7 @@ class AutoencoderCNN(nn.Module):
 
     @classmethod
     def from_config(cls, config: AutoencoderConfig) -> AutoencoderCNN:
+        """A freshly initialised model of ``config``'s architecture (``cls(**config.to_dict())``)."""
         return cls(**config.to_dict())
 
     def get_config(self) -> dict:
@@ -202,6 +209,7 @@ class AutoencoderCNN(nn.Module):
         return self.config.flat_latent_size
 
     def parameter_count(self) -> int:
+        """The number of weights: elements of every parameter of the encoder, latent head and decoder."""
         return sum(p.numel() for p in self.parameters())
 
     def set_gradient_checkpointing(self, enabled: bool = True) -> None:

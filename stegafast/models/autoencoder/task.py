@@ -64,6 +64,8 @@ class AutoencoderTask(Task):
         self.checkpointing, self.compile = bool(checkpointing), bool(compile)
 
     def identity(self) -> dict[str, Any]:
+        """What a checkpoint must match: the engine's identity and ``"model"``, the architecture config as a dict
+        (loss, crops, checkpointing and compile are not part of it)."""
         return {**super().identity(), "model": self.model_config.to_dict()}
 
     @classmethod
@@ -72,6 +74,8 @@ class AutoencoderTask(Task):
         return cls(AutoencoderConfig.from_dict(identity["model"]))
 
     def build_models(self) -> AutoencoderCNN:
+        """A fresh ``AutoencoderCNN`` of ``model_config``, with gradient checkpointing as asked, compiled in place
+        when ``compile``."""
         model = AutoencoderCNN.from_config(self.model_config)
         model.set_gradient_checkpointing(self.checkpointing)
         if self.compile:
@@ -79,12 +83,17 @@ class AutoencoderTask(Task):
         return model
 
     def build_optimizers(self, models, config: TrainConfig) -> torch.optim.Optimizer:
+        """One AdamW over ``models["model"]``: lr ``config.lr`` or LR (1e-4), weight decay WEIGHT_DECAY (1e-5)."""
         return torch.optim.AdamW(models["model"].parameters(), lr=config.lr or LR, weight_decay=WEIGHT_DECAY)
 
     def train_dataset(self) -> Dataset:
+        """Random ``crop_size`` grayscale (L) crops, float (1, H, W) in [0, 1], of the images under ``data``; without
+        it, of the bundled grayscale training split (``epoch_length`` crops an epoch)."""
         return training_images(self.data, self.crop_size, self.epoch_length, mode="L", collection="grayscale")
 
     def val_dataset(self) -> Dataset | None:
+        """Grayscale centre crops of ``crop_size`` of ``val_data``; without it, the bundled grayscale validation split
+        when training on the bundled set, None when training on ``data``."""
         return validation_images(self.val_data, self.data, self.crop_size, mode="L", collection="grayscale")
 
     def _terms(self, batch, ctx):
@@ -93,10 +102,17 @@ class AutoencoderTask(Task):
             return reconstruction_loss(x_hat, batch, self.weights)
 
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        """One step on ``batch`` (float (B, 1, H, W) in [0, 1]): back-propagate the weighted reconstruction loss,
+        computed in float32 outside autocast.
+
+        Returns the detached ``loss``, ``l1``, ``mse`` and ``psnr`` (dB, capped at PSNR_CAP_DB) for the metric log.
+        """
         terms = self._terms(batch, ctx)
         ctx.backward(terms.loss)
         return {"loss": terms.loss.detach(), "l1": terms.l1.detach(), "mse": terms.mse.detach(), "psnr": terms.psnr}
 
     def validation_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        """``loss``, ``l1``, ``mse`` and ``psnr`` (dB, the monitored metric, higher is better) of ``batch`` (float
+        (B, 1, H, W) in [0, 1])."""
         terms = self._terms(batch, ctx)
         return {"loss": terms.loss, "l1": terms.l1, "mse": terms.mse, "psnr": terms.psnr}

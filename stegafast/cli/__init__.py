@@ -17,8 +17,12 @@ from ..models.stamp import cli as stamp
 from ..models.stego import cli as stego
 from . import demo, info
 from .common import check_finite_floats
+from .extras import command_or_placeholder
 
-COMMANDS = (info, demo, stego, codec, stamp)
+# diffusers is an optional dependency (the [diffusion] extra): without it the command says so
+diffusion = command_or_placeholder("stegafast.models.diffusion.cli", "diffusers", "diffusion", "diffusion")
+
+COMMANDS = (info, demo, stego, codec, stamp, diffusion)
 
 
 def build_parser() -> argparse.ArgumentParser:

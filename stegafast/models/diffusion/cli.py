@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 from pathlib import Path
 
 import torch
@@ -253,11 +254,12 @@ def run_denoise(args: argparse.Namespace) -> int:
             raise UserError(f"--input {src} is {image.shape[0]}x{image.shape[1]}; at least 16x16 is needed")
     overrides = {"psf_file": args.psf_file} if args.psf_file else {}
     model, physics = load_diffusion(args.checkpoint, resolve_device(args.device), args.attention)
-    physics = _config(dataclasses.replace, obj=physics, **overrides)
+    physics = _config(functools.partial(dataclasses.replace, physics), **overrides)
     forward = ForwardModel.from_config(physics)
     if args.background is not None:
         forward.background = args.background
     for image, out in images:
+        out.parent.mkdir(parents=True, exist_ok=True)  # an output folder is created when written
         restored = denoise(
             model,
             torch.from_numpy(image),

@@ -172,19 +172,12 @@ def main(argv=None) -> int:
         f"{(size // 2) ** 2} and {(size // 4) ** 2} tokens and the mid block {(size // 8) ** 2}: levels over 256 "
         "tokens run SDPA under either processor (see attention.py).",
         "CPU memory: activations saved for the backward (unique storages, no parameters); CUDA: peak allocated.",
-        f"Sampling: {images} held-out synthetic image(s) of {size}×{size}, "
-        + (
-            f"EMA model of {args.checkpoint}."
-            if args.checkpoint
-            else "untrained model: timings only, quality meaningless."
-        ),
+        f"Sampling: {images} held-out synthetic image(s) of {size}×{size}, {whose}",
         "Sampling table: the first two rows are the baselines (widefield minus background, Richardson-Lucy 30 "
         "iterations) of the first case; s / image of the diffusion rows is the whole sampler.",
         f"{run.wall_note()} Few steps on a shared machine: the numbers are noisy.",
     ]
-    from harness import markdown_table
-
-    notes.append("Sampling results:\n\n" + markdown_table(sample_rows, SAMPLE_COLUMNS))
+    notes.append("Sampling results:\n\n" + harness.markdown_table(sample_rows, SAMPLE_COLUMNS))
     return run.finish(
         "diffusion",
         rows,

@@ -127,10 +127,10 @@ def sampling_rows(model, physics: PhysicsConfig, images: int, log) -> list[dict]
         ("dpmpp25 (uncapped)", [Method("dpmpp25", "dpmpp", 25)], None),
         ("ddim50+pkl", [Method("ddim50+pkl", "ddim", 50, "pkl")], 80.0),
     ]
-    for label, methods, sigma_max in cases:
+    for case, (label, methods, sigma_max) in enumerate(cases):
         result = evaluate(model, pairs, methods, guidance=GuidanceConfig(), dpm_sigma_max=sigma_max)
         for name, row in result["rows"].items():
-            if name in ("widefield", "richardson_lucy") and rows:
+            if name in ("widefield", "richardson_lucy") and case > 0:
                 continue  # the baselines once
             rows.append({"method": label if name == methods[0].name else name, **row})
             log(f"sample {rows[-1]['method']}: {row['seconds_per_image']:.2f} s/image, PSNR {row['psnr']:.2f}")

@@ -19,6 +19,8 @@ sampler is built from its config (``from_config``), so they share the trained sc
   paper's value; ``DPM_SIGMA_MAX``, through the scheduler's ``sigma_max`` config entry
   that ``_convert_to_karras`` reads) gives 25 distinct timesteps from 990 down. Pass
   ``dpm_sigma_max=None`` for diffusers' uncapped default (the benchmark compares both).
+  With repeated timesteps the solver also mislocates its first step unless told where it
+  begins (``set_begin_index(0)``, done here).
 
 ``alpha_sigma(scheduler, t)`` gives the (alpha_t, sigma_t) of x_t = alpha_t x0 + sigma_t eps
 *as the scheduler uses them* at timestep t: DDIM reads ``alphas_cumprod[t]``;
@@ -74,6 +76,11 @@ def sampling_scheduler(
         if dpm_sigma_max is not None:
             scheduler.register_to_config(sigma_max=float(dpm_sigma_max))
     scheduler.set_timesteps(steps, device=device)
+    if hasattr(scheduler, "set_begin_index"):
+        # the solver otherwise finds its first step by looking its timestep up, and a repeated
+        # timestep (uncapped Karras sigmas) is taken as its second occurrence: every sigma is then
+        # read one step late and the last step runs off the grid (IndexError)
+        scheduler.set_begin_index(0)
     return scheduler
 
 

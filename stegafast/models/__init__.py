@@ -18,4 +18,9 @@ verbs), plus modules for the family's own concepts.
   range-coded .sfc files); ``stegafast codec
   train|compress|decompress|evaluate``; own modules ``gdn``, ``fileformat``,
   ``plot``.
+* ``diffusion``: conditional diffusion denoising of widefield microscopy (a
+  diffusers UNet, DDIM / DPM-Solver++, physics guidance); ``stegafast diffusion
+  train|denoise|evaluate|simulate``; own modules ``physics``, ``specimens``,
+  ``data``, ``imagefiles``, ``attention``, ``schedulers``, ``guidance``,
+  ``sampling``, ``frc``, ``baselines``. Needs the ``[diffusion]`` extra.
 """

@@ -35,6 +35,8 @@ echo "== installing build and test dependencies"
 "${pip[@]}" install -q -c "$constraints" "ruff==0.17.5"
 # The optional ONNX extra, so the export tests run rather than skip
 "${pip[@]}" install -q -c "$constraints" onnx onnxruntime
+# The optional diffusion extra (diffusers), so the diffusion family's tests run rather than skip
+"${pip[@]}" install -q -c "$constraints" "diffusers==0.42.1"
 
 echo "== building stegafast._C (no build isolation: compile against this torch)"
 MAX_JOBS=${MAX_JOBS:-2} "${pip[@]}" install -q -c "$constraints" --no-build-isolation --no-deps -e .

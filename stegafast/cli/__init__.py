@@ -18,8 +18,12 @@ from ..models.stamp import cli as stamp
 from ..models.stego import cli as stego
 from . import demo, info
 from .common import apply_limit_options, check_finite_floats
+from .extras import optional_command
 
-COMMANDS = (info, demo, stego, codec, stamp, autoencoder)
+# diffusers is an optional dependency (the [diffusion] extra): without it the command says so
+diffusion = optional_command("stegafast.models.diffusion.cli", "diffusers", "diffusion", "diffusion")
+
+COMMANDS = (info, demo, stego, codec, stamp, autoencoder, diffusion)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,4 +22,9 @@ verbs), plus modules for the family's own concepts.
   types, "conv" or "spatial" latent, any input size, attention matrix and
   saliency); ``stegafast autoencoder train|reconstruct|encode|visualize|evaluate``;
   own modules ``blocks``, ``attention``, ``visualize``.
+* ``diffusion``: conditional diffusion denoising of widefield microscopy (a
+  diffusers UNet, DDIM / DPM-Solver++, physics guidance); ``stegafast diffusion
+  train|denoise|evaluate|simulate``; own modules ``physics``, ``specimens``,
+  ``data``, ``imagefiles``, ``attention``, ``schedulers``, ``guidance``,
+  ``sampling``, ``frc``, ``baselines``. Needs the ``[diffusion]`` extra.
 """

@@ -6,33 +6,12 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from testutils import single_error_line, train_tiny_run, write_random_png
+from testutils import QUICK_TRAIN_ARGS, single_error_line, train_tiny_run, write_random_png
 
 from stegafast.cli import main
 from stegafast.data import load_image
 
-TINY_TRAIN = [
-    "--preset",
-    "tiny",
-    "--channels",
-    "4",
-    "8",
-    "8",
-    "--latent-size",
-    "24",
-    "--input-size",
-    "24",
-    "20",
-    "--batch-size",
-    "2",
-    "--workers",
-    "0",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "--val-every",
-    "0",
-]
+TINY_TRAIN = [*"--preset tiny --channels 4 8 8 --latent-size 24 --input-size 24 20".split(), *QUICK_TRAIN_ARGS]
 
 
 @pytest.fixture(scope="module")

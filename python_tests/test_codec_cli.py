@@ -5,30 +5,12 @@ import json
 
 import pytest
 from PIL import Image
-from testutils import single_error_line, train_tiny_run, write_random_png
+from testutils import QUICK_TRAIN_ARGS, single_error_line, train_tiny_run, write_random_png
 
 from stegafast.cli import main
 from stegafast.data import load_image
 
-TINY_TRAIN = [
-    "--N",
-    "8",
-    "--M",
-    "8",
-    "--image-size",
-    "64",
-    "--batch-size",
-    "2",
-    "--workers",
-    "0",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "--val-every",
-    "0",
-    "--lr",
-    "1e-3",
-]
+TINY_TRAIN = [*"--N 8 --M 8 --image-size 64".split(), *QUICK_TRAIN_ARGS, *"--lr 1e-3".split()]
 
 
 @pytest.fixture(scope="module")

@@ -4,33 +4,15 @@ decompress and evaluate with the CPU preset, and its option mistakes."""
 import json
 
 import pytest
-from testutils import single_error_line, train_tiny_run, write_random_png
+from testutils import QUICK_TRAIN_ARGS, single_error_line, train_tiny_run, write_random_png
 
 from stegafast.cli import main
 from stegafast.data import load_image
 from stegafast.train import load_checkpoint
 
-DCAE_TRAIN = [
-    "--model",
-    "dcae",
-    "--preset",
-    "small",
-    "--lmbda",
-    "0.0067",
-    "--image-size",
-    "64",
-    "--batch-size",
-    "1",
-    "--workers",
-    "0",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "--val-every",
-    "0",
-    "--lr",
-    "1e-3",
-]
+# QUICK_TRAIN_ARGS with batch 1 (argparse keeps the last value)
+DCAE_MODEL = "--model dcae --preset small --lmbda 0.0067 --image-size 64".split()
+DCAE_TRAIN = [*DCAE_MODEL, *QUICK_TRAIN_ARGS, "--batch-size", "1", "--lr", "1e-3"]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from testutils import single_error_line
+from testutils import QUICK_TRAIN_ARGS, single_error_line
 
 pytest.importorskip("diffusers")
 
@@ -16,22 +16,7 @@ from stegafast.cli import main  # noqa: E402
 from stegafast.models.diffusion.imagefiles import read_intensity, write_float_tiff  # noqa: E402
 
 PHYSICS = ["--psf-size", "5", "--psf-sigma", "1.0"]
-TINY_TRAIN = [
-    "--preset",
-    "cpu",
-    "--image-size",
-    "16",
-    "--batch-size",
-    "2",
-    "--workers",
-    "0",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "--val-every",
-    "0",
-    *PHYSICS,
-]
+TINY_TRAIN = [*"--preset cpu --image-size 16".split(), *QUICK_TRAIN_ARGS, *PHYSICS]
 
 
 @pytest.fixture(scope="module")

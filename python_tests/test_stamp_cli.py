@@ -7,27 +7,13 @@ import json
 import pytest
 import torch
 from PIL import Image
-from testutils import single_error_line, train_tiny_run, write_random_png
+from testutils import QUICK_TRAIN_ARGS, single_error_line, train_tiny_run, write_random_png
 
 import stegafast.models.stamp.cli as stamp_cli
 from stegafast.cli import main
 from stegafast.models.stamp import encode_message
 
-TINY_TRAIN = [
-    "--image-size",
-    "32",
-    "--batch-size",
-    "2",
-    "--workers",
-    "0",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "--val-every",
-    "0",
-    "--ramp-scale",
-    "0.001",
-]
+TINY_TRAIN = [*"--image-size 32".split(), *QUICK_TRAIN_ARGS, *"--ramp-scale 0.001".split()]
 
 
 @pytest.fixture(scope="module")

@@ -6,32 +6,14 @@ import json
 
 import pytest
 from PIL import Image
-from testutils import single_error_line, train_tiny_run, write_random_png
+from testutils import QUICK_TRAIN_ARGS, single_error_line, train_tiny_run, write_random_png
 
 from stegafast.cli import main
 from stegafast.data import load_image
 from stegafast.train import atomic_save
 from stegafast.train.checkpoint import CHECKPOINT_FORMAT
 
-TINY_TRAIN = [
-    "--blocks",
-    "2",
-    "--hidden",
-    "16",
-    "--image-size",
-    "32",
-    "--batch-size",
-    "2",
-    "--workers",
-    "0",
-    "--device",
-    "cpu",
-    "--no-progress",
-    "--val-every",
-    "0",
-    "--lr",
-    "1e-3",
-]
+TINY_TRAIN = [*"--blocks 2 --hidden 16 --image-size 32".split(), *QUICK_TRAIN_ARGS, *"--lr 1e-3".split()]
 
 
 @pytest.fixture(scope="module")

@@ -49,6 +49,10 @@ def write_random_png(path, shape, mode="RGB", seed=0) -> str:
     return str(path)
 
 
+# The options every family's tiny CLI training shares: small batches, no workers or progress bar, no validation
+QUICK_TRAIN_ARGS = ("--batch-size", "2", "--workers", "0", "--device", "cpu", "--no-progress", "--val-every", "0")
+
+
 def train_tiny_run(family: str, root, images: int, shape, steps: int, tiny_args) -> tuple:
     """``stegafast <family> train`` for ``steps`` steps on ``images`` random PNGs of ``shape`` in
     ``root/images``; returns (root, data folder, run folder)."""

@@ -73,6 +73,7 @@ class WindowAttentionProcessor:
 
 
 def attention_modules(model: nn.Module) -> list[Attention]:
+    """Every diffusers ``Attention`` module of ``model``, in ``model.modules()`` order (empty when it has none)."""
     return [m for m in model.modules() if isinstance(m, Attention)]
 
 

@@ -54,6 +54,7 @@ MAX_SIMULATE = 100_000
 
 
 def add_parser(sub) -> None:
+    """Add ``stegafast diffusion`` and its verbs (train, denoise, evaluate, simulate) to ``sub``."""
     add_family(
         sub,
         "diffusion",
@@ -151,6 +152,10 @@ def _check_data_folder(folder: str) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``stegafast diffusion train``: train a ``DiffusionTask`` built from the options through the engine, printing
+    the last step and latest checkpoint; returns 0. An ``--image-size`` under MIN_IMAGE_SIZE (16) or not a multiple of
+    8, a UNet, microscope or ``--ema-decay`` value its config rejects, an unusable ``--psf-file`` or a ``--data`` /
+    ``--val-data`` folder without TIFF/PNG images is a ``UserError`` (exit status 2)."""
     return run_training(_task_from_args(args), args)
 
 
@@ -168,6 +173,11 @@ def _add_simulate(verbs) -> None:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    """``stegafast diffusion simulate``: write ``--count`` seeded synthetic pairs to ``--out`` as ``clean/NNNN.tif``
+    and ``widefield/NNNN.tif`` (32-bit float TIFF, photons) plus ``psf.tif``, then print one line; returns 0. A
+    ``--count`` outside 1..MAX_SIMULATE, an ``--image-size`` under MIN_IMAGE_SIZE (16), a negative ``--seed``, an
+    ``--out`` that is a file or not writable, or a microscope option its config rejects (or an unusable ``--psf-file``)
+    is a ``UserError`` (exit status 2)."""
     check_at_least("--count", args.count, 1)
     check_at_most("--count", args.count, MAX_SIMULATE)
     check_at_least("--image-size", args.image_size, MIN_IMAGE_SIZE)
@@ -241,6 +251,13 @@ def _inputs_and_outputs(args: argparse.Namespace) -> list[tuple[Path, Path]]:
 
 
 def run_denoise(args: argparse.Namespace) -> int:
+    """``stegafast diffusion denoise``: restore the widefield ``--input`` image (or each TIFF/PNG of an ``--input``
+    folder), in photons, with the checkpoint's EMA model, ``--sampler``, ``--steps`` and ``--guidance``, writing each as
+    a 32-bit float TIFF in photons at ``--out`` (a .tif file, or a folder for a folder input), then print the count;
+    returns 0. ``--steps`` outside 1..NUM_TRAIN_TIMESTEPS, a guidance value its config rejects, a negative
+    ``--background``, a missing, unreadable or non-TIFF/PNG input, an image under 16 x 16, an ``--out`` that is not a
+    .tif (one input), is the input itself or lies in a missing folder, an unusable ``--psf-file`` or checkpoint is a
+    ``UserError`` (exit status 2), raised before any image is sampled."""
     steps = DEFAULT_STEPS[args.sampler] if args.steps is None else args.steps
     check_at_least("--steps", steps, 1)
     check_at_most("--steps", steps, NUM_TRAIN_TIMESTEPS)
@@ -311,6 +328,11 @@ def _parse_methods(text: str | None) -> list[Method]:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """``stegafast diffusion evaluate``: print the PSNR / SSIM / FRC resolution / seconds-per-image table of widefield,
+    Richardson-Lucy and each ``--methods`` sampler over ``--images`` held-out synthetic pairs (Markdown, or JSON with
+    ``--json``); returns 0. ``--images`` outside 1..10000, a bad ``--image-size`` (under 16 or not a multiple of 8), a
+    ``--methods`` item that is not SAMPLER:STEPS[:GUIDANCE] with valid values, a guidance value its config rejects or
+    an unusable checkpoint is a ``UserError`` (exit status 2)."""
     check_at_least("--images", args.images, 1)
     check_at_most("--images", args.images, 10_000)
     if args.image_size is not None:

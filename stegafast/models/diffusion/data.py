@@ -113,6 +113,9 @@ class CleanFolderPairs(Dataset):
         return len(self.files)
 
     def clean(self, index: int) -> torch.Tensor:
+        """The clean image of ``index`` in photons: its centre ``image_size`` crop, float32 (S, S), scaled to [0, 1]
+        (integer files by their type's maximum; float files as stored) then times ``peak_photons``. An ImageFileError
+        when the file is unreadable, not one channel, or smaller than the crop."""
         path = self.files[index]
         unit = _centre_crop(read_intensity(path, as_unit=True), self.physics.image_size, path)
         return torch.from_numpy(np.ascontiguousarray(unit)) * self.physics.peak_photons
@@ -142,12 +145,16 @@ class PairFolder(Dataset):
         return len(self.clean_files)
 
     def measurement(self, index: int) -> torch.Tensor:
+        """The stored widefield image of ``index`` in photons, its centre ``image_size`` crop: float32 (S, S). An
+        ImageFileError when the file is unreadable, not one channel, or smaller than the crop."""
         return self._read(self.widefield_files[index])
 
     def _read(self, path: Path) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(_centre_crop(read_intensity(path), self.image_size, path)))
 
     def clean(self, index: int) -> torch.Tensor:
+        """The stored clean image of ``index`` in photons, its centre ``image_size`` crop: float32 (S, S). An
+        ImageFileError when the file is unreadable, not one channel, or smaller than the crop."""
         return self._read(self.clean_files[index])
 
     def __getitem__(self, index: int):

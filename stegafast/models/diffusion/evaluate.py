@@ -54,6 +54,8 @@ def default_methods() -> list[Method]:
 
 
 def evaluation_pairs(physics: PhysicsConfig, count: int) -> SyntheticPairs:
+    """``count`` held-out synthetic pairs of ``physics`` (its image size, specimen kind and microscope), from the
+    EVAL_SEED stream that neither training nor validation draws from."""
     return SyntheticPairs(physics, count, EVAL_SEED)
 
 

@@ -29,6 +29,9 @@ __all__ = ["LoadedDenoiser", "load_diffusion", "denoise"]
 
 
 class LoadedDenoiser(NamedTuple):
+    """What ``load_diffusion`` returns: ``model``, the checkpoint's EMA denoiser in eval mode, and ``physics``, the
+    microscope it was trained with (``denoise``'s default PSF, background and read noise)."""
+
     model: WeightEMA
     physics: PhysicsConfig
 

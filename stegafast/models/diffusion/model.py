@@ -54,6 +54,10 @@ class ConditionalUNet(nn.Module):
         self.unet = build_unet(config)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """``x_t`` and ``cond`` float (B, 1, H, W) in the normalised range (H, W multiples of SIZE_MULTIPLE, 8), ``t``
+        an integer (B,) tensor of timesteps in 0..NUM_TRAIN_TIMESTEPS - 1 -> the predicted noise epsilon, a float
+        (B, 1, H, W) tensor in the UNet's dtype (unbounded, about unit variance). A ValueError when the shapes differ,
+        a side is not a multiple of 8 or there is more than one channel; ``t`` is not checked."""
         h, w = x_t.shape[-2:]
         if h % SIZE_MULTIPLE or w % SIZE_MULTIPLE or x_t.shape != cond.shape or x_t.shape[1] != 1:
             raise ValueError(
@@ -80,11 +84,15 @@ class WeightEMA(nn.Module):
         self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
 
     def current_decay(self) -> float:
+        """The decay the next ``update`` uses: min(decay, (1 + n) / (10 + n)) after n updates so far, in [0, 1)."""
         n = int(self.updates)
         return min(self.decay, (1 + n) / (10 + n))
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        """Move each averaged parameter towards ``model``'s by 1 - ``current_decay()`` (in place, no grad), copy its
+        buffers and count the update. ``model`` must be the ``ConditionalUNet`` this average was copied from (same
+        parameters in the same order)."""
         decay = self.current_decay()
         averaged = list(self.model.parameters())
         torch._foreach_lerp_(averaged, [p.detach() for p in model.parameters()], 1 - decay)
@@ -93,4 +101,7 @@ class WeightEMA(nn.Module):
         self.updates += 1
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """``ConditionalUNet.forward`` with the averaged weights: float (B, 1, H, W) ``x_t`` and ``cond`` (normalised
+        range, H, W multiples of 8) and integer (B,) ``t`` in 0..999 -> the predicted epsilon, (B, 1, H, W); the same
+        ValueError for bad shapes."""
         return self.model(x_t, t, cond)

@@ -84,6 +84,9 @@ class ForwardModel:
 
     @classmethod
     def from_config(cls, config: PhysicsConfig, psf: torch.Tensor | None = None) -> ForwardModel:
+        """The forward model of ``config``: its background and read noise, with ``psf`` when given, else the PSF it
+        names (``psf_from_config``: its file or its Gaussian). A PSFError for an unusable PSF file, a ValueError for a
+        ``psf`` that is not 2-D."""
         return cls(psf_from_config(config) if psf is None else psf, config.background, config.read_noise)
 
     def _padded(self, h: int, w: int) -> tuple[int, int]:

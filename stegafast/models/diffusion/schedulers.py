@@ -44,6 +44,8 @@ DPM_SIGMA_MAX = 80.0
 
 
 def training_scheduler() -> DDPMScheduler:
+    """A fresh DDPM scheduler of the training schedule (module docstring): NUM_TRAIN_TIMESTEPS (1000) steps,
+    ``squaredcos_cap_v2`` betas, epsilon prediction, no clipping; also the config every sampler is built from."""
     return DDPMScheduler(
         num_train_timesteps=NUM_TRAIN_TIMESTEPS,
         beta_schedule="squaredcos_cap_v2",

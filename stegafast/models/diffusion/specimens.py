@@ -34,6 +34,8 @@ def _splat(canvas: np.ndarray, ys: np.ndarray, xs: np.ndarray, weights: np.ndarr
 
 
 def filaments(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
+    """``count`` smooth random curves (0.5-1.5 ``size`` long, brightness 0.4-1.0) drawn from ``rng``, blurred by
+    0.6 px: a (size, size) float64 array, non-negative, not normalised (``specimen`` scales it to max 1)."""
     canvas = np.zeros((size, size), np.float64)
     for _ in range(count):
         length = int(rng.uniform(0.5, 1.5) * size) * 2  # points every half pixel
@@ -46,6 +48,8 @@ def filaments(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
 
 
 def beads(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
+    """``count`` point sources (brightness 0.5-1.0) at sub-pixel positions drawn from ``rng``, blurred by one
+    Gaussian of 0.7-1.2 px: a (size, size) float64 array, non-negative, not normalised."""
     canvas = np.zeros((size, size), np.float64)
     ys, xs = rng.uniform(0, size - 1, count), rng.uniform(0, size - 1, count)
     _splat(canvas, ys, xs, rng.uniform(0.5, 1.0, count))
@@ -53,6 +57,8 @@ def beads(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
 
 
 def blobs(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
+    """``count`` soft-edged ellipses (radii 0.05-0.18 ``size``, any angle) with a brighter rim, brightness
+    0.3-0.7, drawn from ``rng`` and blurred by 0.8 px: a (size, size) float64 array, non-negative, not normalised."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     canvas = np.zeros((size, size), np.float64)
     for _ in range(count):

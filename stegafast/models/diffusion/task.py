@@ -60,28 +60,44 @@ class DiffusionTask(Task):
         self.scheduler = training_scheduler()
 
     def identity(self) -> dict[str, Any]:
+        """What a checkpoint must match: the engine's identity, ``"model"`` (the UNet config as a dict) and
+        ``"physics"`` (the microscope as a dict, stored so ``denoise`` defaults to it); training settings and data are
+        not part of it."""
         return {**super().identity(), "model": self.model_config.to_dict(), "physics": self.physics.to_dict()}
 
     @classmethod
     def from_identity(cls, identity: dict[str, Any]) -> DiffusionTask:
+        """The task of a checkpoint's ``identity()``: its UNet and microscope configs, default training settings and
+        synthetic data. A KeyError when ``"model"`` or ``"physics"`` is missing, a ValueError for settings the configs
+        reject."""
         return cls(UNetConfig.from_dict(identity["model"]), PhysicsConfig.from_dict(identity["physics"]))
 
     def build_models(self) -> dict[str, torch.nn.Module]:
+        """``"model"``: a fresh ``ConditionalUNet`` of ``model_config``; ``"ema"``: a ``WeightEMA`` copy of it with
+        ``train_config.ema_decay`` (no trainable parameters: it is only averaged)."""
         model = ConditionalUNet(self.model_config)
         return {"model": model, "ema": WeightEMA(model, self.train_config.ema_decay)}
 
     def build_optimizers(self, models, config: TrainConfig) -> torch.optim.Optimizer:
+        """One Adam over ``models["model"]``, lr ``config.lr`` or ``train_config.lr`` (1e-4), with a step post-hook that
+        updates ``models["ema"]`` after every optimiser step that runs."""
         optimizer = torch.optim.Adam(models["model"].parameters(), lr=config.lr or self.train_config.lr)
         model, ema = models["model"], models["ema"]
         optimizer.register_step_post_hook(lambda *_: ema.update(model))
         return optimizer
 
     def train_dataset(self) -> Dataset:
+        """Pairs ``(x_n, y_n, scale)``: float32 (1, S, S) in the normalised range and a 0-d scale (photons), from
+        ``data`` (``pairs_from_folder``, an ImageFileError for an unusable folder) or, without it, ``epoch_length``
+        seeded synthetic pairs."""
         if self.data is not None:
             return pairs_from_folder(self.data, self.physics, self.seed)
         return SyntheticPairs(self.physics, self.epoch_length, self.seed)
 
     def val_dataset(self) -> Dataset | None:
+        """``val_data``'s pairs ``(x_n, y_n, scale)`` (seed stream offset by VAL_SEED_OFFSET); without it, None when
+        training on ``data``, else ``val_length`` synthetic pairs of the offset stream, each with a timestep and noise
+        fixed by its index: ``(x_n, y_n, scale, t, noise)``, t a 0-d int64 in 0..999 and noise float32 (1, S, S)."""
         if self.val_data is not None:
             return pairs_from_folder(self.val_data, self.physics, self.seed + VAL_SEED_OFFSET)
         if self.data is not None:
@@ -89,6 +105,9 @@ class DiffusionTask(Task):
         return _WithFixedNoise(SyntheticPairs(self.physics, self.val_length, self.seed + VAL_SEED_OFFSET))
 
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        """One step on ``batch`` ``(x0, cond, scale)``: x0 and cond float32 (B, 1, S, S) in the normalised range. Draws
+        t uniformly in 0..999 and Gaussian noise, back-propagates the float32 epsilon MSE of ``models["model"]`` on x_t
+        and returns it as ``{"loss": 0-d tensor}``."""
         x0, cond, _scale = batch
         t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (x0.shape[0],), device=x0.device)
         noise = torch.randn_like(x0)
@@ -98,6 +117,9 @@ class DiffusionTask(Task):
         return {"loss": loss}
 
     def validation_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
+        """``{"loss"}``: the float32 epsilon MSE of the EMA model on ``batch``, either ``(x0, cond, scale)`` from a
+        folder (t and noise drawn from a generator seeded with ``seed``, the same for every batch) or synthetic
+        ``(x0, cond, scale, t, noise)`` with its fixed t and noise; x0, cond float32 (B, 1, S, S), normalised range."""
         if len(batch) == 3:  # a folder's pairs: noise drawn here from a fixed seed
             x0, cond, _ = batch
             g = torch.Generator(device="cpu").manual_seed(self.seed)

@@ -5,7 +5,9 @@ One step runs the task's phases; each phase zeroes the gradients, feeds
 on the last one only), then, for every optimiser the step called
 ``ctx.backward`` for: averages gradients DDP did not see, unscales (fp16), clips,
 sets the scheduled learning rate and steps. After the step come logging,
-validation and checkpointing, as the config asks.
+validation and checkpointing, as the config asks. With ``config.compile`` the
+models called for training forwards are ``torch.compile`` wrappers
+(``stegafast.train.compiling``); the plain modules are what is saved and returned.
 
 A run holds its folder's lock (``RunDir.locked``) from before it writes
 anything until ``fit`` returns, so two runs never share a folder. A loss given

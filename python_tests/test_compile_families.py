@@ -125,7 +125,6 @@ def test_autoencoder():
     _assert_trained(metrics, modules["model"])
 
 
-@pytest.mark.slow
 def test_codec_dcae():
     config = DcaeConfig(
         N=16,
@@ -148,7 +147,6 @@ def test_codec_dcae():
     _assert_trained(metrics, modules["model"])
 
 
-@pytest.mark.slow
 def test_diffusion():
     pytest.importorskip("diffusers")
     from stegafast.models.diffusion.config import PhysicsConfig, UNetConfig

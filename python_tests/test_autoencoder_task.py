@@ -66,7 +66,7 @@ def test_loss_weights():
 
 @pytest.mark.slow
 def test_one_compiled_training_step(tmp_path):
-    result = train(_task(compile=True), _config(tmp_path / "run", 1))
+    result = train(_task(), _config(tmp_path / "run", 1, compile=True))  # the engine's --compile
     assert result.step == 1 and torch.isfinite(torch.tensor(float(result.train_metrics["loss"])))
     state = load_checkpoint(result.latest_checkpoint, expect_task="autoencoder")
     assert not any("_orig_mod" in key for key in state["models"]["model"])  # plain module's weights

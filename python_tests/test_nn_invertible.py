@@ -140,6 +140,18 @@ def test_actnorm_initialises_once_and_not_after_loading():
     assert torch.equal(loaded.log_scale, first["log_scale"]) and torch.equal(loaded.bias, first["bias"])
 
 
+def test_actnorm_loading_an_uninitialised_state_initialises_again():
+    """Once initialised the layer stops reading its buffer (compiled graphs need no sync), but loading a state dict
+    whose ``initialized`` is False makes the next forward initialise again."""
+    layer = ActNorm(3)
+    layer(_input((2, 3, 5, 5), torch.float32))
+    layer.load_state_dict(ActNorm(3).state_dict())
+    assert not layer.initialized and torch.equal(layer.bias, torch.zeros(1, 3, 1, 1))
+    y, _ = layer(10 * _input((2, 3, 5, 5), torch.float32))
+    assert layer.initialized
+    torch.testing.assert_close(y.mean(dim=(0, 2, 3)), torch.zeros(3), rtol=0, atol=1e-5)
+
+
 def test_actnorm_inverse_does_not_initialise_and_constant_channels_stay_finite():
     layer = ActNorm(2)
     y = _input((1, 2, 3, 3), torch.float32)

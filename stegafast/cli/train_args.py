@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from ..data import DataError, find_images
 from ..device import DEVICE_CHOICES, device_type_of
 from ..errors import UserError
-from ..train import AMP_MODES, RunDir, Schedule, TrainConfig, Trainer, resolve_amp
+from ..train import AMP_MODES, COMPILE_MODES, RunDir, Schedule, TrainConfig, Trainer, resolve_amp
 from .common import check_crop_size, check_output_folder
 
 if TYPE_CHECKING:
@@ -138,6 +138,16 @@ def add_common_train_args(parser: argparse.ArgumentParser) -> None:
         help="deterministic algorithms only (slower; for bit-exact reruns on GPU)",
     )
     g.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile each model's training forward (the first steps compile; checkpoints do not change)",
+    )
+    g.add_argument(
+        "--compile-mode",
+        choices=COMPILE_MODES,
+        help="torch.compile mode, with --compile (default: default)",
+    )
+    g.add_argument(
         "--no-progress",
         dest="progress",
         action="store_false",
@@ -153,6 +163,8 @@ def config_from_args(args: argparse.Namespace, task: Task | None = None) -> Trai
         schedule = Schedule.parse(args.lr_schedule)
     except ValueError as exc:
         raise UserError(f"--lr-schedule: {exc}") from None
+    if args.compile_mode is not None and not args.compile:
+        raise UserError(f"--compile-mode {args.compile_mode} needs --compile")
     try:
         config = TrainConfig(
             out=args.out,
@@ -173,6 +185,8 @@ def config_from_args(args: argparse.Namespace, task: Task | None = None) -> Trai
             resume=args.resume,
             progress=args.progress,
             deterministic=args.deterministic,
+            compile=args.compile,
+            compile_mode=args.compile_mode or "default",
         )
         resolve_amp(config.amp, device_type_of(config.device))
     except ValueError as exc:

@@ -20,6 +20,12 @@ class ActNorm(InvertibleModule):
     loaded layer keeps its loaded parameters and is never re-initialised.
     ``inverse`` never initialises: before the first forward the layer is the identity.
 
+    Reading the buffer is a host sync, and under ``torch.compile`` a graph break (a
+    branch on data), so the layer reads it only until it has seen itself initialised:
+    from then on a plain attribute says so, which compiled graphs guard on instead
+    (the first compiled step breaks at the read; the recompiled ones after it do not).
+    Loading a state dict makes the layer read the buffer again.
+
     The scale is stored as its logarithm, so it stays positive (the layer stays
     invertible) whatever the optimiser does; ``scale`` gives ``exp(log_scale)``.
     log|det| per sample is ``H * W * sum(log_scale)``.
@@ -33,6 +39,8 @@ class ActNorm(InvertibleModule):
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.register_buffer("initialized", torch.tensor(False))
+        self._seen_initialized = False  # mirrors the buffer once it was read True (see the class docstring)
+        self.register_load_state_dict_post_hook(_forget_initialized)
 
     @property
     def scale(self) -> torch.Tensor:
@@ -67,6 +75,7 @@ class ActNorm(InvertibleModule):
         self.bias.copy_(-mean.view_as(self.bias))
         self.log_scale.copy_(-torch.log(std + self.eps).view_as(self.log_scale))
         self.initialized.fill_(True)
+        self._seen_initialized = True
 
     def _logdet(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2:]
@@ -81,8 +90,10 @@ class ActNorm(InvertibleModule):
         float32: ``H * W * sum(log_scale)`` per sample.
         """
         self._check_input("forward", "x", x)
-        if not bool(self.initialized):
-            self.initialize(x)
+        if not self._seen_initialized:
+            if not bool(self.initialized):
+                self.initialize(x)
+            self._seen_initialized = True
         y = (x + self.bias.to(x.dtype)) * self.log_scale.exp().to(x.dtype)
         return y, self._logdet(x)
 
@@ -95,3 +106,8 @@ class ActNorm(InvertibleModule):
         self._check_input("inverse", "y", y)
         x = y * torch.exp(-self.log_scale).to(y.dtype) - self.bias.to(y.dtype)
         return x, -self._logdet(y)
+
+
+def _forget_initialized(module: ActNorm, incompatible_keys) -> None:
+    """After ``load_state_dict``: the loaded ``initialized`` buffer decides again."""
+    module._seen_initialized = False

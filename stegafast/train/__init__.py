@@ -85,6 +85,7 @@ processes: ``torchrun --nproc_per_node=N -m stegafast <family> train ...``.
 from ..errors import DivergenceError
 from .amp import AMP_MODES, AmpPolicy, resolve_amp
 from .checkpoint import CheckpointError, atomic_save, check_weights_only, load_checkpoint
+from .compiling import COMPILE_MODES, compile_models
 from .config import TrainConfig
 from .context import StepContext
 from .engine import Trainer, TrainResult, train
@@ -96,6 +97,8 @@ from .task import OptimizerSpec, Phase, Task
 
 __all__ = [
     "AMP_MODES",
+    "COMPILE_MODES",
+    "compile_models",
     "AmpPolicy",
     "resolve_amp",
     "CheckpointError",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import Config, check_non_negative_int, check_positive_int, check_seed
 from .amp import AMP_MODES
+from .compiling import COMPILE_MODES
 from .schedules import Schedule
 
 __all__ = ["TrainConfig"]
@@ -40,6 +41,9 @@ class TrainConfig(Config):
     progress:       progress display: None shows it when stderr is a terminal
     tensorboard:    also write TensorBoard events when tensorboard is installed
     deterministic:  torch.use_deterministic_algorithms (slower; GPUs need it for bit-exact reruns)
+    compile:        torch.compile each model's training forward (``stegafast.train.compiling``;
+                    checkpoints are those of the plain modules)
+    compile_mode:   "default", "reduce-overhead" or "max-autotune" (with ``compile``)
     """
 
     out: str | Path
@@ -67,6 +71,8 @@ class TrainConfig(Config):
     progress: bool | None = None
     tensorboard: bool = True
     deterministic: bool = False
+    compile: bool = False
+    compile_mode: str = "default"
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -83,6 +89,8 @@ class TrainConfig(Config):
             raise ValueError(f"clip_norm must be >= 0 (0 turns clipping off), got {self.clip_norm!r}")
         if self.amp not in AMP_MODES:
             raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
         if self.best_mode not in (None, "min", "max"):
             raise ValueError(f"best_mode must be 'min' or 'max', got {self.best_mode!r}")
         if not isinstance(self.schedule, Schedule):

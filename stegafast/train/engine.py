@@ -5,7 +5,9 @@ One step runs the task's phases; each phase zeroes the gradients, feeds
 on the last one only), then, for every optimiser the step called
 ``ctx.backward`` for: averages gradients DDP did not see, unscales (fp16), clips,
 sets the scheduled learning rate and steps. After the step come logging,
-validation and checkpointing, as the config asks.
+validation and checkpointing, as the config asks. With ``config.compile`` the
+models called for training forwards are ``torch.compile`` wrappers
+(``stegafast.train.compiling``); the plain modules are what is saved and returned.
 
 A run holds its folder's lock (``RunDir.locked``) from before it writes
 anything until ``fit`` returns, so two runs never share a folder. A loss given
@@ -37,6 +39,7 @@ from ..device import device_type_of, resolve_device
 from ..errors import DataError, DivergenceError
 from .amp import AmpPolicy, resolve_amp
 from .checkpoint import CHECKPOINT_FORMAT, CheckpointError, atomic_save, identity_mismatch, load_checkpoint
+from .compiling import compile_models
 from .config import TrainConfig
 from .context import StepContext
 from .data import EpochSampler, ShardSampler, TrainStream, batch_size_of, make_loader, to_device
@@ -167,6 +170,8 @@ class Trainer:
         self.models = wrap_models(
             self.modules, self._models_with_outside_forward(), info, device, task.find_unused_parameters
         )
+        if cfg.compile:  # after DDP wrapping: the DDP wrapper is compiled, the saved modules stay plain
+            self.models = compile_models(self.models, cfg.compile_mode)
         stream, val_loader = self._loaders(train_set, val_set, position)
         metric_log = MetricLog(
             self.run_dir,

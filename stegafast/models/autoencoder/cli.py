@@ -2,7 +2,8 @@
 
 * ``train``: the shared engine's options plus ``--preset`` (tiny, small, medium, large) and
   overrides of its architecture, ``--input-size H W`` (the training crops), ``--loss``,
-  ``--checkpointing`` and ``--compile``; default data are the bundled grayscale photographs.
+  ``--checkpointing`` (``--compile`` is the engine's, as for every family); default data are the bundled
+  grayscale photographs.
 * ``reconstruct IMG -o OUT.png``: the reconstruction at the image's own size.
 * ``encode IMG -o OUT.npy``: the flat float32 latent.
 * ``visualize IMG -o OUT.png``: input | reconstruction | attention matrix | saliency overlay.
@@ -77,7 +78,6 @@ def _add_train(verbs) -> None:
     g.add_argument("--l1-weight", type=float, default=1.0, help="L1 weight with --loss both (default: %(default)s)")
     g.add_argument("--mse-weight", type=float, default=1.0, help="MSE weight with --loss both (default: %(default)s)")
     g.add_argument("--checkpointing", action="store_true", help="gradient checkpointing of the encoder/decoder stages")
-    g.add_argument("--compile", action="store_true", help="torch.compile the model (the first steps compile it)")
     add_val_data_arg(g)
     p.set_defaults(out="runs/autoencoder", steps=2000, batch_size=8, image_size=None, run=run_train)
 
@@ -131,7 +131,6 @@ def _task_from_args(args: argparse.Namespace) -> AutoencoderTask:
             l1_weight=args.l1_weight,
             mse_weight=args.mse_weight,
             checkpointing=args.checkpointing,
-            compile=args.compile,
         )
     except ValueError as exc:  # the loss settings: "l1_weight must be ..." -> "--l1-weight must be ..."
         first, _, rest = str(exc).partition(" ")

@@ -31,12 +31,11 @@ class AutoencoderTask(Task):
     crop_size:     (H, W) of the training and validation crops; None: the config's input_size
     loss:          "l1", "mse" or "both" (weighted by ``l1_weight`` and ``mse_weight``)
     checkpointing: gradient checkpointing of every encoder and decoder stage
-    compile:       ``torch.compile`` the model's forward (``nn.Module.compile``: the weights
-                   and their names stay the plain module's, so checkpoints do not change)
 
     One optimiser, AdamW (``--lr`` or 1e-4, weight decay 1e-5). Validation reports loss,
     mse, l1 and psnr; checkpoints are ranked by psnr (higher is better). Only the
-    architecture is the task's identity: loss, checkpointing and compile may change on resume.
+    architecture is the task's identity: loss and checkpointing may change on resume. (``--compile``
+    is the engine's: ``TrainConfig.compile``.)
     """
 
     name = TASK_NAME
@@ -54,18 +53,17 @@ class AutoencoderTask(Task):
         l1_weight: float = 1.0,
         mse_weight: float = 1.0,
         checkpointing: bool = False,
-        compile: bool = False,
         epoch_length: int = 1000,
     ):
         self.model_config = model_config or AutoencoderConfig()
         self.weights = LossWeights.of(loss, l1_weight, mse_weight)
         self.data, self.val_data, self.epoch_length = data, val_data, epoch_length
         self.crop_size = tuple(crop_size) if crop_size is not None else self.model_config.input_size
-        self.checkpointing, self.compile = bool(checkpointing), bool(compile)
+        self.checkpointing = bool(checkpointing)
 
     def identity(self) -> dict[str, Any]:
         """What a checkpoint must match: the engine's identity and ``"model"``, the architecture config as a dict
-        (loss, crops, checkpointing and compile are not part of it)."""
+        (loss, crops and checkpointing are not part of it)."""
         return {**super().identity(), "model": self.model_config.to_dict()}
 
     @classmethod
@@ -74,12 +72,9 @@ class AutoencoderTask(Task):
         return cls(AutoencoderConfig.from_dict(identity["model"]))
 
     def build_models(self) -> AutoencoderCNN:
-        """A fresh ``AutoencoderCNN`` of ``model_config``, with gradient checkpointing as asked, compiled in place
-        when ``compile``."""
+        """A fresh ``AutoencoderCNN`` of ``model_config``, with gradient checkpointing as asked."""
         model = AutoencoderCNN.from_config(self.model_config)
         model.set_gradient_checkpointing(self.checkpointing)
-        if self.compile:
-            model.compile()  # in place: state_dict keys stay those of the plain module
         return model
 
     def build_optimizers(self, models, config: TrainConfig) -> torch.optim.Optimizer:

@@ -50,6 +50,7 @@ LAYERS = {
     "coupling-glow-tanh": lambda c: AffineCouplingBlock(c, subnet="glow", hidden=16),
     "coupling-dense-atan": lambda c: AffineCouplingBlock(c, subnet="dense", clamp=1.5, clamp_fn="atan"),
     "starinn": lambda c: StarINNBlock(c, hidden=16),
+    "starinn-identity": lambda c: StarINNBlock(c, hidden=16, init="identity"),
     "stack-of-3": lambda c: InvertibleSequential(*(StarINNBlock(c, hidden=16) for _ in range(3))),
 }
 SHAPES = [(2, 4, 5, 7), (1, 4, 3, 3), (1, 6, 1, 6), (3, 8, 9, 2)]
@@ -162,6 +163,15 @@ def test_actnorm_inverse_does_not_initialise_and_constant_channels_stay_finite()
     assert torch.isfinite(out).all() and torch.isfinite(logdet).all()
 
 
+def test_actnorm_without_data_init_starts_and_stays_the_identity():
+    layer = ActNorm(3, data_init=False)
+    assert bool(layer.initialized)
+    x = _input((2, 3, 4, 4), torch.float32)
+    y, logdet = layer(x)  # no batch statistics are taken
+    assert torch.equal(y, x) and torch.equal(logdet, torch.zeros(2))
+    assert torch.equal(layer.bias, torch.zeros(1, 3, 1, 1)) and torch.equal(layer.log_scale, torch.zeros(1, 3, 1, 1))
+
+
 # --- InvertibleConv1x1 -----------------------------------------------------
 
 
@@ -177,6 +187,18 @@ def test_conv1x1_starts_orthogonal_and_follows_the_global_seed(lu):
     torch.testing.assert_close(again.weight_matrix(), layer.weight_matrix(), rtol=0, atol=0)
     torch.manual_seed(4)
     assert not torch.equal(InvertibleConv1x1(6, lu=lu).weight_matrix(), layer.weight_matrix())
+
+
+@pytest.mark.parametrize("lu", [True, False])
+def test_conv1x1_identity_init_passes_channels_through(lu):
+    state = torch.random.get_rng_state()
+    layer = InvertibleConv1x1(6, lu=lu, init="identity")
+    assert torch.equal(torch.random.get_rng_state(), state)  # draws nothing from the global RNG
+    assert torch.equal(layer.weight_matrix(F64), torch.eye(6, dtype=F64))
+    x = torch.randn(2, 6, 3, 3)
+    y, logdet = layer(x)
+    assert torch.equal(y, x) and torch.equal(logdet, torch.zeros(2))
+    assert "init='identity'" in repr(layer)
 
 
 def test_conv1x1_lu_factors_and_inverse_weight():
@@ -277,6 +299,18 @@ def test_starinn_block_composes_actnorm_conv_coupling():
     assert torch.equal(block.inverse(y)[0], back)
 
 
+@pytest.mark.parametrize("subnet", ["glow", "dense"])
+def test_identity_starinn_block_is_the_identity_map(subnet):
+    block = StarINNBlock(4, hidden=8, subnet=subnet, init="identity")
+    x = _input((2, 4, 5, 5), torch.float32)
+    y, logdet = block(x)
+    assert torch.equal(y, x) and torch.equal(logdet, torch.zeros(2))
+    assert torch.equal(block.inverse(x)[0], x)
+    # the default is Glow's start: the first batch re-scales ActNorm, the 1x1 conv rotates
+    glow = StarINNBlock(4, hidden=8)
+    assert (glow(x)[0] - x).abs().max() > 0.1
+
+
 def test_sequential_containers_index_and_name_their_layers():
     stack = InvertibleSequential(ActNorm(2), InvertibleConv1x1(2))
     assert len(stack) == 2 and isinstance(stack[1], InvertibleConv1x1) and isinstance(list(stack)[0], ActNorm)
@@ -343,6 +377,9 @@ def test_gradcheck_of_a_block_in_both_directions():
         (lambda: ActNorm(0), ValueError, "positive int"),
         (lambda: InvertibleConv1x1(2.0), ValueError, "positive int"),
         (lambda: InvertibleConv1x1(4, lu="yes"), TypeError, "lu must be True or False"),
+        (lambda: InvertibleConv1x1(4, init="eye"), ValueError, "init must be one of random, identity"),
+        (lambda: ActNorm(4, data_init=1), TypeError, "data_init must be True or False"),
+        (lambda: StarINNBlock(4, init="random"), ValueError, "StarINNBlock: init must be one of glow, identity"),
         (lambda: AffineCouplingBlock(4, subnet="resnet"), ValueError, "unknown subnet 'resnet'.*dense, glow"),
         (lambda: AffineCouplingBlock(4, subnet=3), TypeError, "registered name or a callable"),
         (lambda: AffineCouplingBlock(4, subnet=lambda i, o: "conv"), TypeError, "not an nn.Module"),

@@ -41,17 +41,47 @@ def test_jfif_ycbcr_known_values_and_round_trip():
 # ---- the model -------------------------------------------------------------------------------
 
 
+def _trained_like(model: StegoINN, sigma: float = 0.05) -> StegoINN:
+    """``model`` with every parameter moved off its identity start, as training would: a new model is exactly the
+    identity map, which would make an inversion test trivial."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(sigma * torch.randn_like(parameter))
+    return model
+
+
+def test_a_new_model_embeds_the_cover_unchanged():
+    # the INN starts at the identity, so the proposal is the cover itself and stego == cover at step 0
+    cover, secret = _images(2, 32, 32)
+    with torch.no_grad():
+        stego = StegoINN(StegoModelConfig(blocks=3, hidden=16)).embed(cover, secret)
+    # float32 rounding of the colour conversions in compose only (its change is exactly zero)
+    assert torch.allclose(stego, cover, atol=1e-6, rtol=0)
+    # the INN core alone is the identity to float64 precision, odd sizes included
+    x = torch.rand(2, 6, 18, 23, dtype=torch.float64)
+    assert torch.allclose(StegoINN(TINY).double().transform(x), x, atol=1e-12, rtol=0)
+
+
+def test_the_glow_start_mixes_cover_and_secret():
+    torch.manual_seed(0)
+    cover, secret = _images(2, 32, 32)
+    with torch.no_grad():
+        stego = StegoINN(StegoModelConfig(blocks=2, hidden=16, init="glow")).embed(cover, secret)
+    # data-initialised ActNorm and random rotations: the change saturates the luma bound for many pixels
+    assert (rgb_to_ycbcr_01(stego) - rgb_to_ycbcr_01(cover))[:, 0].abs().max() > 0.015
+
+
 @pytest.mark.parametrize("size", [(16, 16), (32, 32), (18, 22)])
 def test_inn_core_inverts_exactly_in_float64(size):
-    model = StegoINN(TINY).double()
+    model = _trained_like(StegoINN(TINY).double())
     x = torch.rand(3, 6, *size, dtype=torch.float64)
-    y = model.transform(x)  # the first call also initialises ActNorm from this batch
+    y = model.transform(x)
     assert (y - x).abs().max() > 1e-3  # not trivially the identity
     assert torch.allclose(model.inverse_transform(y), x, atol=1e-6, rtol=0)
 
 
 def test_blocks_invert_exactly_in_the_wavelet_domain_at_odd_sizes():
-    model = StegoINN(TINY).double()
+    model = _trained_like(StegoINN(TINY).double())
     z = ilwt53_forward(torch.rand(2, 6, 17, 23, dtype=torch.float64), False)
     out, _ = model.blocks(z)
     back, _ = model.blocks.inverse(out)
@@ -127,6 +157,11 @@ def test_config_is_checked_and_round_trips():
         StegoModelConfig(blocks=0)
     with pytest.raises(ValueError, match="unknown stego model settings"):
         StegoModelConfig.from_dict({"blocks": 2, "depth": 3})
+    assert StegoModelConfig().init == "identity"
+    # a checkpoint written before `init` existed loads (its saved weights then replace the start anyway)
+    assert StegoModelConfig.from_dict({"blocks": 2, "hidden": 16}) == TINY
+    with pytest.raises(ValueError, match="init must be one of glow, identity"):
+        StegoModelConfig(init="random")
     with pytest.raises(ValueError, match="quant_prob must be a probability"):
         StegoLossConfig(quant_prob=1.5)
     defaults = StegoLossConfig()

@@ -1,11 +1,11 @@
 """Layers built on the stegafast kernels."""
 
 from .actnorm import ActNorm
-from .conv1x1 import InvertibleConv1x1
+from .conv1x1 import CONV1X1_INITS, InvertibleConv1x1
 from .coupling import AffineCouplingBlock
 from .invertible import InvertibleModule, InvertibleSequential
 from .jpeg import DiffJPEG
-from .starinn import StarINNBlock
+from .starinn import STARINN_INITS, StarINNBlock
 from .subnets import SUBNETS, DenseSubnet, GlowSubnet, register_subnet
 from .swin import SwinBlock, shifted_window_mask
 from .wavelet import ILWT2d, WaveletPyramid
@@ -21,6 +21,8 @@ __all__ = [
     "InvertibleConv1x1",
     "AffineCouplingBlock",
     "StarINNBlock",
+    "STARINN_INITS",
+    "CONV1X1_INITS",
     "GlowSubnet",
     "DenseSubnet",
     "SUBNETS",

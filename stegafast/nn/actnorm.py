@@ -1,4 +1,4 @@
-"""Glow's activation normalisation: a per-channel affine map, initialised from data."""
+"""Glow's activation normalisation: a per-channel affine map, initialised from data or at the identity."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ __all__ = ["ActNorm"]
 class ActNorm(InvertibleModule):
     """``y = (x + bias) * exp(log_scale)`` per channel (Glow, Kingma & Dhariwal 2018).
 
-    The first ``forward`` call initialises ``bias`` and ``log_scale`` so that
-    that batch comes out with zero mean and unit variance per channel, then sets
-    the ``initialized`` buffer. The buffer is part of the state dict, so a
-    loaded layer keeps its loaded parameters and is never re-initialised.
+    With ``data_init=True`` (default, Glow's) the first ``forward`` call
+    initialises ``bias`` and ``log_scale`` so that that batch comes out with zero
+    mean and unit variance per channel, then sets the ``initialized`` buffer.
+    With ``data_init=False`` the layer starts, and stays until trained, the
+    identity (bias 0, scale 1): the buffer is set at construction, so no batch
+    re-scales it. The buffer is part of the state dict, so a loaded layer keeps
+    its loaded parameters and is never re-initialised.
     ``inverse`` never initialises: before the first forward the layer is the identity.
 
     Reading the buffer is a host sync, and under ``torch.compile`` a graph break (a
@@ -31,15 +34,18 @@ class ActNorm(InvertibleModule):
     log|det| per sample is ``H * W * sum(log_scale)``.
     """
 
-    def __init__(self, channels: int, eps: float = 1e-6):
+    def __init__(self, channels: int, eps: float = 1e-6, data_init: bool = True):
         super().__init__(channels)
         if not eps > 0:
             raise ValueError(f"ActNorm: eps must be positive, got {eps!r}")
+        if not isinstance(data_init, bool):
+            raise TypeError(f"ActNorm: data_init must be True or False, got {data_init!r}")
         self.eps = float(eps)
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
-        self.register_buffer("initialized", torch.tensor(False))
-        self._seen_initialized = False  # mirrors the buffer once it was read True (see the class docstring)
+        # without data init the zero bias and log-scale above are final: mark them as initialised
+        self.register_buffer("initialized", torch.tensor(not data_init))
+        self._seen_initialized = not data_init  # mirrors the buffer once it was read True (see the class docstring)
         self.register_load_state_dict_post_hook(_forget_initialized)
 
     @property

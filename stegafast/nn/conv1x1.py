@@ -8,7 +8,10 @@ from torch import nn
 
 from .invertible import InvertibleModule, precise_dtype
 
-__all__ = ["InvertibleConv1x1"]
+__all__ = ["InvertibleConv1x1", "CONV1X1_INITS"]
+
+# how W starts: Glow's random rotation, or the identity (the layer then passes channels through unchanged)
+CONV1X1_INITS = ("random", "identity")
 
 
 def _random_rotation(channels: int) -> torch.Tensor:
@@ -21,7 +24,9 @@ def _random_rotation(channels: int) -> torch.Tensor:
 class InvertibleConv1x1(InvertibleModule):
     """``y[:, i] = sum_j W[i, j] x[:, j]`` at every pixel, W invertible (Glow).
 
-    W starts as a random orthogonal matrix drawn from the global torch RNG.
+    W starts as a random orthogonal matrix drawn from the global torch RNG
+    (``init="random"``, Glow's) or as the identity (``init="identity"``, which
+    draws nothing from the RNG).
     With ``lu=True`` (default) W is kept as ``P @ L @ (U + diag(sign_s * exp(log_s)))``:
     P a fixed permutation, L unit lower triangular, U strictly upper triangular,
     ``sign_s`` fixed and ``log_s`` learned, so log|det| per sample is the cheap
@@ -33,12 +38,15 @@ class InvertibleConv1x1(InvertibleModule):
     ``lu=True``) in float64 for float64 inputs and in float32 otherwise.
     """
 
-    def __init__(self, channels: int, lu: bool = True):
+    def __init__(self, channels: int, lu: bool = True, init: str = "random"):
         super().__init__(channels)
         if not isinstance(lu, bool):
             raise TypeError(f"InvertibleConv1x1: lu must be True or False, got {lu!r}")
+        if init not in CONV1X1_INITS:
+            raise ValueError(f"InvertibleConv1x1: init must be one of {', '.join(CONV1X1_INITS)}, got {init!r}")
         self.lu = lu
-        w = _random_rotation(channels)
+        self.init = init
+        w = _random_rotation(channels) if init == "random" else torch.eye(channels, dtype=torch.float64)
         if lu:
             p, lower, upper = torch.linalg.lu(w)
             s = torch.diagonal(upper)
@@ -51,8 +59,8 @@ class InvertibleConv1x1(InvertibleModule):
             self.weight = nn.Parameter(w.float())
 
     def extra_repr(self) -> str:
-        """The channel count and whether W is LU-factorised, for ``repr()``."""
-        return f"channels={self.channels}, lu={self.lu}"
+        """The channel count, whether W is LU-factorised and how W started, for ``repr()``."""
+        return f"channels={self.channels}, lu={self.lu}, init={self.init!r}"
 
     def _factors(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """P, L, U in dtype; the masks keep the learned parts off their fixed triangles."""

@@ -32,7 +32,7 @@ from ...data import DataError, load_image, save_image
 from ...device import resolve_device
 from ...errors import UserError
 from ...io import strict_json_dumps
-from ...nn import SUBNETS
+from ...nn import STARINN_INITS, SUBNETS
 from ...train.footprint import ImageFootprint
 from .config import MIN_IMAGE_SIZE, StegoLossConfig, StegoModelConfig
 from .evaluate import evaluate, evaluation_pairs
@@ -68,6 +68,13 @@ def _add_train(verbs) -> None:
     )
     m.add_argument("--k-y", type=float, default=defaults.k_y, help="luma residual bound (default: %(default)s)")
     m.add_argument("--k-c", type=float, default=defaults.k_c, help="chroma residual bound (default: %(default)s)")
+    m.add_argument(
+        "--init",
+        choices=STARINN_INITS,
+        default=defaults.init,
+        help="how the INN blocks start: identity (stego == cover at step 0) or glow (data-initialised ActNorm, "
+        "random 1x1 rotations) (default: %(default)s)",
+    )
     lo, losses = p.add_argument_group("stego losses"), StegoLossConfig()
     add_val_data_arg(lo)
     lo.add_argument(
@@ -105,7 +112,9 @@ def _add_train(verbs) -> None:
 
 def _task_from_args(args: argparse.Namespace) -> StegoTask:
     try:
-        model = StegoModelConfig(blocks=args.blocks, hidden=args.hidden, subnet=args.subnet, k_y=args.k_y, k_c=args.k_c)
+        model = StegoModelConfig(
+            blocks=args.blocks, hidden=args.hidden, subnet=args.subnet, k_y=args.k_y, k_c=args.k_c, init=args.init
+        )
         losses = StegoLossConfig(
             lambda_grad=args.lambda_grad,
             lambda_tv=args.lambda_tv,

@@ -18,7 +18,12 @@ Not given by the seed, chosen here (small, so the seed's terms dominate):
   magnitudes of stego and cover;
 * ``lambda_tv = 0.01``: total variation of the embedding residual (stego - cover);
 * ``clamp = 2.0``: the couplings' soft log-scale bound (the layer's default);
-* ``subnet = "glow"``: the couplings' subnetwork (conv3x3-ReLU-conv1x1-ReLU-conv3x3).
+* ``subnet = "glow"``: the couplings' subnetwork (conv3x3-ReLU-conv1x1-ReLU-conv3x3);
+* ``init = "identity"``: every StarINN block starts as the identity map (ActNorm
+  and 1x1 convolution at the identity, the subnets' last layer zero, as HiNet),
+  so stego == cover at step 0. The seed's Glow start (``"glow"``: ActNorm
+  initialised from the first batch, random rotations) makes the INN a random
+  mixing of cover and secret that saturates the bounded residual (issue 14).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ...config import Config, check_at_most, check_non_negative, check_positive, check_positive_int, check_probability
-from ...nn import SUBNETS
+from ...nn import STARINN_INITS, SUBNETS
 
 __all__ = ["StegoModelConfig", "StegoLossConfig", "MIN_IMAGE_SIZE", "MAX_BLOCKS", "MAX_HIDDEN"]
 
@@ -41,7 +46,8 @@ MAX_HIDDEN = 1024
 class StegoModelConfig(Config):
     """The network: ``blocks`` StarINN blocks on the 24 wavelet channels of
     cover + secret, couplings of ``hidden`` channels (``subnet``, ``clamp``),
-    and the YCbCr residual bounds ``k_y`` (luma) and ``k_c`` (chroma)."""
+    the YCbCr residual bounds ``k_y`` (luma) and ``k_c`` (chroma), and how the
+    blocks start (``init``: "identity" or Glow's data/random "glow")."""
 
     blocks: int = 8
     hidden: int = 128
@@ -49,6 +55,7 @@ class StegoModelConfig(Config):
     clamp: float = 2.0
     k_y: float = 0.02
     k_c: float = 0.06
+    init: str = "identity"
 
     settings_name = "stego model"
 
@@ -58,6 +65,8 @@ class StegoModelConfig(Config):
             check_at_most(name, getattr(self, name), limit)
         if self.subnet not in SUBNETS:
             raise ValueError(f"subnet must be one of {', '.join(sorted(SUBNETS))}, got {self.subnet!r}")
+        if self.init not in STARINN_INITS:
+            raise ValueError(f"init must be one of {', '.join(STARINN_INITS)}, got {self.init!r}")
         for name in ("clamp", "k_y", "k_c"):
             check_positive(name, getattr(self, name))
 

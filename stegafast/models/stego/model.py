@@ -6,6 +6,7 @@ Embedding (``embed``)::
     x = [cover | secret]                 (B, 6, H, W), RGB in [0, 1]
     z = ILWT(x)                          (B, 24, ceil(H/2), ceil(W/2)), linear 5/3 lifting
     z' = blocks(z)                       StarINN blocks: ActNorm -> 1x1 conv -> affine coupling
+                                         (each the identity at initialisation: stego == cover at step 0)
     [o1 | o2] = ILWT^-1(z')              (B, 6, H, W); o2 is discarded
     d = YCbCr_delta(o1 - cover)          the network's proposed change of the cover, in YCbCr
     r = k * tanh(d / k),  k = (kY, kC, kC) per channel
@@ -103,7 +104,10 @@ class StegoINN(nn.Module):
         self.config = config or StegoModelConfig()
         c = self.config
         self.blocks = InvertibleSequential(
-            *(StarINNBlock(WAVELET_CHANNELS, hidden=c.hidden, subnet=c.subnet, clamp=c.clamp) for _ in range(c.blocks))
+            *(
+                StarINNBlock(WAVELET_CHANNELS, hidden=c.hidden, subnet=c.subnet, clamp=c.clamp, init=c.init)
+                for _ in range(c.blocks)
+            )
         )
         # float32 whatever the model's dtype: see compose
         self.register_buffer("k", torch.tensor([c.k_y, c.k_c, c.k_c]).view(1, 3, 1, 1), persistent=False)

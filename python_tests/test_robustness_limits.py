@@ -68,6 +68,16 @@ def test_an_image_header_over_the_limit_is_refused_before_decoding(tmp_path):
         ImageFolder(tmp_path, crop_size=2)  # the folder's header scan too
 
 
+def test_the_microscopy_reader_checks_the_same_limit(tmp_path):
+    """The diffusion family's one-channel reader goes through the same checked header open."""
+    pytest.importorskip("diffusers")
+    from stegafast.models.diffusion.imagefiles import read_intensity
+
+    bomb = _png_claiming(tmp_path / "bomb.png", 60000, 60000)
+    with pytest.raises(ImageTooLargeError, match="is 60000x60000 = 3,600,000,000 pixels, more than the limit of"):
+        read_intensity(bomb)
+
+
 def test_the_environment_and_the_override_set_the_limit(tmp_path, monkeypatch):
     image = write_random_png(tmp_path / "x.png", (16, 16, 3))
     monkeypatch.setenv(PIXELS_ENV, "255")

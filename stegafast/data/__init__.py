@@ -25,7 +25,15 @@ from .bundled import (
 from .choice import training_images, validation_images
 from .crops import ImageCrops
 from .folder import ImageFolder
-from .image_io import IMAGE_EXTENSIONS, find_images, image_size, load_image, save_image, write_pil_image
+from .image_io import (
+    IMAGE_EXTENSIONS,
+    find_images,
+    image_size,
+    load_image,
+    opened_image,
+    save_image,
+    write_pil_image,
+)
 from .limits import ImageTooLargeError, check_pixels, max_pixels
 from .paired import PairedImages
 
@@ -43,6 +51,7 @@ __all__ = [
     "ImageFolder",
     "PairedImages",
     "check_pixels",
+    "opened_image",
     "find_images",
     "image_size",
     "load_bundled_photo",

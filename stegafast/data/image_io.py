@@ -29,6 +29,7 @@ __all__ = [
     "MODES",
     "find_images",
     "open_image",
+    "opened_image",
     "image_size",
     "load_image",
     "save_image",
@@ -97,7 +98,7 @@ def open_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:
     if not path.is_file():
         raise DataError(f"image file {path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
-        with _opened(path) as image:
+        with opened_image(path) as image:
             image.load()
             return convert(image, mode)
     except _DECODE_ERRORS as exc:
@@ -105,9 +106,9 @@ def open_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:
 
 
 @contextlib.contextmanager
-def _opened(path: Path) -> Iterator[Image.Image]:
+def opened_image(path: str | os.PathLike) -> Iterator[Image.Image]:
     """``Image.open(path)`` (the header only) whose size is within ``stegafast.data.limits``:
-    an ImageTooLargeError before a pixel is decoded."""
+    an ImageTooLargeError before a pixel is decoded. Every reader of image files goes through it."""
     with pillow_unchecked():
         image = Image.open(path)
     with image:
@@ -119,7 +120,7 @@ def check_image_header(path: Path) -> None:
     """Reads only the header: cheap, and catches files that are not images at all
     or larger than the pixel limit (ImageTooLargeError)."""
     try:
-        with _opened(path):
+        with opened_image(path):
             pass
     except _DECODE_ERRORS as exc:
         raise DataError(f"cannot read image {path}: {exc}") from None
@@ -132,7 +133,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     if not path.is_file():
         raise DataError(f"image file {path} does not exist" if not path.exists() else f"{path} is not a file")
     try:
-        with _opened(path) as image:
+        with opened_image(path) as image:
             return image.height, image.width
     except _DECODE_ERRORS as exc:
         raise DataError(f"cannot read image {path}: {exc}") from None

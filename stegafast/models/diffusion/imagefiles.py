@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ...data import DataError, write_pil_image
+from ...data import DataError, ImageTooLargeError, opened_image, write_pil_image
 from ...errors import OutputError
 
 __all__ = ["ImageFileError", "MICROSCOPY_EXTENSIONS", "find_microscopy_images", "read_intensity", "write_float_tiff"]
@@ -46,12 +46,14 @@ def read_intensity(path: str | os.PathLike, as_unit: bool = False) -> np.ndarray
     """A one-channel image as a float32 (H, W) array (see the module docstring)."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with opened_image(path) as image:  # the pixel limit, checked on the header
             image.load()
             mode = image.mode
             array = np.asarray(image)
     except FileNotFoundError:
         raise ImageFileError(f"image {path} does not exist") from None
+    except ImageTooLargeError:
+        raise
     except (OSError, ValueError, SyntaxError, UnidentifiedImageError) as exc:
         raise ImageFileError(f"cannot read image {path}: {exc}") from None
     if array.ndim != 2:

@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 import torch
-from testutils import requires_native
+from testutils import requires_native, tiny_dcae_config
 
 from stegafast import use_backend
 from stegafast.models.codec import CodecFileError, CodecTask, ImageCodec, load_codec
@@ -18,22 +18,7 @@ from stegafast.models.codec.fileformat import StreamDesyncError, read_sfc, write
 from stegafast.models.codec.inference import pad_to_multiple
 from stegafast.train import TrainConfig, load_checkpoint, train
 
-TINY = DcaeConfig(
-    N=16,
-    M=20,
-    z_channels=8,
-    slices=2,
-    widths=(8, 8, 16),
-    depths=(1, 1, 2),
-    head_dims=(8, 8, 8, 8, 8, 8),
-    window=4,
-    hyper_window=2,
-    hyper_head_dim=8,
-    dict_entries=8,
-    dict_heads=2,
-    dict_head_dim=8,
-    cc_hidden=(16, 16),
-)
+TINY = tiny_dcae_config()
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ graph on this CPU. The engine's ``--compile`` with inductor is in test_train_com
 import pytest
 import torch
 import torch._dynamo
+from testutils import tiny_dcae_config
 from torch.utils.data import default_collate
 
 from stegafast.models.autoencoder import AutoencoderTask, preset_config
 from stegafast.models.codec import CodecConfig, CodecTask
-from stegafast.models.codec.config import DcaeConfig
 from stegafast.models.stamp import StampLossConfig, StampModelConfig, StampNoiseConfig, StampTask
 from stegafast.models.stego import StegoLossConfig, StegoModelConfig, StegoTask
 from stegafast.train import StepContext, TrainConfig, resolve_amp
@@ -136,22 +136,7 @@ def test_autoencoder():
 
 
 def test_codec_dcae():
-    config = DcaeConfig(
-        N=16,
-        M=20,
-        z_channels=8,
-        slices=2,
-        widths=(8, 8, 16),
-        depths=(1, 1, 2),
-        head_dims=(8, 8, 8, 8, 8, 8),
-        window=4,
-        hyper_window=2,
-        hyper_head_dim=8,
-        dict_entries=8,
-        dict_heads=2,
-        dict_head_dim=8,
-        cc_hidden=(16, 16),
-    )
+    config = tiny_dcae_config()
     metrics, modules, graphs = _compiled_step(CodecTask(config, image_size=64, epoch_length=4))
     assert graphs >= 1
     _assert_trained(metrics, modules["model"])

@@ -63,19 +63,21 @@ def max_stream_bytes(symbols: int) -> int:
     return 8 * symbols + 16
 
 
-def _extremes(symbols: torch.Tensor) -> tuple[int, int]:
+def _beyond_limit(symbols: torch.Tensor) -> int | None:
+    """The value of ``symbols`` furthest beyond +-SYMBOL_LIMIT (the minimum first), or None when all are within."""
     if symbols.numel() == 0:
-        return 0, 0
-    lo, hi = torch.aminmax(symbols)
-    return int(lo), int(hi)
+        return None
+    lo, hi = (int(t) for t in torch.aminmax(symbols))
+    if lo < -SYMBOL_LIMIT:
+        return lo
+    return hi if hi > SYMBOL_LIMIT else None
 
 
 def check_symbol_range(symbols: torch.Tensor, op: str) -> None:
     """Encoder side: a DivergenceError when a value to code is beyond +-SYMBOL_LIMIT (only a
     model that has diverged, or an input far outside its training, makes one)."""
-    lo, hi = _extremes(symbols)
-    if lo < -SYMBOL_LIMIT or hi > SYMBOL_LIMIT:
-        culprit = lo if lo < -SYMBOL_LIMIT else hi
+    culprit = _beyond_limit(symbols)
+    if culprit is not None:
         raise DivergenceError(
             f"{op}: a value to code is {culprit}, beyond +-2**24 (the coder's limit; has the model diverged?)"
         )
@@ -84,9 +86,8 @@ def check_symbol_range(symbols: torch.Tensor, op: str) -> None:
 def check_decoded_symbols(symbols: torch.Tensor, op: str) -> None:
     """Decoder side: a CorruptStreamError when a decoded symbol is beyond +-SYMBOL_LIMIT,
     which no encoder writes."""
-    lo, hi = _extremes(symbols)
-    if lo < -SYMBOL_LIMIT or hi > SYMBOL_LIMIT:
-        culprit = lo if lo < -SYMBOL_LIMIT else hi
+    culprit = _beyond_limit(symbols)
+    if culprit is not None:
         raise CorruptStreamError(f"corrupt stream: {op} decoded the value {culprit}, beyond +-2**24")
 
 

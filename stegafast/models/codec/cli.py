@@ -301,5 +301,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for p in table["points"]:
         ms = f"{p['ms_ssim']:.4f}" if p["ms_ssim"] is not None else "-"
         print(f"{p['codec']:9s} {p['setting']:>12s}  {p['bpp']:7.4f} bpp  {p['psnr']:6.2f} dB  MS-SSIM {ms}")
+    if table["summary"]:
+        print(f"stegafast: {table['summary']}")
     print(f"wrote {json_path} and {png_path}")
     return 0

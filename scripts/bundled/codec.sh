@@ -14,8 +14,11 @@
 # Why not the defaults N=128/M=192 at 256 px: that model is 7.0M parameters, 14 MB in float16 (over the 10 MB
 # limit of a bundled file), and a step of it at 256 px takes about 13x the time of this one on this CPU; at a
 # 45-minute CPU budget the smaller model at 128 px takes many more steps. N=64/M=96 is 1.76M parameters.
-# Machine: the shared 2-core Intel Xeon development machine (no GPU), 2026-12-02; wall time of each stage is
-# printed below and recorded in docs/README_bundled.md.
+# Machine: the shared 2-core Intel Xeon development machine (no GPU), 2026-12-02, load average 2-9 from
+# other work. Wall time there: train 3040 s (50.7 min, 0.68 s a step), evaluate 28 s, export 7 s
+# (the log: benchmarks/results/codec_bundled/codec_sh.log). Result: stegafast/weights/codec.pt, 4.36 MB,
+# the step-4500 checkpoint (the best by validation loss); held out 0.169 bpp, 24.22 dB PSNR, MS-SSIM 0.904,
+# against JPEG's 23.59 dB at that bpp (benchmarks/results/codec_bundled/rd.json).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python3}

@@ -53,7 +53,7 @@ def gradient_norms(model: StegoINN, cover: torch.Tensor, secret: torch.Tensor, a
     """The global gradient L2 norm of each weighted loss term alone."""
     config, params = StegoLossConfig(), [p for p in model.parameters() if p.requires_grad]
     stego, recovered = model(cover, secret)
-    terms = stego_loss(cover, secret, stego, recovered, config, alpha_hid)._asdict()
+    terms = stego_loss(cover, secret, stego, recovered, config, alpha_hid, model.config.value_range)._asdict()
     norms = {}
     for name, weight in _weights(config, alpha_hid).items():
         grads = torch.autograd.grad(weight * terms[name], params, retain_graph=True, allow_unused=True)

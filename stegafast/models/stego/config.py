@@ -33,13 +33,27 @@ from dataclasses import dataclass, fields
 from ...config import Config, check_at_most, check_non_negative, check_positive, check_positive_int, check_probability
 from ...nn import STARINN_INITS, SUBNETS
 
-__all__ = ["StegoModelConfig", "StegoLossConfig", "MIN_IMAGE_SIZE", "MAX_BLOCKS", "MAX_HIDDEN"]
+__all__ = [
+    "StegoModelConfig",
+    "StegoLossConfig",
+    "IMAGE_RANGES",
+    "STEGO_PRESETS",
+    "MIN_IMAGE_SIZE",
+    "MAX_BLOCKS",
+    "MAX_HIDDEN",
+]
 
 # The smallest image side: the SSIM loss's 11x11 window and the two-level wavelet loss need room.
 MIN_IMAGE_SIZE = 16
 # Limits far above the seed's 8 and 128, below sizes whose weights alone would fill memory.
 MAX_BLOCKS = 64
 MAX_HIDDEN = 1024
+
+# The value range the network and the losses see images in (the API stays RGB in [0, 1]): (low, high).
+# "signed" is the seed's [-1, 1]; "unit" the [0, 1] every checkpoint before the field existed was trained in.
+IMAGE_RANGES = {"signed": (-1.0, 1.0), "unit": (0.0, 1.0)}
+# What a checkpoint's model settings without ``image_range`` were trained in.
+LEGACY_IMAGE_RANGE = "unit"
 
 
 @dataclass(frozen=True)
@@ -51,13 +65,26 @@ class StegoModelConfig(Config):
 
     blocks: int = 8
     hidden: int = 128
-    subnet: str = "glow"
+    subnet: str = "deep"
     clamp: float = 2.0
     k_y: float = 0.02
     k_c: float = 0.06
     init: str = "identity"
+    image_range: str = "signed"
 
     settings_name = "stego model"
+
+    @classmethod
+    def from_dict(cls, values):
+        """The settings a checkpoint stores; one written before ``image_range`` existed was trained in [0, 1]."""
+        if isinstance(values, dict) and "image_range" not in values:
+            values = {**values, "image_range": LEGACY_IMAGE_RANGE}
+        return super().from_dict(values)
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """(low, high) of the range the network works in."""
+        return IMAGE_RANGES[self.image_range]
 
     def __post_init__(self) -> None:
         for name, limit in (("blocks", MAX_BLOCKS), ("hidden", MAX_HIDDEN)):
@@ -67,8 +94,17 @@ class StegoModelConfig(Config):
             raise ValueError(f"subnet must be one of {', '.join(sorted(SUBNETS))}, got {self.subnet!r}")
         if self.init not in STARINN_INITS:
             raise ValueError(f"init must be one of {', '.join(STARINN_INITS)}, got {self.init!r}")
+        if self.image_range not in IMAGE_RANGES:
+            raise ValueError(f"image_range must be one of {', '.join(IMAGE_RANGES)}, got {self.image_range!r}")
         for name in ("clamp", "k_y", "k_c"):
             check_positive(name, getattr(self, name))
+
+
+# The coupling capacity: the seed's (the default) and a CPU preset of Glow's subnet (see the module docstring).
+STEGO_PRESETS = {
+    "paper": StegoModelConfig(),
+    "small": StegoModelConfig(subnet="glow"),
+}
 
 
 @dataclass(frozen=True)

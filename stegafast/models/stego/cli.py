@@ -268,6 +268,14 @@ def _add_evaluate(verbs) -> None:
     p.set_defaults(run=run_evaluate)
 
 
+def _summary(result: dict) -> str:
+    """One line of the evaluation's headline numbers (what `stegafast info` shows of a bundled checkpoint)."""
+    return (
+        f"hiding {result['hiding_psnr']:.1f} dB, recovery {result['recovery_psnr']:.1f} dB PSNR "
+        f"({result['pairs']} pairs of {result['image_size']} px crops, 8-bit PNGs)"
+    )
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     """``stegafast stego evaluate``: hiding and recovery PSNR/SSIM over cover-secret pairs, printed as JSON; returns
     0."""
@@ -280,5 +288,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     result.update(
         checkpoint=str(args.checkpoint), image_size=args.image_size, data=args.data or "bundled validation photographs"
     )
+    result["summary"] = _summary(result)
     print(strict_json_dumps(result, indent=2, sort_keys=True))
     return 0

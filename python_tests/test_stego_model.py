@@ -173,7 +173,7 @@ def test_config_is_checked_and_round_trips():
         2.0,
         24.0,
         3.0,
-        5.0,
+        1.0,  # rebalanced from the seed's 5.0 (config.py)
     )
     assert (defaults.w_ll, defaults.w_lh, defaults.w_hl, defaults.w_hh, defaults.w_ll2) == (0.35, 0.14, 0.14, 0.06, 0.2)
     assert (defaults.perturb_from, defaults.lr) == (0.85, 3e-5)
@@ -213,7 +213,7 @@ def test_each_loss_term_on_constructed_inputs():
 def test_total_combines_the_terms_with_the_configured_weights():
     cover, secret = _images()
     stego, recovered = cover + 0.01, secret * 0.9
-    config = StegoLossConfig()
+    config = StegoLossConfig(alpha_rec_ssim=5.0)
     terms = losses.stego_loss(cover, secret, stego, recovered, config, alpha_hid=7.0)
     expected = (
         7.0 * terms.hiding

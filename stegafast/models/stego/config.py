@@ -53,6 +53,7 @@ Not given by the seed, chosen here (small, so the seed's terms dominate):
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 from ...config import Config, check_at_most, check_non_negative, check_positive, check_positive_int, check_probability
 from ...nn import STARINN_INITS, SUBNETS
@@ -76,8 +77,6 @@ MAX_HIDDEN = 1024
 # The value range the network and the losses see images in (the API stays RGB in [0, 1]): (low, high).
 # "signed" is the seed's [-1, 1]; "unit" the [0, 1] every checkpoint before the field existed was trained in.
 IMAGE_RANGES = {"signed": (-1.0, 1.0), "unit": (0.0, 1.0)}
-# What a checkpoint's model settings without ``image_range`` were trained in.
-LEGACY_IMAGE_RANGE = "unit"
 
 
 @dataclass(frozen=True)
@@ -97,12 +96,15 @@ class StegoModelConfig(Config):
     image_range: str = "signed"
 
     settings_name = "stego model"
+    # what a stored config without the field was trained with (checkpoints before issue 14: [0, 1])
+    LEGACY: ClassVar[dict[str, Any]] = {"image_range": "unit"}
 
     @classmethod
     def from_dict(cls, values):
-        """The settings a checkpoint stores; one written before ``image_range`` existed was trained in [0, 1]."""
-        if isinstance(values, dict) and "image_range" not in values:
-            values = {**values, "image_range": LEGACY_IMAGE_RANGE}
+        """The settings a checkpoint stores; a field it lacks takes the value its code used (``LEGACY``), not the
+        current default."""
+        if isinstance(values, dict):
+            values = {**cls.LEGACY, **values}
         return super().from_dict(values)
 
     @property

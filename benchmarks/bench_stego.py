@@ -48,7 +48,8 @@ def _training_step(model, optimizer, cover, secret, amp: str, device: torch.devi
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
         stego, recovered = model(cover, secret)
         with torch.autocast(device.type, enabled=False):
-            loss = stego_loss(cover, secret, stego, recovered, config, config.alpha_hid_start).total
+            alpha = config.alpha_hid_start
+            loss = stego_loss(cover, secret, stego, recovered, config, alpha, model.config.value_range).total
     loss.backward()
     optimizer.step()
 

@@ -9,7 +9,7 @@ is (the fraction of luma pixels with |d| > 2 kY, the median |d| / kY and the
 mean tanh slope), which is what issue 14 found drowning the hiding gradient
 under Glow's start.
 
-    python benchmarks/stego_grad_balance.py                         # fresh models, both starts (step 0)
+    python benchmarks/stego_grad_balance.py [--preset small] [--image-range unit]  # fresh models, both starts
     python benchmarks/stego_grad_balance.py --checkpoint runs/stego  # a trained model, alpha_hid at its end
 
 Batch 8, 64x64 by default (the README's short budget); run with OMP_NUM_THREADS=1.
@@ -18,13 +18,15 @@ Batch 8, 64x64 by default (the README's short budget); run with OMP_NUM_THREADS=
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import torch
 
 from stegafast.color import rgb_to_ycbcr_delta
 from stegafast.data import PairedImages, training_images
-from stegafast.models.stego import StegoINN, StegoLossConfig, StegoModelConfig
+from stegafast.models.stego import StegoINN, StegoLossConfig
+from stegafast.models.stego.config import IMAGE_RANGES, STEGO_PRESETS
 from stegafast.models.stego.inference import load_stego
 from stegafast.models.stego.losses import stego_loss
 
@@ -53,7 +55,7 @@ def gradient_norms(model: StegoINN, cover: torch.Tensor, secret: torch.Tensor, a
     """The global gradient L2 norm of each weighted loss term alone."""
     config, params = StegoLossConfig(), [p for p in model.parameters() if p.requires_grad]
     stego, recovered = model(cover, secret)
-    terms = stego_loss(cover, secret, stego, recovered, config, alpha_hid)._asdict()
+    terms = stego_loss(cover, secret, stego, recovered, config, alpha_hid, model.config.value_range)._asdict()
     norms = {}
     for name, weight in _weights(config, alpha_hid).items():
         grads = torch.autograd.grad(weight * terms[name], params, retain_graph=True, allow_unused=True)
@@ -64,8 +66,9 @@ def gradient_norms(model: StegoINN, cover: torch.Tensor, secret: torch.Tensor, a
 @torch.no_grad()
 def saturation(model: StegoINN, cover: torch.Tensor, secret: torch.Tensor) -> dict[str, float]:
     """How far the network's proposed luma change sits in the tanh bound's flat part."""
-    proposal = model.transform(torch.cat([cover, secret], 1))[:, :3]
-    ratio = (rgb_to_ycbcr_delta(proposal - cover)[:, 0] / model.config.k_y).abs()
+    proposal = model.from_range(model.transform(model.to_range(torch.cat([cover, secret], 1))))[:, :3]
+    # both in [0, 1]: model.k holds the bounds as changes in [0, 1]
+    ratio = (rgb_to_ycbcr_delta(proposal - cover)[:, 0] / model.k[0, 0]).abs()
     slope = 1 - torch.tanh(ratio).square()
     return {
         "luma_saturated_fraction": float((ratio > 2).float().mean()),
@@ -90,6 +93,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", choices=sorted(STEGO_PRESETS), default="paper", help="fresh models' subnets")
+    parser.add_argument("--image-range", choices=sorted(IMAGE_RANGES), default="signed", help="fresh models' range")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     cover, secret = _batch(args.image_size, args.batch_size)
@@ -99,7 +104,8 @@ def main() -> None:
         return
     for init in ("glow", "identity"):
         torch.manual_seed(args.seed)
-        model = StegoINN(StegoModelConfig(init=init))
+        config = dataclasses.replace(STEGO_PRESETS[args.preset], init=init, image_range=args.image_range)
+        model = StegoINN(config)
         with torch.no_grad():
             model(cover, secret)  # the first forward, on this batch, data-initialises Glow's ActNorm as training does
         print(json.dumps(report(f"fresh, init={init}", model, cover, secret, StegoLossConfig().alpha_hid_start)))

@@ -81,6 +81,8 @@ def test_train_embed_extract_evaluate(trained, capsys):
         assert isinstance(result[key], float)
     assert result["pairs"] == 2 and 0 <= result["ber"] <= 1
     assert result["hiding_psnr"] > 20  # kY = 0.02 and kC = 0.06 bound the change
+    headline = f"hiding {result['hiding_psnr']:.1f} dB, recovery {result['recovery_psnr']:.1f} dB"
+    assert result["summary"].startswith(headline)
 
 
 def test_grayscale_cover_is_converted(trained, tmp_path):

@@ -6,7 +6,7 @@ from .coupling import AffineCouplingBlock
 from .invertible import InvertibleModule, InvertibleSequential
 from .jpeg import DiffJPEG
 from .starinn import STARINN_INITS, StarINNBlock
-from .subnets import SUBNETS, DenseSubnet, GlowSubnet, register_subnet
+from .subnets import SUBNETS, DeepSubnet, DenseSubnet, GlowSubnet, register_subnet
 from .swin import SwinBlock, shifted_window_mask
 from .wavelet import ILWT2d, WaveletPyramid
 from .window_attention import WindowAttention, window_partition, window_reverse
@@ -24,6 +24,7 @@ __all__ = [
     "STARINN_INITS",
     "CONV1X1_INITS",
     "GlowSubnet",
+    "DeepSubnet",
     "DenseSubnet",
     "SUBNETS",
     "register_subnet",

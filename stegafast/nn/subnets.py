@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["GlowSubnet", "DenseSubnet", "SUBNETS", "register_subnet", "build_subnet"]
+__all__ = ["GlowSubnet", "DeepSubnet", "DenseSubnet", "SUBNETS", "register_subnet", "build_subnet"]
 
 SubnetBuilder = Callable[[int, int, int], nn.Module]
 
@@ -39,6 +39,24 @@ class GlowSubnet(nn.Sequential):
         )
 
 
+class DeepSubnet(nn.Sequential):
+    """Five 3x3 convolutions of width ``hidden`` with ReLUs between them, the last zero-initialised.
+
+    The stego seed's coupling capacity: at ``hidden=128`` eight StarINN blocks
+    of 24 channels hold about 3.9M weights (the seed reports 3.8M), where
+    Glow's conv3x3-conv1x1-conv3x3 subnet gives 0.47M. ``depth`` counts every
+    convolution (at least 2)."""
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 128, depth: int = 5):
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
+            raise ValueError(f"DeepSubnet: depth must be an integer >= 2, got {depth!r}")
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, hidden, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(inplace=True)]
+        layers.append(_zero(nn.Conv2d(hidden, out_channels, 3, padding=1)))
+        super().__init__(*layers)
+
+
 class DenseSubnet(nn.Module):
     """HiNet's residual dense block: five 3x3 convs, each fed the input and all
     earlier outputs (``growth`` channels each), LeakyReLU(0.2), last conv zero-initialised."""
@@ -59,6 +77,7 @@ class DenseSubnet(nn.Module):
 
 SUBNETS: dict[str, SubnetBuilder] = {
     "glow": lambda in_channels, out_channels, hidden: GlowSubnet(in_channels, out_channels, hidden),
+    "deep": lambda in_channels, out_channels, hidden: DeepSubnet(in_channels, out_channels, hidden),
     # HiNet's block has a fixed growth of 32 channels; `hidden` does not apply to it
     "dense": lambda in_channels, out_channels, hidden: DenseSubnet(in_channels, out_channels),
 }

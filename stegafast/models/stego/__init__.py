@@ -5,7 +5,9 @@ and the inverse wavelet; the network's first output half becomes the stego
 image through a bounded YCbCr residual on the cover; the inverse network
 recovers the secret from the stego image alone (see ``model``).
 
-* ``StegoModelConfig`` / ``StegoLossConfig``: the seed's settings as defaults;
+* ``StegoModelConfig`` / ``StegoLossConfig``: the seed's settings as defaults (its [-1, 1]
+  range and 3.8M-weight capacity; the recovery-SSIM weight rebalanced), ``STEGO_PRESETS``
+  (``paper``, the default, and ``small`` for CPUs) and ``IMAGE_RANGES``;
 * ``StegoINN``: the network (``embed``, ``extract``, and the exact INN core);
 * ``losses``: the training losses and stego perturbations;
 * ``StegoTask``: the training task for ``stegafast.train``;
@@ -14,7 +16,7 @@ recovers the secret from the stego image alone (see ``model``).
 * ``cli``: ``stegafast stego train|embed|extract|evaluate``.
 """
 
-from .config import StegoLossConfig, StegoModelConfig
+from .config import IMAGE_RANGES, STEGO_PRESETS, StegoLossConfig, StegoModelConfig
 from .inference import embed, extract, load_stego
 from .model import StegoINN, StegoOutput
 from .task import StegoTask
@@ -22,6 +24,8 @@ from .task import StegoTask
 __all__ = [
     "StegoModelConfig",
     "StegoLossConfig",
+    "STEGO_PRESETS",
+    "IMAGE_RANGES",
     "StegoINN",
     "StegoOutput",
     "StegoTask",

@@ -1,7 +1,11 @@
 """The training losses of the stego family and the stego perturbations.
 
-Every term compares float32 images in [0, 1] of shape (B, 3, H, W) and returns
-a 0-dim mean over the batch:
+Every term compares float32 images of shape (B, 3, H, W) and returns a 0-dim
+mean over the batch. ``stego_loss`` takes images in [0, 1] and computes the
+terms in the network's value range (``StegoModelConfig.image_range``): in the
+seed's [-1, 1] an MSE term is 4x and an L1 term 2x its [0, 1] value, while
+SSIM (with the range as its data range) is the same, so the range moves the
+balance between the pixel terms and recovery SSIM.
 
 * ``hiding_loss``: MSE(stego, cover);
 * ``recovery_mse``: MSE(recovered, secret); ``recovery_ssim``: 1 - SSIM;
@@ -46,18 +50,18 @@ _ONE_LEVEL = ILWT2d(levels=1, rounding=False)
 
 
 def hiding_loss(stego: torch.Tensor, cover: torch.Tensor) -> torch.Tensor:
-    """MSE(stego, cover): 0-dim mean over float (B, 3, H, W) images in [0, 1]."""
+    """MSE(stego, cover): 0-dim mean over float (B, 3, H, W) images."""
     return F.mse_loss(stego, cover)
 
 
 def recovery_mse(recovered: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
-    """MSE(recovered, secret): 0-dim mean over float (B, 3, H, W) images in [0, 1]."""
+    """MSE(recovered, secret): 0-dim mean over float (B, 3, H, W) images."""
     return F.mse_loss(recovered, secret)
 
 
-def recovery_ssim(recovered: torch.Tensor, secret: torch.Tensor) -> torch.Tensor:
-    """1 - SSIM (11-tap Gaussian window): 0 for identical images."""
-    return 1 - ssim(recovered, secret)
+def recovery_ssim(recovered: torch.Tensor, secret: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """1 - SSIM (11-tap Gaussian window) for images spanning ``data_range``: 0 for identical images."""
+    return 1 - ssim(recovered, secret, data_range=data_range)
 
 
 def _differences(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,13 +148,17 @@ def stego_loss(
     recovered: torch.Tensor,
     config: StegoLossConfig,
     alpha_hid: float,
+    value_range: tuple[float, float] = (0.0, 1.0),
 ) -> LossTerms:
-    """The seed's total loss with hiding weight ``alpha_hid`` (ramped by the task)."""
-    cover, secret, stego, recovered = (t.float() for t in (cover, secret, stego, recovered))
+    """The seed's total loss with hiding weight ``alpha_hid`` (ramped by the task), of images in [0, 1]
+    mapped to ``value_range`` (low, high) first: the seed's is (-1, 1)."""
+    low, high = value_range
+    span = high - low
+    cover, secret, stego, recovered = (t.float() * span + low for t in (cover, secret, stego, recovered))
     terms = dict(
         hiding=hiding_loss(stego, cover),
         rec_mse=recovery_mse(recovered, secret),
-        rec_ssim=recovery_ssim(recovered, secret),
+        rec_ssim=recovery_ssim(recovered, secret, data_range=span),
         gradient=gradient_loss(stego, cover),
         tv=total_variation(stego - cover),
         wavelet=wavelet_loss(stego, cover, config),

@@ -1,19 +1,26 @@
 """The INN steganography network: hide a secret image in a cover image and
 recover it from the stego image alone.
 
+Images enter and leave as RGB in [0, 1]; the network works in the value range
+``config.image_range`` names: the seed's [-1, 1] ("signed", the default: x =
+2 * image - 1) or [0, 1] ("unit", every checkpoint made before the setting
+existed). kY and kC are in that range's units, so the seed's kY = 0.02 in
+[-1, 1] is a change of 0.01 in [0, 1].
+
 Embedding (``embed``)::
 
-    x = [cover | secret]                 (B, 6, H, W), RGB in [0, 1]
+    x = [cover | secret]                 (B, 6, H, W), RGB in the network's range
     z = ILWT(x)                          (B, 24, ceil(H/2), ceil(W/2)), linear 5/3 lifting
     z' = blocks(z)                       StarINN blocks: ActNorm -> 1x1 conv -> affine coupling
                                          (each the identity at initialisation: stego == cover at step 0)
     [o1 | o2] = ILWT^-1(z')              (B, 6, H, W); o2 is discarded
     d = YCbCr_delta(o1 - cover)          the network's proposed change of the cover, in YCbCr
     r = k * tanh(d / k),  k = (kY, kC, kC) per channel
-    stego = clamp(RGB(YCbCr(cover) + r), 0, 1)
+    stego = clamp(RGB(YCbCr(cover) + r))  to the range
 
 The residual composition makes the change to the cover bounded: at most kY
-(0.02) in luma and kC (0.06) in each chroma channel before the final clamp,
+(0.02) in luma and kC (0.06) in each chroma channel (in the network's range)
+before the final clamp,
 whatever the network outputs, with unit slope for small changes (so stego = o1
 while the change stays well inside the bounds). The eye is less sensitive to
 chroma, hence the larger chroma budget.
@@ -21,9 +28,10 @@ chroma, hence the larger chroma budget.
 Extraction (``extract``) mirrors it from the stego image alone::
 
     [c~ | s~] = ILWT^-1(blocks^-1(ILWT([stego | 0])))
-    recovered = clamp(s~, 0, 1)
+    recovered = clamp(s~)  to the range
 
-The auxiliary half is zeros (o2 is not transmitted). Without the cover the
+The auxiliary half is zeros in the network's range (o2 is not transmitted; in
+[-1, 1] that is mid-grey, as in the seed). Without the cover the
 composition cannot be undone exactly, so extraction takes the stego image as
 its estimate of o1: that is exact while the residual stays in the tanh's
 linear range and the stego is not quantised, and the network is trained
@@ -109,8 +117,21 @@ class StegoINN(nn.Module):
                 for _ in range(c.blocks)
             )
         )
-        # float32 whatever the model's dtype: see compose
-        self.register_buffer("k", torch.tensor([c.k_y, c.k_c, c.k_c]).view(1, 3, 1, 1), persistent=False)
+        low, high = c.value_range
+        self.low, self.span = low, high - low
+        # the bounds as changes in [0, 1], where compose works; float32 whatever the model's dtype: see compose
+        k = torch.tensor([c.k_y, c.k_c, c.k_c]) / self.span
+        self.register_buffer("k", k.view(1, 3, 1, 1), persistent=False)
+
+    # ---- the network's value range ----------------------------------------------------------
+
+    def to_range(self, image: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] -> the network's value range (the identity for "unit")."""
+        return image * self.span + self.low
+
+    def from_range(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's value range -> [0, 1] (unclamped)."""
+        return (x - self.low) / self.span
 
     # ---- the invertible core ----------------------------------------------------------------
 
@@ -129,7 +150,7 @@ class StegoINN(nn.Module):
     # ---- embedding and extraction -----------------------------------------------------------
 
     def compose(self, cover: torch.Tensor, proposal: torch.Tensor) -> torch.Tensor:
-        """The stego image: the cover plus the proposal's change, bounded per YCbCr channel."""
+        """The stego image: the cover plus the proposal's change, bounded per YCbCr channel (both in [0, 1])."""
         # in float32 even under autocast: the colour matrices would round a 1/255 change in bfloat16
         with torch.autocast(cover.device.type, enabled=False):
             change = rgb_to_ycbcr_delta(proposal.float() - cover.float())
@@ -140,14 +161,15 @@ class StegoINN(nn.Module):
         """(B, 3, H, W) cover and secret in [0, 1] -> the stego image, (B, 3, H, W) in [0, 1]."""
         check_images("cover", cover)
         check_images("secret", secret, like=cover)
-        proposal = self.transform(torch.cat([cover, secret], 1))[:, :IMAGE_CHANNELS]
-        return self.compose(cover, proposal)
+        proposal = self.transform(self.to_range(torch.cat([cover, secret], 1)))[:, :IMAGE_CHANNELS]
+        return self.compose(cover, self.from_range(proposal))
 
     def extract(self, stego: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) stego image in [0, 1] -> the recovered secret in [0, 1]."""
         check_images("stego", stego)
-        revealed = self.inverse_transform(torch.cat([stego, torch.zeros_like(stego)], 1))
-        return revealed[:, IMAGE_CHANNELS:].float().clamp(0, 1)
+        seen = self.to_range(stego)
+        revealed = self.inverse_transform(torch.cat([seen, torch.zeros_like(seen)], 1))
+        return self.from_range(revealed[:, IMAGE_CHANNELS:].float()).clamp(0, 1)
 
     def forward(
         self, cover: torch.Tensor, secret: torch.Tensor, perturb: Callable[[torch.Tensor], torch.Tensor] | None = None

@@ -9,6 +9,7 @@ from testutils import QUICK_TRAIN_ARGS, single_error_line, train_tiny_run, write
 
 from stegafast.cli import main
 from stegafast.data import load_image
+from stegafast.models.codec.evaluate import jpeg_psnr_at
 
 TINY_TRAIN = [*"--N 8 --M 8 --image-size 64".split(), *QUICK_TRAIN_ARGS, *"--lr 1e-3".split()]
 
@@ -63,6 +64,10 @@ def test_evaluate_writes_json_and_plot(trained, tmp_path, capsys):
             assert record["bpp"] == pytest.approx(8 * record["bytes"] / (70 * 80))
     jpeg = [p for p in table["points"] if p["codec"] == "JPEG"]
     assert jpeg[1]["bpp"] > jpeg[0]["bpp"] and jpeg[1]["psnr"] > jpeg[0]["psnr"]
+    ours = table["points"][0]
+    expected = jpeg_psnr_at(table["points"], ours["bpp"])
+    assert ours["jpeg_psnr_at_bpp"] == expected
+    assert table["summary"].startswith(f"{ours['bpp']:.3f} bpp, {ours['psnr']:.2f} dB PSNR")
     with Image.open(tmp_path / "rd.png") as plot:
         assert plot.format == "PNG" and plot.width >= 600
         assert len(plot.getcolors(1 << 20)) > 10  # axes, text and curves were drawn
@@ -138,3 +143,14 @@ def test_checkpoint_of_another_task_is_refused(trained, tmp_path, capsys):
     image = write_random_png(tmp_path / "img.png", (16, 16, 3))
     assert main(["codec", "compress", image, "-o", str(tmp_path / "x.sfc"), "--checkpoint", str(fake)]) == 2
     assert "stego" in single_error_line(capsys)
+
+
+def test_jpeg_psnr_at_interpolates_between_the_qualities_around_a_rate():
+    points = [
+        {"codec": "JPEG", "bpp": 0.4, "psnr": 28.0},
+        {"codec": "JPEG", "bpp": 0.2, "psnr": 24.0},
+        {"codec": "WebP", "bpp": 0.3, "psnr": 40.0},
+    ]
+    assert jpeg_psnr_at(points, 0.25) == pytest.approx(25.0)
+    assert jpeg_psnr_at(points, 0.4) == 28.0
+    assert jpeg_psnr_at(points, 0.1) is None and jpeg_psnr_at(points, 0.5) is None

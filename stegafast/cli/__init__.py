@@ -17,7 +17,7 @@ from ..models.codec import cli as codec
 from ..models.stamp import cli as stamp
 from ..models.stego import cli as stego
 from . import demo, info
-from .common import apply_limit_options, check_finite_floats
+from .common import apply_limit_options, check_finite_floats, resolve_bundled_checkpoint
 from .extras import optional_command
 
 # diffusers is an optional dependency (the [diffusion] extra): without it the command says so
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_finite_floats(args)
         apply_limit_options(args)
+        resolve_bundled_checkpoint(args)
         return args.run(args) or 0
     except UserError as exc:
         print(f"stegafast: error: {exc}", file=sys.stderr)

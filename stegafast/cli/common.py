@@ -27,12 +27,15 @@ from ..config import check_seed
 from ..data.limits import PIXELS_ENV, set_max_pixels
 from ..device import DEVICE_CHOICES, resolve_device
 from ..errors import OutputError, UserError
+from ..train.bundled import bundled_checkpoint
 
 __all__ = [
     "UserError",
     "resolve_device",
     "add_family",
     "add_checkpoint_and_device",
+    "default_to_bundled",
+    "resolve_bundled_checkpoint",
     "check_at_least",
     "check_at_most",
     "check_output_file",
@@ -61,11 +64,17 @@ def add_family(sub, name: str, help: str, verbs: Sequence[Callable[[object], Non
         add_verb(family_verbs)
 
 
-def add_checkpoint_and_device(p: argparse.ArgumentParser, what: str) -> None:
+def add_checkpoint_and_device(p: argparse.ArgumentParser, what: str, bundled: str | None = None) -> None:
     """``--checkpoint C`` (a checkpoint file or run folder of ``what``), ``--device`` and
     ``--max-pixels`` (every command that loads a checkpoint reads images or .sfc files;
-    ``apply_limit_options`` applies it)."""
-    p.add_argument("--checkpoint", required=True, metavar="C", help=f"a {what} checkpoint file or run folder")
+    ``apply_limit_options`` applies it). With ``bundled`` (a family), ``--checkpoint``
+    may be left out: it is then that family's bundled checkpoint (``default_to_bundled``)."""
+    if bundled is None:
+        p.add_argument("--checkpoint", required=True, metavar="C", help=f"a {what} checkpoint file or run folder")
+    else:
+        shipped = f"(default: the bundled one, stegafast/weights/{bundled}.pt)"
+        p.add_argument("--checkpoint", metavar="C", help=f"a {what} checkpoint file or run folder {shipped}")
+        default_to_bundled(p, bundled)
     p.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default: %(default)s)")
     p.add_argument(
         "--max-pixels",
@@ -73,6 +82,22 @@ def add_checkpoint_and_device(p: argparse.ArgumentParser, what: str) -> None:
         metavar="N",
         help=f"largest image (height x width) to read or decode (default: {PIXELS_ENV} or Pillow's limit)",
     )
+
+
+def default_to_bundled(p: argparse.ArgumentParser, family: str, many: bool = False) -> None:
+    """A command whose ``--checkpoint`` (default None; ``many``: a list of them) falls back to ``family``'s
+    bundled checkpoint; ``resolve_bundled_checkpoint`` (run by ``stegafast.cli.main``) puts it in."""
+    p.set_defaults(bundled_family=family, bundled_many=many)
+
+
+def resolve_bundled_checkpoint(args: argparse.Namespace) -> None:
+    """``args.checkpoint`` left out by a command of ``default_to_bundled``: its family's bundled file
+    (a one-line CheckpointError when this installation ships none)."""
+    family = getattr(args, "bundled_family", None)
+    if family is None or getattr(args, "checkpoint", None) is not None:
+        return
+    path = bundled_checkpoint(family)
+    args.checkpoint = [path] if getattr(args, "bundled_many", False) else path
 
 
 def check_at_least(option: str, value: int | None, minimum: int) -> None:

@@ -1,4 +1,4 @@
-"""`stegafast info`: version, torch, build, backend, and which kernels are native."""
+"""`stegafast info`: version, torch, build, backend, which kernels are native, and the bundled checkpoints."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import torch
 from .. import _native, backend
 from .._version import __version__
 from ..ops import registration
+from ..train import bundled
 
 DEVICES = ("cpu", "cuda")
 
 
 def add_parser(sub) -> None:
     """Add ``stegafast info`` (the build and which kernels run natively) to ``sub``."""
-    p = sub.add_parser("info", help="show the build and which kernels run natively")
+    p = sub.add_parser("info", help="show the build, which kernels run natively and the bundled checkpoints")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(run=run)
 
@@ -26,7 +27,7 @@ def collect() -> dict:
 
     Versions (stegafast, Python, torch, CUDA), the GPU if any, whether ``_C`` loaded and why not, the CPU variant, the
     build info, the current backend, and per declared op its kernel, autocast policy and, per device, ``"native"`` or
-    the reason it is unavailable.
+    the reason it is unavailable; ``bundled``: family -> facts of each shipped checkpoint (``bundled_checkpoints``).
     """
     status = _native.status()
     ops = {}
@@ -49,6 +50,7 @@ def collect() -> dict:
         "build": status.build_info,
         "backend": backend.get_backend(),
         "ops": ops,
+        "bundled": bundled.bundled_checkpoints(),
     }
 
 
@@ -80,6 +82,23 @@ def _print_text(facts: dict) -> None:
     for name, op in facts["ops"].items():
         where = "; ".join(f"{d}: {state}" for d, state in op["devices"].items())
         print(f"  {name:<{width}}  [{op['kernel']}, autocast {op['autocast']}]  {where}")
+    _print_bundled(facts["bundled"])
+
+
+def _print_bundled(shipped: dict) -> None:
+    print(f"bundled checkpoints ({bundled.WEIGHTS_DIR}; the default --checkpoint of their family's commands):")
+    for family in bundled.BUNDLED_FAMILIES:
+        facts = shipped.get(family)
+        if facts is None:
+            print(f"  {family:<6} not shipped")
+        elif "error" in facts:
+            print(f"  {family:<6} {facts['bytes'] / 1e6:.2f} MB, unreadable: {facts['error']}")
+        else:
+            numbers = f"; held-out: {facts['summary']}" if facts["summary"] else ""
+            print(
+                f"  {family:<6} {facts['bytes'] / 1e6:.2f} MB, {facts['parameters']:,} parameters, "
+                f"step {facts['step']}{numbers}"
+            )
 
 
 def run(args) -> int:

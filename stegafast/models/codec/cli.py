@@ -3,10 +3,10 @@
 * ``train``: the shared engine's options plus ``--model hyperprior|dcae``,
   ``--preset`` (DCAE: ``paper``, the default, for GPUs; ``small`` for CPUs),
   ``--lmbda``, ``--N``, ``--M`` and ``--quantization``; default data are the
-  bundled photographs. The DCAE paper's recipe: ``--lmbda`` one of 0.0018,
-  0.0035, 0.0067, 0.013, 0.025, 0.05, ``--amp bf16`` or ``fp16`` on a GPU,
-  ``--lr-schedule step,every=K,gamma=0.1`` for the step drop (clipping 1.0 is
-  the default).
+  bundled photographs. Defaults (``defaults.py``): gradient clipping 1.0, one
+  10x learning-rate drop at 80% of ``--steps``, 256 px crops when the data allow
+  them. The DCAE paper's recipe: ``--lmbda`` one of 0.0018, 0.0035, 0.0067,
+  0.013, 0.025, 0.05, ``--amp bf16`` or ``fp16`` on a GPU.
 * ``compress IMG -o FILE.sfc --checkpoint C``: any image size (padded to a
   multiple of 64, cropped back on decoding); grayscale and RGBA become RGB.
 * ``decompress FILE.sfc -o IMG.png --checkpoint C``: needs the checkpoint that
@@ -37,6 +37,7 @@ from ...cli.common import (
     check_not_an_input,
     check_output_file,
     check_output_folder,
+    default_to_bundled,
 )
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import find_images, load_image, save_image
@@ -46,6 +47,7 @@ from ...errors import UserError
 from ...io import write_bytes
 from .architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from .config import DCAE_PRESETS, DEFAULT_LMBDA, MULTIPLE, CodecConfig, DcaeConfig
+from .defaults import LR_DROP_AT, LR_DROP_GAMMA, PREFERRED_CROP, default_crop_size, default_lr_schedule
 from .evaluate import JPEG_QUALITIES, REPORT_FILES, WEBP_QUALITIES, evaluate, evaluation_images, write_report
 from .fileformat import read_sfc
 from .inference import load_codec
@@ -99,7 +101,30 @@ def _add_train(verbs) -> None:
         help="training quantisation: additive uniform noise or straight-through rounding (default: %(default)s)",
     )
     add_val_data_arg(g)
-    p.set_defaults(out="runs/codec", steps=3000, batch_size=8, image_size=128, clip_norm=1.0, run=run_train)
+    p.set_defaults(out="runs/codec", steps=3000, batch_size=8, image_size=None, lr_schedule=None, clip_norm=1.0)
+    p.set_defaults(run=run_train)
+    _reword_help(p, "--image-size", f"training crop size (default: {PREFERRED_CROP} when the data allow it)")
+    _reword_help(
+        p,
+        "--lr-schedule",
+        "constant|linear|cosine|step[,warmup=N][,final=F][,every=N][,gamma=G] "
+        f"(default: a {round(1 / LR_DROP_GAMMA)}x drop at {round(100 * LR_DROP_AT)}%% of the steps)",
+    )
+
+
+def _reword_help(p: argparse.ArgumentParser, option: str, text: str) -> None:
+    """The help of the shared ``option``, which the codec's own default makes wrong."""
+    next(a for a in p._actions if option in a.option_strings).help = text
+
+
+def _apply_run_defaults(args: argparse.Namespace) -> None:
+    """The defaults that depend on the run: the LR drop at 80% of ``--steps``, the crop size the data allow."""
+    if args.lr_schedule is None:
+        args.lr_schedule = default_lr_schedule(args.steps)
+    if args.image_size is None:
+        args.image_size, note = default_crop_size(args.data)
+        if note:
+            print(f"codec train: {note}", file=sys.stderr)
 
 
 def _model_config(args: argparse.Namespace) -> CodecConfig | DcaeConfig:
@@ -114,6 +139,8 @@ def _model_config(args: argparse.Namespace) -> CodecConfig | DcaeConfig:
 
 
 def _task_from_args(args: argparse.Namespace) -> CodecTask:
+    check_image_folders(args.data, args.val_data)
+    _apply_run_defaults(args)
     try:
         config = _model_config(args)
     except ValueError as exc:
@@ -122,7 +149,6 @@ def _task_from_args(args: argparse.Namespace) -> CodecTask:
         raise UserError(f"--image-size must be a positive multiple of {MULTIPLE}, got {args.image_size}")
     if not args.lmbda > 0:
         raise UserError(f"--lmbda must be positive, got {args.lmbda}")
-    check_image_folders(args.data, args.val_data)
     return CodecTask(config, lmbda=args.lmbda, data=args.data, val_data=args.val_data, image_size=args.image_size)
 
 
@@ -150,7 +176,7 @@ def _add_compress(verbs) -> None:
     p = verbs.add_parser("compress", help="compress an image into an .sfc file")
     p.add_argument("image", metavar="IMG", help="the image to compress (PNG or JPEG)")
     p.add_argument("-o", "--out", required=True, metavar="FILE.sfc", help="the compressed file to write")
-    add_checkpoint_and_device(p, "codec")
+    add_checkpoint_and_device(p, "codec", bundled="codec")
     p.set_defaults(run=run_compress)
 
 
@@ -176,7 +202,7 @@ def _add_decompress(verbs) -> None:
     p = verbs.add_parser("decompress", help="decode an .sfc file into a PNG image")
     p.add_argument("file", metavar="FILE.sfc", help="the compressed file")
     p.add_argument("-o", "--out", required=True, metavar="IMG.png", help="the image to write (PNG)")
-    add_checkpoint_and_device(p, "codec")
+    add_checkpoint_and_device(p, "codec", bundled="codec")
     p.set_defaults(run=run_decompress)
 
 
@@ -200,11 +226,12 @@ def _add_evaluate(verbs) -> None:
     p = verbs.add_parser("evaluate", help="rate-distortion against JPEG and WebP: rd.json and rd.png")
     p.add_argument(
         "--checkpoint",
-        required=True,
         nargs="+",
         metavar="C",
-        help="codec checkpoint files or run folders (several: one RD point each)",
+        help="codec checkpoint files or run folders (several: one RD point each; default: the bundled one, "
+        "stegafast/weights/codec.pt)",
     )
+    default_to_bundled(p, "codec", many=True)
     p.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default: %(default)s)")
     p.add_argument(
         "--data",
@@ -274,5 +301,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for p in table["points"]:
         ms = f"{p['ms_ssim']:.4f}" if p["ms_ssim"] is not None else "-"
         print(f"{p['codec']:9s} {p['setting']:>12s}  {p['bpp']:7.4f} bpp  {p['psnr']:6.2f} dB  MS-SSIM {ms}")
+    if table["summary"]:
+        print(f"stegafast: {table['summary']}")
     print(f"wrote {json_path} and {png_path}")
     return 0

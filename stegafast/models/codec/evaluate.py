@@ -6,7 +6,9 @@ those files (for the learned codec: decoded from the .sfc file and rounded to
 8 bits, as a saved PNG would be) and compared with the originals: PSNR (RGB,
 8-bit), and MS-SSIM for images of at least 176 pixels a side (its five
 scales need them). Each RD point is the mean over the images of bpp, PSNR and
-MS-SSIM; MS-SSIM is also given in dB, ``-10 log10(1 - MS-SSIM)``.
+MS-SSIM; MS-SSIM is also given in dB, ``-10 log10(1 - MS-SSIM)``. Each
+learned codec's point also carries JPEG's PSNR at its bpp (interpolated
+between the two JPEG qualities around it) and its gain over that.
 
 ``evaluate(codecs, images)`` returns the JSON-able table; ``write_report``
 writes ``rd.json`` and ``rd.png`` (PSNR and MS-SSIM panels, ``plot.py``).
@@ -31,7 +33,16 @@ from ...metrics.ssim import ms_ssim_min_size
 from .inference import ImageCodec
 from .plot import Panel, draw_rd_plot
 
-__all__ = ["JPEG_QUALITIES", "WEBP_QUALITIES", "REPORT_FILES", "evaluation_images", "evaluate", "write_report"]
+__all__ = [
+    "JPEG_QUALITIES",
+    "WEBP_QUALITIES",
+    "REPORT_FILES",
+    "evaluation_images",
+    "evaluate",
+    "write_report",
+    "jpeg_psnr_at",
+    "compare_with_jpeg",
+]
 
 JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 WEBP_QUALITIES = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
@@ -145,11 +156,44 @@ def evaluate(
             points.append(point)
             if log:
                 log(f"{codec} {setting}: {point['bpp']:.3f} bpp, {point['psnr']:.2f} dB")
+    compare_with_jpeg(points)
     return {
         "images": [{"name": n, "height": int(im.shape[-2]), "width": int(im.shape[-1])} for n, im in images],
         "metrics": "bpp from file sizes; PSNR on 8-bit RGB; MS-SSIM (5 scales) on images >= 176 px a side",
         "points": points,
+        "summary": _summary(points),
     }
+
+
+def jpeg_psnr_at(points: Sequence[dict], bpp: float) -> float | None:
+    """JPEG's mean PSNR at ``bpp``, interpolated linearly between the two JPEG points around it;
+    None when ``bpp`` lies outside the JPEG points' range (no JPEG quality gives that rate)."""
+    curve = sorted((p["bpp"], p["psnr"]) for p in points if p["codec"] == "JPEG")
+    for (b0, p0), (b1, p1) in zip(curve, curve[1:]):
+        if b0 <= bpp <= b1:
+            return p0 if b1 == b0 else p0 + (p1 - p0) * (bpp - b0) / (b1 - b0)
+    return None
+
+
+def compare_with_jpeg(points: list[dict]) -> None:
+    """Give each learned codec's point ``jpeg_psnr_at_bpp`` (``jpeg_psnr_at`` its bpp) and
+    ``psnr_gain_over_jpeg`` (its PSNR minus that; None where JPEG has no point at that rate)."""
+    for point in points:
+        if point["codec"] == "stegafast":
+            jpeg = jpeg_psnr_at(points, point["bpp"])
+            point["jpeg_psnr_at_bpp"] = jpeg
+            point["psnr_gain_over_jpeg"] = None if jpeg is None else point["psnr"] - jpeg
+
+
+def _summary(points: list[dict]) -> str | None:
+    """One line of the first learned codec's numbers (what ``stegafast info`` shows for a bundled codec)."""
+    point = next((p for p in points if p["codec"] == "stegafast"), None)
+    if point is None:
+        return None
+    ms = f", MS-SSIM {point['ms_ssim']:.4f}" if point["ms_ssim"] is not None else ""
+    jpeg = point.get("jpeg_psnr_at_bpp")
+    versus = f"; JPEG {jpeg:.2f} dB at that bpp" if jpeg is not None else "; no JPEG quality gives that bpp"
+    return f"{point['bpp']:.3f} bpp, {point['psnr']:.2f} dB PSNR{ms}{versus}"
 
 
 def _series(table: dict, metric: str) -> dict[str, list[tuple[float, float]]]:

@@ -50,6 +50,7 @@ from ...cli.common import (
     check_output_file,
     check_output_folder,
     check_seed_option,
+    default_to_bundled,
 )
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import find_images, image_size, load_image, save_image
@@ -237,7 +238,7 @@ def _read(path: Path, device: torch.device) -> torch.Tensor:
 
 def _add_encode(verbs) -> None:
     p = verbs.add_parser("encode", help="hide a message of up to 7 bytes in images")
-    add_checkpoint_and_device(p, "stamp")
+    add_checkpoint_and_device(p, "stamp", bundled="stamp")
     _add_inputs(p)
     p.add_argument("--secret", required=True, metavar="TEXT", help="the message: at most 7 UTF-8 bytes")
     p.add_argument(
@@ -278,7 +279,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
 def _add_decode(verbs) -> None:
     p = verbs.add_parser("decode", help="read the message of encoded images")
-    add_checkpoint_and_device(p, "stamp")
+    add_checkpoint_and_device(p, "stamp", bundled="stamp")
     _add_inputs(p)
     p.set_defaults(run=run_decode)
 
@@ -308,7 +309,7 @@ def run_decode(args: argparse.Namespace) -> int:
 
 def _add_evaluate(verbs) -> None:
     p = verbs.add_parser("evaluate", help="robustness to real distortions on held-out images, as JSON")
-    add_checkpoint_and_device(p, "stamp")
+    add_checkpoint_and_device(p, "stamp", bundled="stamp")
     p.add_argument("--data", metavar="DIR", help="folder of test images (default: the bundled validation photographs)")
     p.add_argument(
         "--crops",
@@ -358,7 +359,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def _add_export(verbs) -> None:
     p = verbs.add_parser("export-onnx", help="export the encoder and decoder as plain ONNX")
-    p.add_argument("--checkpoint", required=True, metavar="C", help="a stamp checkpoint file or run folder")
+    p.add_argument(
+        "--checkpoint",
+        metavar="C",
+        help="a stamp checkpoint file or run folder (default: the bundled one, stegafast/weights/stamp.pt)",
+    )
+    default_to_bundled(p, "stamp")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for encoder.onnx and decoder.onnx")
     p.add_argument("--test", action="store_true", help="compare onnxruntime's outputs with PyTorch's")
     p.set_defaults(run=run_export)

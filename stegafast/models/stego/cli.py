@@ -171,7 +171,7 @@ def _footprint(run_at) -> ImageFootprint:
 
 def _add_embed(verbs) -> None:
     p = verbs.add_parser("embed", help="hide a secret image in a cover image")
-    add_checkpoint_and_device(p, "stego")
+    add_checkpoint_and_device(p, "stego", bundled="stego")
     p.add_argument("--cover", required=True, metavar="A.png", help="the cover image")
     p.add_argument(
         "--secret",
@@ -197,7 +197,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
 def _add_extract(verbs) -> None:
     p = verbs.add_parser("extract", help="recover the secret image from a stego image")
-    add_checkpoint_and_device(p, "stego")
+    add_checkpoint_and_device(p, "stego", bundled="stego")
     p.add_argument("--stego", required=True, metavar="stego.png", help="the stego image")
     p.add_argument("--out", required=True, metavar="secret.png", help="the recovered secret to write (PNG)")
     p.set_defaults(run=run_extract)
@@ -218,7 +218,7 @@ def run_extract(args: argparse.Namespace) -> int:
 
 def _add_evaluate(verbs) -> None:
     p = verbs.add_parser("evaluate", help="hiding and recovery quality on 8-bit PNGs, as JSON")
-    add_checkpoint_and_device(p, "stego")
+    add_checkpoint_and_device(p, "stego", bundled="stego")
     p.add_argument("--data", metavar="DIR", help="folder of test images (default: the bundled validation photographs)")
     p.add_argument(
         "--image-size",

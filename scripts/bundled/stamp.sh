@@ -12,7 +12,7 @@
 #   stegafast stamp train --out runs/bundled-stamp --image-size 64 --batch-size 4 --steps 7000 --no-gan \
 #       --preset paper --ramp-scale 0.25 --no-image-loss-steps 6000 --val-every 500 --keep-best 3 --workers 0
 #   stegafast stamp evaluate --checkpoint runs/bundled-stamp --json runs/bundled-stamp/evaluate.json
-#   python3 scripts/export_bundled.py --family stamp --run runs/bundled-stamp
+#   python3 scripts/export_bundled.py --family stamp --run runs/bundled-stamp --metrics runs/bundled-stamp/evaluate.json
 # (--no-image-loss-steps is scaled by --ramp-scale too: 6000 x 0.25 = 1500 secret-only steps.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,4 +24,4 @@ python3 -m stegafast stamp train --out "$RUN" --image-size 64 --batch-size 4 --s
     --preset paper --ramp-scale 0.25 --no-image-loss-steps 6000 --val-every 500 --keep-best 3 --workers 0 \
     --no-progress ${RESUME:+--resume}
 python3 -m stegafast stamp evaluate --checkpoint "$RUN" --json "$RUN/evaluate.json"
-python3 scripts/export_bundled.py --family stamp --run "$RUN"
+python3 scripts/export_bundled.py --family stamp --run "$RUN" --metrics "$RUN/evaluate.json"

@@ -118,14 +118,17 @@ class StampModelConfig(Config):
     """The networks: square ``image_size`` inputs (a multiple of 16, at least 32;
     400 in the original) and ``secret_bits`` bits. The secret goes through a
     dense layer to 3 x (S/8) x (S/8) values, upsampled x8 to the image size
-    (the original's 7500 -> 3x50x50 at S = 400)."""
+    (the original's 7500 -> 3x50x50 at S = 400). ``residual_layer``: the
+    encoder's residual is the 1x1 convolution of ``conv9`` (the original's) or
+    of ``conv10`` (what this package trained before issue 14; a stored config
+    without the field reads as that)."""
 
     image_size: int = 400
     secret_bits: int = 100
     residual_layer: str = "conv9"
 
     # what a stored config without the field was trained with (checkpoints before issue 14)
-    LEGACY: ClassVar[dict[str, Any]] = {"residual_layer": "conv10"}
+    legacy_defaults: ClassVar[dict[str, Any]] = {"residual_layer": "conv10"}
 
     def __post_init__(self) -> None:
         check_image_size(self.image_size)
@@ -133,14 +136,6 @@ class StampModelConfig(Config):
         check_at_most("secret_bits", self.secret_bits, MAX_SECRET_BITS)
         if self.residual_layer not in RESIDUAL_LAYERS:
             raise ValueError(f"residual_layer must be one of {', '.join(RESIDUAL_LAYERS)}, got {self.residual_layer!r}")
-
-    @classmethod
-    def from_dict(cls, values):
-        """The config a checkpoint stored; a field it lacks takes the value its code used (``LEGACY``), not the
-        current default."""
-        if isinstance(values, dict):
-            values = {**cls.LEGACY, **values}
-        return super().from_dict(values)
 
     @property
     def secret_map_size(self) -> int:

@@ -51,7 +51,8 @@ class LPIPSDistance(nn.Module):
         self.model = model.eval().requires_grad_(False)
 
     def train(self, mode: bool = True) -> LPIPSDistance:
-        return super().train(False)  # dropout and the like stay off: the distance is a fixed measure
+        """Stays in eval mode whatever ``mode``: the distance is a fixed measure (dropout and the like off)."""
+        return super().train(False)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """The distances, differentiable with respect to both batches."""

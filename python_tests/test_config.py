@@ -1,6 +1,6 @@
 """The config base every settings dataclass shares (stegafast.config)."""
 
-import dataclasses
+from dataclasses import replace
 
 import pytest
 
@@ -26,8 +26,8 @@ def test_every_family_config_round_trips_through_a_dict(config_type):
     assert issubclass(config_type, Config)
     config = config_type()
     assert config_type.from_dict(config.to_dict()) == config
-    # missing keys take their defaults, or what the code used before the field existed (a family's LEGACY values)
-    assert config_type.from_dict({}) == dataclasses.replace(config, **getattr(config_type, "LEGACY", {}))
+    # missing keys take their defaults, or what the code did before the field existed (legacy_defaults)
+    assert config_type.from_dict({}) == replace(config, **config_type.legacy_defaults)
 
 
 @pytest.mark.parametrize("config_type", FAMILY_CONFIGS)

@@ -94,6 +94,9 @@ def test_evaluate(trained, capsys, tmp_path):
     for values in result["distortions"].values():
         assert 0 <= values["bit_accuracy"] <= 1 and 0 <= values["decode_success"] <= 1
     assert 0 < result["ssim"] <= 1 and result["psnr"] > 0
+    clean = result["distortions"]["none"]
+    assert result["summary"].startswith(f"clean decoded {100 * clean['decode_success']:.0f}% ")
+    assert f"PSNR {result['psnr']:.1f} dB" in result["summary"]
 
 
 def test_export_onnx(trained, capsys, tmp_path):

@@ -60,11 +60,15 @@ def test_loss_weight_ramps():
     c = StampLossConfig(
         no_image_loss_steps=10, l2_ramp=100, critic_ramp=100, secret_ramp=1, l2_edge_delay=200, l2_edge_ramp=100
     )
-    assert loss_weights(0, c) == (0.0, 0.0, 0.0, 0.0)
+    assert loss_weights(0, c) == (0.0, 0.0, 0.0, 0.0, 0.0)
     early = loss_weights(5, c)
     assert early.secret == 1.0 and early.l2 == 0 and early.critic == 0 and not early.image_losses
     mid = loss_weights(50, c)
     assert mid.l2 == pytest.approx(0.75) and mid.critic == pytest.approx(0.5) and mid.edge_gain == 0
     assert loss_weights(250, c).edge_gain == pytest.approx(5.0)
-    assert loss_weights(10**6, c) == (1.5, 10.0, 1.0, 1.0)
+    assert loss_weights(10**6, c) == (1.5, 10.0, 1.0, 1.0, 0.0)  # LPIPS is off by default
     assert loss_weights(10**6, StampLossConfig(gan=False)).critic == 0
+    with_lpips = StampLossConfig(lpips=True, lpips_scale=1.5, lpips_ramp=100, no_image_loss_steps=10)
+    assert loss_weights(5, with_lpips).lpips == 0  # secret-only steps
+    assert loss_weights(50, with_lpips).lpips == pytest.approx(0.75)
+    assert loss_weights(50, with_lpips).image_losses

@@ -33,7 +33,8 @@ def test_train_and_resume(tmp_path):
     resumed = train(_task(), _config(tmp_path / "run", 4, resume=True))
     assert resumed.step == 4
     state = load_checkpoint(resumed.latest_checkpoint, expect_task="stamp")
-    assert state["identity"] == {"task": "stamp", "model": {"image_size": 32, "secret_bits": 100}, "gan": True}
+    model = {"image_size": 32, "secret_bits": 100, "residual_layer": "conv9"}
+    assert state["identity"] == {"task": "stamp", "model": model, "gan": True}
     clip = StampLossConfig().critic_clip
     assert all(v.abs().max() <= clip for v in state["models"]["critic"].values())
 

@@ -39,6 +39,9 @@ class Config:
     """
 
     settings_name: ClassVar[str] = ""
+    # field -> the value a stored dict without that field means: what the code did before the field existed
+    # (its current default may differ); empty: missing fields take their defaults
+    legacy_defaults: ClassVar[dict[str, Any]] = {}
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict (what checkpoints store)."""
@@ -47,14 +50,14 @@ class Config:
     @classmethod
     def from_dict(cls: type[C], values: dict[str, Any]) -> C:
         """The config a ``to_dict`` result (a checkpoint's) describes; unknown keys are an
-        error (a newer format), missing keys take their defaults."""
+        error (a newer format), missing keys take ``legacy_defaults``' value, else their defaults."""
         label = cls.settings_name or cls.__name__
         if not isinstance(values, dict):
             raise ValueError(f"{label} settings must be a dict, got {type(values).__name__}")
         unknown = sorted(set(values) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown {label} settings {unknown}")
-        return cls(**values)
+        return cls(**{**cls.legacy_defaults, **values})
 
 
 def is_int(value) -> bool:

@@ -56,7 +56,7 @@ class DiffJPEG(nn.Module):
     Args:
         quality: a whole number in 1..100, or one per image (a sequence or 1-D tensor).
         subsampling: "4:2:0" (Pillow's and libjpeg's default) or "4:4:4".
-        rounding: "ste" (default), "cubic" or "ste_cubic"; see ``stegafast.reference.jpeg``.
+        rounding: "ste" (default), "cubic", "ste_cubic" or "round_only_at_0"; see ``stegafast.reference.jpeg``.
 
     Input and output: float images in [0, 1], (N, 3, H, W), any H and W.
     ``forward(images, quality=None)`` may override the quality per call, e.g.

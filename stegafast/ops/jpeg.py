@@ -4,8 +4,9 @@
 every 8x8 block of ``x`` (N, C, H, W) in one fused pass: level shift, forward
 DCT-II, division by the quantisation table, differentiable rounding,
 multiplication back, inverse DCT. See ``stegafast.reference.jpeg``, the
-specification, for the formulas and the three rounding modes ("ste", "cubic",
-"ste_cubic").
+specification, for the formulas and the rounding modes ("ste", "cubic",
+"ste_cubic" in the native kernels; "round_only_at_0", StegaStamp's, through
+the reference implementation on every device).
 
 * ``x``: pixel values on JPEG's 0..255 scale (not checked: any real values
   work), H and W multiples of 8 (``stegafast.nn.DiffJPEG`` pads whole images);
@@ -39,6 +40,7 @@ __all__ = ["jpeg_quantize_blocks", "jpeg_quality_table"]
 
 DTYPES = FLOAT_TYPES
 ROUNDINGS = reference.ROUNDINGS
+NATIVE_ROUNDINGS = ("ste", "cubic", "ste_cubic")  # the kernels' modes; the others run in the reference
 _OP = "jpeg_quantize_blocks"
 
 
@@ -96,7 +98,7 @@ def jpeg_quantize_blocks(x: torch.Tensor, qtable: torch.Tensor, rounding: str = 
     differentiable rounding; returns the decoded pixels (x's shape and dtype)."""
     _check_inputs(x, qtable, rounding)
     table = _checked_table(qtable, x)
-    if QUANTIZE.use_native(x):
+    if rounding in NATIVE_ROUNDINGS and QUANTIZE.use_native(x):
         return QUANTIZE.native(x, _full_table(table, x), rounding)
     return reference.jpeg_quantize_blocks(x, table, rounding)
 

@@ -14,7 +14,11 @@ with the rounding r one of
 * ``"cubic"``: ``round(v) + (v - round(v))**3`` (Shin and Song 2017), its own
   gradient ``3 (v - round(v))**2``;
 * ``"ste_cubic"``: true rounding forward, the cubic's gradient (Reich et al.,
-  WACV 2024).
+  WACV 2024);
+* ``"round_only_at_0"``: StegaStamp's (``utils.round_only_at_0``): ``v**3``
+  where |v| < 0.5, else ``v`` itself; no value is rounded except towards 0
+  near 0 (a much milder channel than true rounding). Only this module
+  implements it: ``stegafast.ops`` runs it here on every device.
 
 ``round`` rounds to nearest, ties to even (``torch.round``). The tables are
 not differentiated; they are rounded to x's dtype (their storage type in the
@@ -38,7 +42,7 @@ from ..dtypes import compute_dtype
 
 __all__ = ["jpeg_quantize_blocks", "jpeg_quality_table", "ROUNDINGS", "TABLE_KINDS"]
 
-ROUNDINGS = ("ste", "cubic", "ste_cubic")
+ROUNDINGS = ("ste", "cubic", "ste_cubic", "round_only_at_0")
 #: The largest |coefficient| of a block of 0..255 pixels: 8 * 128 (the DC term of a flat block).
 MAX_COEFFICIENT = 1024
 TABLE_KINDS = ("luma", "chroma")
@@ -118,6 +122,8 @@ def _dct_matrix(dtype: torch.dtype, device) -> torch.Tensor:
 
 
 def _round(v: torch.Tensor, rounding: str) -> torch.Tensor:
+    if rounding == "round_only_at_0":
+        return torch.where(v.abs() < 0.5, v**3, v)
     hard = torch.round(v)
     if rounding == "ste":
         return v + (hard - v).detach()

@@ -2,9 +2,12 @@
 
 * ``train``: the shared engine's options plus the family's (``--no-gan``,
   ``--ramp-scale`` to shrink every loss and noise ramp for short runs,
-  ``--no-jpeg``, ...); ``--image-size`` is the model's size (a multiple of 16,
-  at least 32; 400 by default as the original); default data are the bundled
-  photographs.
+  ``--preset paper`` for scripts/base.sh's loss weights, ``--no-jpeg``,
+  ``--jpeg-rounding``, ``--reference-size`` and ``--jpeg-scale`` for the
+  distortions' scaling with the image size, ``--lpips``, ...); explicit weight
+  options override the preset's. ``--image-size`` is the model's size (a
+  multiple of 16, at least 32; 400 by default as the original); default data
+  are the bundled photographs.
 * ``encode --checkpoint C (--image F | --images-dir D) --secret TEXT --out DIR``:
   writes ``DIR/<name>_hidden.png`` (the encoded image, at the input's own size)
   and ``DIR/<name>_residual.png`` (the residual + 0.5, as the original shows
@@ -56,7 +59,7 @@ from ...errors import OutputError, UserError
 from ...io import strict_json_dumps, write_text
 from ...train.footprint import ImageFootprint
 from .bch import check_message, decode_bits, encode_message
-from .config import ROUNDINGS, StampLossConfig, StampModelConfig, StampNoiseConfig
+from .config import JPEG_SCALES, PRESETS, ROUNDINGS, StampLossConfig, StampModelConfig, StampNoiseConfig
 from .evaluate import evaluate_robustness, evaluation_images
 from .inference import decode_logits, encode_images, load_stamp
 from .task import StampTask
@@ -106,35 +109,53 @@ def _add_train(verbs) -> None:
         help="differentiable rounding of the JPEG noise (default: %(default)s)",
     )
     g.add_argument(
-        "--critic-updates",
+        "--reference-size",
         type=int,
-        default=losses.critic_updates,
-        metavar="N",
-        help="critic updates per generator update (default: %(default)s)",
+        default=noise.reference_size,
+        metavar="R",
+        help="the blur and noise are the original's at R px, scaled to the training size; 0: in the training "
+        "image's own pixels, as before issue 14 (default: %(default)s)",
     )
     g.add_argument(
-        "--l2-scale", type=float, default=losses.l2_scale, help="weight of the YUV L2 image loss (default: %(default)s)"
+        "--jpeg-scale",
+        choices=JPEG_SCALES,
+        default=noise.jpeg_scale,
+        help="JPEG noise on the image itself (native) or on it resampled to --reference-size (default: %(default)s)",
     )
     g.add_argument(
-        "--secret-scale",
-        type=float,
-        default=losses.secret_scale,
-        help="weight of the secret BCE loss (default: %(default)s)",
+        "--preset",
+        choices=tuple(PRESETS),
+        default="default",
+        help="loss weights and ramps: train.py's defaults, or paper (scripts/base.sh: L2 2, secret 1.5, GAN 0.5, "
+        "LPIPS 1.5, ramps 15k, 1500 secret-only steps); the options below override it (default: %(default)s)",
     )
     g.add_argument(
-        "--critic-scale",
-        type=float,
-        default=losses.critic_scale,
-        help="weight of the critic term in the encoder's loss (default: %(default)s)",
+        "--lpips",
+        action="store_true",
+        help="add LPIPS to the image loss (needs the lpips package and its AlexNet weights on disk; nothing is "
+        "downloaded)",
     )
-    g.add_argument(
-        "--no-image-loss-steps",
-        type=int,
-        default=losses.no_image_loss_steps,
-        metavar="N",
-        help="train the secret loss alone for the first N steps, so the code is found before the "
-        "image loss shrinks the residual (default: %(default)s; scaled by --ramp-scale)",
-    )
+    for flag, kind, metavar, what in (
+        ("--critic-updates", int, "N", "critic updates per generator update"),
+        ("--l2-scale", float, "W", "weight of the YUV L2 image loss"),
+        ("--secret-scale", float, "W", "weight of the secret BCE loss"),
+        ("--critic-scale", float, "W", "weight of the critic term in the encoder's loss"),
+        ("--lpips-scale", float, "W", "weight of the LPIPS term (with --lpips)"),
+        (
+            "--no-image-loss-steps",
+            int,
+            "N",
+            "train the secret loss alone for the first N steps, so the code is found before the image loss shrinks "
+            "the residual (scaled by --ramp-scale)",
+        ),
+    ):
+        field = flag[2:].replace("-", "_")
+        g.add_argument(
+            flag,
+            type=kind,
+            metavar=metavar,
+            help=f"{what} (default: the preset's; {getattr(losses, field)} without one)",
+        )
     p.set_defaults(out="runs/stamp", steps=140000, batch_size=4, image_size=400, run=run_train)
 
 
@@ -146,16 +167,13 @@ def _task_from_args(args: argparse.Namespace) -> StampTask:
     if not args.ramp_scale >= 0:
         raise UserError(f"--ramp-scale must be >= 0, got {args.ramp_scale}")
     try:
-        losses = StampLossConfig(
-            gan=not args.no_gan,
-            critic_updates=args.critic_updates,
-            l2_scale=args.l2_scale,
-            secret_scale=args.secret_scale,
-            critic_scale=args.critic_scale,
-            no_image_loss_steps=args.no_image_loss_steps,
-        )
+        losses = StampLossConfig(**_loss_settings(args))
         noise = StampNoiseConfig(
-            jpeg=not args.no_jpeg, jpeg_quality_min=args.jpeg_quality_min, jpeg_rounding=args.jpeg_rounding
+            jpeg=not args.no_jpeg,
+            jpeg_quality_min=args.jpeg_quality_min,
+            jpeg_rounding=args.jpeg_rounding,
+            reference_size=args.reference_size,
+            jpeg_scale=args.jpeg_scale,
         )
     except ValueError as exc:
         raise UserError(f"--{str(exc).replace('_', '-')}") from None
@@ -163,6 +181,15 @@ def _task_from_args(args: argparse.Namespace) -> StampTask:
     return StampTask(
         model, losses.scaled(args.ramp_scale), noise.scaled(args.ramp_scale), data=args.data, val_data=args.val_data
     )
+
+
+_LOSS_OPTIONS = ("critic_updates", "l2_scale", "secret_scale", "critic_scale", "lpips_scale", "no_image_loss_steps")
+
+
+def _loss_settings(args: argparse.Namespace) -> dict:
+    """The preset's loss settings, overridden by every weight option given."""
+    given = {name: getattr(args, name) for name in _LOSS_OPTIONS if getattr(args, name) is not None}
+    return {**PRESETS[args.preset], **given, "gan": not args.no_gan, "lpips": args.lpips}
 
 
 def run_train(args: argparse.Namespace) -> int:

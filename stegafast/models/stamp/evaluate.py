@@ -8,7 +8,8 @@ of ``DISTORTIONS`` is applied to that 8-bit image, its result quantised to 8
 bits again, and the decoder reads it. Reported per distortion: the bit
 accuracy of the raw decoded bits, the BCH decode success rate (the message
 recovered exactly) and the rate of wrong messages accepted (miscorrections);
-and the PSNR/SSIM of the 8-bit encoded images against the originals.
+and the PSNR/SSIM of the 8-bit encoded images against the originals; and a
+``summary`` line of the clean and JPEG q75 numbers.
 
 The distortions (fixed settings, seeded randomness):
 
@@ -162,17 +163,29 @@ def evaluate_robustness(
                 stats[name]["decoded"] += result.message == message
                 stats[name]["wrong"] += result.ok and result.message != message
     total_bits = count * bits.numel()
+    rates = {
+        name: {
+            "bit_accuracy": s["correct_bits"] / total_bits,
+            "decode_success": s["decoded"] / count,
+            "wrong_message_rate": s["wrong"] / count,
+        }
+        for name, s in stats.items()
+    }
     return {
+        "summary": _summary(rates, sum(psnrs) / count),
         "images": count,
         "psnr": sum(psnrs) / count,
         "ssim": sum(ssims) / count,
         "psnr_cap_db": PSNR_CAP_DB,
-        "distortions": {
-            name: {
-                "bit_accuracy": s["correct_bits"] / total_bits,
-                "decode_success": s["decoded"] / count,
-                "wrong_message_rate": s["wrong"] / count,
-            }
-            for name, s in stats.items()
-        },
+        "distortions": rates,
     }
+
+
+def _summary(rates: dict[str, dict[str, float]], mean_psnr: float) -> str:
+    """One line of the headline numbers (``stegafast info`` shows it for a bundled checkpoint)."""
+    parts = [
+        f"{label} decoded {100 * rates[name]['decode_success']:.0f}% (bits {rates[name]['bit_accuracy']:.3f})"
+        for name, label in (("none", "clean"), ("jpeg75", "JPEG q75"))
+        if name in rates
+    ]
+    return ", ".join([*parts, f"PSNR {mean_psnr:.1f} dB"])

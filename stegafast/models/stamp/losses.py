@@ -36,23 +36,24 @@ __all__ = [
 
 
 class LossWeights(NamedTuple):
-    """The weights of one step: L2 image loss, its edge gain, secret BCE, critic term."""
+    """The weights of one step: L2 image loss, its edge gain, secret BCE, critic term, LPIPS."""
 
     l2: float
     edge_gain: float
     secret: float
     critic: float
+    lpips: float = 0.0
 
     @property
     def image_losses(self) -> bool:
         """Whether this step trains anything but the secret loss."""
-        return self.l2 > 0 or self.critic > 0
+        return self.l2 > 0 or self.critic > 0 or self.lpips > 0
 
 
 def loss_weights(step: int, config: StampLossConfig) -> LossWeights:
     """Each weight at ``step``: ``scale * min(step / ramp, 1)`` as the original; the
     edge gain ramps after ``l2_edge_delay`` steps; the first ``no_image_loss_steps``
-    steps weigh only the secret loss, and without the critic its weight is 0."""
+    steps weigh only the secret loss, and without the critic (or LPIPS) its weight is 0."""
     c = config
     secret = ramp(step, 0, c.secret_ramp, 0.0, c.secret_scale)
     if step < c.no_image_loss_steps:
@@ -62,6 +63,7 @@ def loss_weights(step: int, config: StampLossConfig) -> LossWeights:
         edge_gain=ramp(step, c.l2_edge_delay, c.l2_edge_delay + c.l2_edge_ramp, 0.0, c.l2_edge_gain),
         secret=secret,
         critic=ramp(step, 0, c.critic_ramp, 0.0, c.critic_scale) if c.gan else 0.0,
+        lpips=ramp(step, 0, c.lpips_ramp, 0.0, c.lpips_scale) if c.lpips else 0.0,
     )
 
 

@@ -5,8 +5,11 @@
   7500 -> 3x50x50 at S = 400), is upsampled x8 (nearest) and concatenated with
   the image; the down path has 32, 32, 64, 128, 256 channels (the last four
   with stride 2), the up path upsamples x2, convolves 2x2 and concatenates the
-  skip connection, and a 1x1 convolution gives the 3-channel residual. The
-  encoded image is ``image + residual``.
+  skip connection, and a 1x1 convolution of ``conv9`` (the original's; of
+  ``conv10`` for ``residual_layer="conv10"``, checkpoints before issue 14)
+  gives the 3-channel residual. The encoded image is ``image + residual``.
+  Every convolution and the dense layer start from he_normal (Keras's:
+  a normal truncated at two standard deviations, zero biases).
 * ``StampDecoder(image) -> logits``: a spatial transformer (three stride-2
   convolutions, dense 128, dense 6 initialised to the identity affine map,
   ``F.affine_grid``/``F.grid_sample``), then seven convolutions, dense 512 and
@@ -26,7 +29,7 @@ from torch import nn
 
 from .config import StampModelConfig
 
-__all__ = ["StampEncoder", "StampDecoder", "StampCritic", "check_batch"]
+__all__ = ["StampEncoder", "StampDecoder", "StampCritic", "check_batch", "he_normal_"]
 
 
 def check_batch(name: str, images: torch.Tensor, size: int) -> None:
@@ -39,6 +42,20 @@ def check_batch(name: str, images: torch.Tensor, size: int) -> None:
         raise ValueError(
             f"{name} must be a (B, 3, {size}, {size}) batch (the model's image size), got shape {tuple(images.shape)}"
         )
+
+
+# the std of a standard normal truncated to [-2, 2]: Keras divides by it so that the truncated draw keeps the variance
+_TRUNCATED_STD = 0.87962566103423978
+
+
+def he_normal_(layer: nn.Conv2d | nn.Linear) -> None:
+    """Keras's he_normal: weights from a normal of std sqrt(2 / fan_in) truncated at two of its
+    standard deviations (rescaled so the truncated law keeps that std), zero bias."""
+    fan_in = layer.weight[0].numel()
+    std = (2.0 / fan_in) ** 0.5 / _TRUNCATED_STD
+    nn.init.trunc_normal_(layer.weight, 0.0, std, -2 * std, 2 * std)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -65,8 +82,6 @@ class StampEncoder(nn.Module):
         super().__init__()
         self.config = c = config or StampModelConfig()
         self.secret_dense = nn.Linear(c.secret_bits, 3 * c.secret_map_size**2)
-        nn.init.kaiming_normal_(self.secret_dense.weight, nonlinearity="relu")  # the original's he_normal
-        nn.init.zeros_(self.secret_dense.bias)
         self.conv1 = _conv(6, 32)
         self.conv2 = _conv(32, 32, 2)
         self.conv3 = _conv(32, 64, 2)
@@ -76,8 +91,12 @@ class StampEncoder(nn.Module):
         self.up7, self.conv7 = _Up(128, 64), _conv(128, 64)
         self.up8, self.conv8 = _Up(64, 32), _conv(64, 32)
         self.up9, self.conv9 = _Up(32, 32), _conv(32 + 32 + 6, 32)
-        self.conv10 = _conv(32, 32)
+        if c.residual_layer == "conv10":
+            self.conv10 = _conv(32, 32)  # the original builds it too, but never uses it: only old checkpoints have it
         self.residual = nn.Conv2d(32, 3, 1)
+        for layer in self.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                he_normal_(layer)
 
     def forward(self, secret: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """The residual that hides ``secret`` in ``image``: float (B, 3, S, S), unbounded; ``image + residual`` is
@@ -106,7 +125,7 @@ class StampEncoder(nn.Module):
         c7 = self.conv7(torch.cat([c3, self.up7(c6)], 1))
         c8 = self.conv8(torch.cat([c2, self.up8(c7)], 1))
         c9 = self.conv9(torch.cat([c1, self.up9(c8), inputs], 1))
-        return self.residual(self.conv10(c9))
+        return self.residual(self.conv10(c9) if c.residual_layer == "conv10" else c9)
 
 
 def _flat_size(channels: int, size: int, halvings: int) -> int:

@@ -8,6 +8,11 @@ at strength 0 is skipped, so the pipeline at step 0 is the identity. Random
 draws are per image, from torch's global generator (the training engine seeds
 and checkpoints it). Everything is differentiable with respect to the images;
 the pipeline works in float32 whatever the autocast region.
+
+The blur's lengths and the noise std are the original's at the config's
+``reference_size`` and scale with the images' side (``StampNoiseConfig``'s
+rule, ``length_scale``); JPEG runs on the images themselves or, with
+``jpeg_scale="reference"``, on them resampled to the reference size.
 """
 
 from __future__ import annotations
@@ -23,10 +28,19 @@ from ...nn import DiffJPEG
 from ...train import ramp
 from .config import StampNoiseConfig
 
-__all__ = ["NoisePipeline", "TERMS", "strengths_at", "full_strength", "homography_grid", "random_corner_shifts"]
+__all__ = [
+    "NoisePipeline",
+    "TERMS",
+    "strengths_at",
+    "full_strength",
+    "homography_grid",
+    "random_corner_shifts",
+    "jpeg_at_scale",
+    "blur_half_size",
+]
 
 TERMS = ("warp", "blur", "noise", "contrast", "brightness", "hue", "saturation", "jpeg")
-BLUR_SIZE = 7
+BLUR_SIZE = 7  # the original's kernel side at its 400 px
 LUMA_WEIGHTS = (0.3, 0.6, 0.1)  # the original's desaturation weights
 
 
@@ -106,31 +120,38 @@ def warp(images: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
 # ---- blur --------------------------------------------------------------------------------------------
 
 
-def _blur_kernels(n: int, probability: float, device) -> torch.Tensor:
-    """(n, 7, 7) normalised kernels: Gaussian (sigma 1..3) with probability p/2, a
-    motion line (the original's law) with probability p/2, else the identity."""
-    half = (BLUR_SIZE - 1) / 2
-    r = torch.arange(BLUR_SIZE, device=device, dtype=torch.float32) - half
+def blur_half_size(scale: float) -> int:
+    """The half-side of the blur kernel at ``scale`` times the reference size: the original's 3 scaled, at least 1."""
+    return max(1, round((BLUR_SIZE // 2) * scale))
+
+
+def _blur_kernels(n: int, probability: float, device, scale: float = 1.0) -> torch.Tensor:
+    """(n, k, k) normalised kernels: Gaussian (sigma 1..3) with probability p/2, a
+    motion line (the original's law) with probability p/2, else the identity;
+    every length (sigmas, line width, half-side) multiplied by ``scale``."""
+    half = blur_half_size(scale)
+    r = torch.arange(2 * half + 1, device=device, dtype=torch.float32) - half
     yy, xx = torch.meshgrid(r, r, indexing="ij")
     manhattan = (xx.abs() + yy.abs()).expand(n, -1, -1)
     identity = (manhattan < 0.5).float()
-    sigma = _uniform(n, 1.0, 3.0, device, 1, 1)
+    sigma = _uniform(n, 1.0 * scale, 3.0 * scale, device, 1, 1)
     gauss = torch.exp(-(xx**2 + yy**2) / (2 * sigma**2))
     theta = _uniform(n, 0.0, 2 * math.pi, device, 1, 1)
     along = yy * torch.cos(theta) + xx * torch.sin(theta)
-    line_sigma = _uniform(n, 0.25, 1.0, device, 1, 1)
-    line_width = _uniform(n, 3.0, half + 0.1, device, 1, 1)
+    line_sigma = _uniform(n, 0.25 * scale, 1.0 * scale, device, 1, 1)
+    line_width = _uniform(n, 3.0 * scale, (BLUR_SIZE // 2 + 0.1) * scale, device, 1, 1)
     line = torch.exp(-(along**2) / (2 * line_sigma**2)) * (manhattan < line_width).float()
+    line = torch.where(line.sum(dim=(1, 2), keepdim=True) > 0, line, identity)  # a line shorter than a pixel
     pick = torch.rand(n, 1, 1, device=device)
     kernels = torch.where(pick < probability / 2, gauss, torch.where(pick < probability, line, identity))
     return kernels / kernels.sum(dim=(1, 2), keepdim=True)
 
 
 def blur(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """Each image convolved with its own (7, 7) kernel, every channel alike (zero padding)."""
+    """Each image convolved with its own (k, k) kernel (k odd), every channel alike (zero padding)."""
     n, c, h, w = images.shape
-    weight = kernels.to(images.dtype).repeat_interleave(c, 0).unsqueeze(1)  # (n*c, 1, 7, 7)
-    out = F.conv2d(images.reshape(1, n * c, h, w), weight, padding=BLUR_SIZE // 2, groups=n * c)
+    weight = kernels.to(images.dtype).repeat_interleave(c, 0).unsqueeze(1)  # (n*c, 1, k, k)
+    out = F.conv2d(images.reshape(1, n * c, h, w), weight, padding=kernels.shape[-1] // 2, groups=n * c)
     return out.view(n, c, h, w)
 
 
@@ -170,14 +191,18 @@ class NoisePipeline(nn.Module):
     def _warp(self, x: torch.Tensor, r: float) -> torch.Tensor:
         return warp(x, random_corner_shifts(x.shape[0], r * self.config.warp, x.device))
 
+    def _scale(self, x: torch.Tensor) -> float:
+        return self.config.length_scale(max(x.shape[-2:]))
+
     def _blur(self, x: torch.Tensor, r: float) -> torch.Tensor:
-        kernels = _blur_kernels(x.shape[0], self.config.blur_prob, x.device)
+        kernels = _blur_kernels(x.shape[0], self.config.blur_prob, x.device, self._scale(x))
         centre = torch.zeros_like(kernels)
-        centre[:, BLUR_SIZE // 2, BLUR_SIZE // 2] = 1.0
+        half = kernels.shape[-1] // 2
+        centre[:, half, half] = 1.0
         return blur(x, (1 - r) * centre + r * kernels)
 
     def _noise(self, x: torch.Tensor, r: float) -> torch.Tensor:
-        std = torch.rand(x.shape[0], 1, 1, 1, device=x.device) * (r * self.config.noise)
+        std = torch.rand(x.shape[0], 1, 1, 1, device=x.device) * (r * self.config.noise * self._scale(x))
         return (x + torch.randn_like(x) * std).clamp(0, 1)
 
     def _contrast(self, x: torch.Tensor, r: float) -> torch.Tensor:
@@ -202,4 +227,17 @@ class NoisePipeline(nn.Module):
     def _jpeg(self, x: torch.Tensor, r: float) -> torch.Tensor:
         span = r * (100 - self.config.jpeg_quality_min)
         quality = torch.round(100 - torch.rand(x.shape[0], device=x.device) * span).long()
-        return self.jpeg(x.clamp(0, 1), quality)
+        if self.config.jpeg_scale == "native":
+            return self.jpeg(x.clamp(0, 1), quality)
+        return jpeg_at_scale(self.jpeg, x.clamp(0, 1), quality, 1 / self._scale(x))
+
+
+def jpeg_at_scale(jpeg: DiffJPEG, x: torch.Tensor, quality: torch.Tensor, factor: float) -> torch.Tensor:
+    """``jpeg`` applied to ``x`` resampled by ``factor`` (bilinear), then resampled back to x's size (area: the
+    mean of the pixels each output pixel covers), so its 8x8 blocks are those of the larger image."""
+    h, w = x.shape[-2:]
+    big = (max(1, round(h * factor)), max(1, round(w * factor)))
+    if big == (h, w):
+        return jpeg(x, quality)
+    up = F.interpolate(x, size=big, mode="bilinear", align_corners=False).clamp(0, 1)
+    return F.interpolate(jpeg(up, quality), size=(h, w), mode="area")

@@ -2,7 +2,10 @@
 
 Models: "encoder" and "decoder" (optimiser "generator", Adam) and, unless the
 GAN is off, "critic" (optimiser "critic", RMSprop whose step clips the
-critic's weights to +-``critic_clip``, the original's WGAN). Each training
+critic's gradients elementwise to +-``critic_grad_clip`` first and its
+weights to +-``critic_clip`` after, the original's WGAN). With ``lpips`` the
+generator's loss adds LPIPS (``perceptual.load_lpips``: the ``lpips`` package
+with weights already on disk, frozen, not part of the checkpoints). Each training
 step runs ``critic_updates`` critic updates then one generator update (only
 the generator while the secret loss trains alone). Secrets are random bits
 drawn per image from the engine's seeded generator.
@@ -29,6 +32,7 @@ from .config import StampLossConfig, StampModelConfig, StampNoiseConfig
 from .losses import bit_accuracy, critic_loss, generator_critic_loss, loss_weights, secret_loss, yuv_l2_loss
 from .model import StampCritic, StampDecoder, StampEncoder
 from .noise import NoisePipeline, full_strength, strengths_at
+from .perceptual import load_lpips
 
 __all__ = ["StampTask", "TASK_NAME", "WeightClippedRMSprop", "random_bits"]
 
@@ -41,20 +45,27 @@ def random_bits(n: int, bits: int, device) -> torch.Tensor:
 
 
 class WeightClippedRMSprop(torch.optim.RMSprop):
-    """RMSprop whose every step ends by clipping the parameters to +-``clip``
-    (the original WGAN's Lipschitz constraint on the critic)."""
+    """RMSprop whose every step clips the gradients elementwise to +-``grad_clip``
+    first (0: no clipping; the original's 0.25) and the parameters to +-``clip``
+    after (the original WGAN's Lipschitz constraint on the critic)."""
 
-    def __init__(self, params, lr: float, clip: float):
+    def __init__(self, params, lr: float, clip: float, grad_clip: float = 0.0):
         super().__init__(params, lr=lr)
         self.clip = float(clip)
+        self.grad_clip = float(grad_clip)
 
     @torch.no_grad()
     def step(self, closure=None):
-        """One RMSprop step, then clamp every parameter to [-clip, clip]; returns the closure's loss (or None)."""
+        """Clamp the gradients to [-grad_clip, grad_clip], one RMSprop step, then clamp every parameter to [-clip,
+        clip]; returns the closure's loss (or None)."""
+        params = [p for group in self.param_groups for p in group["params"]]
+        if self.grad_clip > 0:
+            for p in params:
+                if p.grad is not None:
+                    p.grad.clamp_(-self.grad_clip, self.grad_clip)
         loss = super().step(closure)
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.clamp_(-self.clip, self.clip)
+        for p in params:
+            p.clamp_(-self.clip, self.clip)
         return loss
 
 
@@ -87,6 +98,8 @@ class StampTask(Task):
         self.noise_config = noise_config or StampNoiseConfig()
         self.data, self.val_data, self.epoch_length = data, val_data, epoch_length
         self.noise = NoisePipeline(self.noise_config)
+        # built now, so that missing weights are a UserError before any training
+        self.lpips = load_lpips() if self.loss_config.lpips else None
 
     @property
     def image_size(self) -> int:
@@ -117,14 +130,17 @@ class StampTask(Task):
     def build_optimizers(self, models, config: TrainConfig) -> dict[str, OptimizerSpec | torch.optim.Optimizer]:
         """Adam for ``generator`` (encoder and decoder, lr ``config.lr`` or the seed's), and with the GAN ``critic``.
 
-        The critic's optimiser is a ``WeightClippedRMSprop`` at ``critic_lr`` with no gradient-norm clipping.
+        The critic's optimiser is a ``WeightClippedRMSprop`` at ``critic_lr`` (elementwise gradient clipping, no
+        gradient-norm clipping).
         """
         c = self.loss_config
         params = [*models["encoder"].parameters(), *models["decoder"].parameters()]
         optimizers: dict[str, Any] = {"generator": torch.optim.Adam(params, lr=config.lr or c.lr)}
         if c.gan:
             # its own rate and no clipping of gradients: the weights are clipped instead
-            critic = WeightClippedRMSprop(models["critic"].parameters(), lr=c.critic_lr, clip=c.critic_clip)
+            critic = WeightClippedRMSprop(
+                models["critic"].parameters(), lr=c.critic_lr, clip=c.critic_clip, grad_clip=c.critic_grad_clip
+            )
             optimizers["critic"] = OptimizerSpec(critic, clip_norm=0.0)
         return optimizers
 
@@ -179,6 +195,10 @@ class StampTask(Task):
             secret = secret_loss(logits, bits)
             total = weights.l2 * l2 + weights.secret * secret
             metrics: dict[str, torch.Tensor | float] = {}
+            if weights.lpips > 0:
+                perceptual = self._lpips(encoded, image)
+                total = total + weights.lpips * perceptual
+                metrics["lpips"] = perceptual.detach()
             if weights.critic > 0:
                 g = generator_critic_loss(ctx.models["critic"](encoded))
                 total = total + weights.critic * g
@@ -195,8 +215,13 @@ class StampTask(Task):
             "w_l2": weights.l2,
             "w_secret": weights.secret,
             "w_critic": weights.critic,
+            "w_lpips": weights.lpips,
             "edge_gain": weights.edge_gain,
         }
+
+    def _lpips(self, encoded: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        self.lpips.to(encoded.device)
+        return self.lpips(encoded.float(), image.float()).mean()
 
     def validation_step(self, batch, ctx) -> dict[str, torch.Tensor]:
         """``bit_acc``, ``bit_acc_noised`` (the monitor, higher is better), ``psnr`` (dB, capped) and ``secret_loss``.

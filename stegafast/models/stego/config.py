@@ -97,15 +97,7 @@ class StegoModelConfig(Config):
 
     settings_name = "stego model"
     # what a stored config without the field was trained with (checkpoints before issue 14: [0, 1])
-    LEGACY: ClassVar[dict[str, Any]] = {"image_range": "unit"}
-
-    @classmethod
-    def from_dict(cls, values):
-        """The settings a checkpoint stores; a field it lacks takes the value its code used (``LEGACY``), not the
-        current default."""
-        if isinstance(values, dict):
-            values = {**cls.LEGACY, **values}
-        return super().from_dict(values)
+    legacy_defaults: ClassVar[dict[str, Any]] = {"image_range": "unit"}
 
     @property
     def value_range(self) -> tuple[float, float]:

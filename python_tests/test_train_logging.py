@@ -40,15 +40,15 @@ def test_metrics_go_to_jsonl_and_csv(tmp_path):
         (6, "train"),
         (6, "val"),
     ]
-    assert set(records[0]) == {"step", "split", "loss", "ema", "lr/main", "samples_per_s"}
+    assert set(records[0]) == {"step", "split", "loss", "ema", "lr/main", "samples_per_s", "data_wait_share"}
     assert set(records[1]) == {"step", "split", "loss", "mae"}
     assert records[-2] == {"step": 6, "split": "train", **result.train_metrics}
     assert records[-1] == {"step": 6, "split": "val", **result.val_metrics}
     rows = _csv(tmp_path)
-    assert list(rows[0]) == ["step", "split", "ema", "loss", "lr/main", "mae", "samples_per_s"]
+    assert list(rows[0]) == ["step", "split", "data_wait_share", "ema", "loss", "lr/main", "mae", "samples_per_s"]
     for row, record in zip(rows, records, strict=True):
         assert row["step"] == str(record["step"]) and row["split"] == record["split"]
-        for name in ("ema", "loss", "lr/main", "mae", "samples_per_s"):
+        for name in ("data_wait_share", "ema", "loss", "lr/main", "mae", "samples_per_s"):
             assert row[name] == ("" if name not in record else str(record[name]))
 
 

@@ -320,14 +320,20 @@ def main(argv=None) -> int:
     batch = args.batch or (2 if args.quick else 8)
     run = harness.BenchmarkRun(args, copy_bandwidth=False)
     rows, profiles, problems = [], {}, []
+    status = 0
     for family in families:
         try:
             family_rows, profiles[family] = measure_family(family, args, batch, run.log)
         except Exception as exc:  # keep the other families' results; finish() exits non-zero
             problems.append(f"ERROR in {family}: {type(exc).__name__}: {exc}")
             run.log(problems[-1])
-            continue
+            family_rows = []
         rows.extend(family_rows)
+        status = _write(run, rows, profiles, problems, args, batch)  # after each family: a long run keeps its part
+    return status
+
+
+def _write(run, rows: list[dict], profiles: dict, problems: list[str], args, batch: int) -> int:
     notes = [
         f"One step = every phase of the family's training step at a fixed step {STEP} of {TOTAL_STEPS} "
         f"(forward, loss, backward, optimiser), batch {batch}, {'tiny (--quick)' if args.quick else 'small'} models "

@@ -25,13 +25,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["COMPILE_MODES", "compile_models", "compile_parts"]
+__all__ = ["COMPILE_MODES", "compile_models", "compile_options", "compile_parts"]
 
 # torch.compile's modes; "default" passes none (torch's own default).
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
-def _options(mode: str) -> dict:
+def compile_options(mode: str) -> dict:
+    """``torch.compile``'s keyword arguments for ``mode`` (one of ``COMPILE_MODES``)."""
     if mode not in COMPILE_MODES:
         raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {mode!r}")
     return {} if mode == "default" else {"mode": mode}
@@ -41,7 +42,7 @@ def compile_models(models: dict[str, nn.Module], mode: str = "default") -> dict[
     """``torch.compile`` wrappers of ``models`` (name -> the module to call for forwards), in
     ``mode`` (one of ``COMPILE_MODES``). Compilation itself happens at each model's first call;
     the wrapped modules are shared, not copied, so their weights stay the ones being trained."""
-    options = _options(mode)
+    options = compile_options(mode)
     return {name: torch.compile(model, **options) for name, model in models.items()}
 
 
@@ -51,7 +52,7 @@ def compile_parts(model: nn.Module, parts: Sequence[str] = (), mode: str = "defa
     (``Module.compile``: names and state dict unchanged); a method is replaced on the instance by
     its compiled version. Each part compiles at its first call, again for a second input size
     (then with dynamic sizes), and the model must stay on its device and dtype afterwards."""
-    options = _options(mode)
+    options = compile_options(mode)
     if not parts:
         model.compile(**options)
     for name in parts:

@@ -382,6 +382,7 @@ class Trainer:
             grad_accum=cfg.grad_accum,
             total_steps=cfg.steps,
             training=True,
+            compile_mode=cfg.compile_mode if cfg.compile else None,
         )
         metrics = MetricAccumulator()
         train_metrics: dict[str, float] = {}

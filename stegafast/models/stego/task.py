@@ -104,7 +104,7 @@ class StegoTask(Task):
         stego, recovered = ctx.model(cover, secret, shake)
         alpha = self.alpha_hid(ctx.step, ctx.total_steps)
         with ctx.autocast(enabled=False):
-            terms = stego_loss(cover, secret, stego, recovered, self.loss_config, alpha)
+            terms = ctx.compiled(stego_loss)(cover, secret, stego, recovered, self.loss_config, alpha)
         ctx.backward(terms.total)
         return {
             "loss": terms.total,

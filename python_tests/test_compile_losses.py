@@ -71,3 +71,20 @@ def test_codec_loss_is_one_graph():
     model = built_models(task)["model"]
     x = torch.rand(2, 3, 64, 64)
     _no_break(rate_distortion, x, model(x), task.lmbda)
+
+
+def test_autoencoder_loss_is_one_graph():
+    from stegafast.models.autoencoder import AutoencoderTask, preset_config
+    from stegafast.models.autoencoder.losses import reconstruction_loss
+
+    task = AutoencoderTask(preset_config("tiny", (24, 20), channel_config=(4, 8, 8), latent_size=16), epoch_length=4)
+    x = torch.rand(2, 1, 24, 20)
+    _no_break(reconstruction_loss, built_models(task)["model"](x), x, task.weights)
+
+
+def test_stamp_image_loss_is_one_graph():
+    from stegafast.models.stamp import StampLossConfig
+    from stegafast.models.stamp.losses import yuv_l2_loss
+
+    image, encoded = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    _no_break(yuv_l2_loss, encoded, image, StampLossConfig().yuv_scales, 1.5)

@@ -3,7 +3,8 @@
 Each family's own ``Task.training_step`` (its models, losses and ``ctx.backward``), run as
 the engine runs it (every phase of one step, zeroed gradients, autocast, the optimisers'
 steps), on one fixed synthetic batch, for eight variants per family: eager or compiled
-(the engine's ``--compile``: each model wrapped in ``torch.compile``, inductor), AMP off or
+(the engine's ``--compile``: each model wrapped in ``torch.compile``, inductor, and the
+losses the tasks compile through ``ctx.compiled``), AMP off or
 bf16 (``--amp``), NCHW or channels-last (``--channels-last``, ``stegafast.train.memory_format``).
 
 The machine is shared: the variants of a family are timed in interleaved rounds (round r
@@ -184,6 +185,7 @@ class Stepper:
             grad_accum=1,
             total_steps=TOTAL_STEPS,
             training=True,
+            compile_mode="default" if variant.compiled else None,  # the losses tasks compile (ctx.compiled)
         )
         self.ctx.step = STEP
 
@@ -339,8 +341,9 @@ def _write(run, rows: list[dict], profiles: dict, problems: list[str], args, bat
         f"(forward, loss, backward, optimiser), batch {batch}, {'tiny (--quick)' if args.quick else 'small'} models "
         f"(sizes in bench_train_speed.py). {args.rounds} interleaved rounds x {args.steps} steps per variant after "
         "two warm-up steps; medians (p10/p90 and the load averages per family in the JSON).",
-        "compiled: each model's forward through torch.compile (inductor, default mode), as the engine's --compile; "
-        "the losses run eagerly around it. Compile time: first compiled step less first eager step.",
+        "compiled: as the engine's --compile: each model's forward through torch.compile (inductor, default mode), "
+        "and the losses the tasks pass through ctx.compiled (stego, stamp's image loss, codec and DCAE, "
+        "autoencoder). Compile time: first compiled step less first eager step.",
         f"torch threads: {torch.get_num_threads()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}).",
         *_target_notes(rows, profiles),
         run.wall_note(),

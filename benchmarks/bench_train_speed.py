@@ -251,29 +251,52 @@ def measure_family(family: str, args, batch: int, log) -> tuple[list[dict], dict
     base = rows[0]["median_ms"]  # eager fp32 NCHW
     for row in rows:
         row["speedup"] = base / row["median_ms"]
-    profile = profile_step(steppers[Variant(True, "bf16", False)], args.top)
+    profile = profile_step(steppers[Variant(True, "bf16", False)], args.top, args.profile_steps)
     for variant in VARIANTS:
         log(f"{family:11s} {variant.label:22s} {rows[VARIANTS.index(variant)]['images_per_s']:9.1f} images/s")
     return rows, profile
 
 
-def profile_step(stepper: Stepper, top: int) -> dict:
-    """The ``top`` operators of one (warm) step by self CPU time, with their share of the step."""
+def _kind(name: str) -> str:
+    """Which part of the step a profiled event is: inductor's generated code (the self time of its
+    graph call), a native stegafast op, the optimiser, or an ATen op (eager, or a convolution or
+    matmul that inductor's code calls out to)."""
+    if "CompiledFxGraph" in name or "CompiledFunction" in name or name.startswith("graph_"):
+        return "compiled code"
+    if name.startswith("stegafast::"):
+        return "native ops"
+    if name.startswith("Optimizer."):
+        return "optimiser"
+    if name.startswith("aten::"):
+        return "ATen ops"
+    return "other"
+
+
+def profile_step(stepper: Stepper, top: int, steps: int) -> dict:
+    """The ``top`` operators of ``steps`` (warm) steps by self CPU time, with their share of the total, and the
+    shares of compiled code, native ops, the optimiser and ATen ops. On a loaded machine an op that was running
+    when the process was preempted takes the wait: several steps even that out."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        stepper.step()
+        for _ in range(steps):
+            stepper.step()
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
     total = sum(e.self_cpu_time_total for e in events)
     events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    kinds: dict[str, float] = {}
+    for e in events:
+        kinds[_kind(e.key)] = kinds.get(_kind(e.key), 0.0) + e.self_cpu_time_total / total
     return {
-        "total_self_ms": total / 1e3,
+        "steps": steps,
+        "total_self_ms": total / 1e3 / steps,
+        "kinds": kinds,
         "top": [
             {
                 "name": e.key,
-                "self_ms": e.self_cpu_time_total / 1e3,
+                "self_ms": e.self_cpu_time_total / 1e3 / steps,
                 "share": e.self_cpu_time_total / total,
-                "calls": e.count,
+                "calls": e.count / steps,
             }
             for e in events[:top]
         ],
@@ -289,11 +312,13 @@ def _target_notes(rows: list[dict], profiles: dict[str, dict]) -> list[str]:
         compiled = [r for r in mine if r["mode"] == "compiled"]
         slower = [f"{r['amp']} {r['format']}" for r in compiled if r["speedup"] < _eager(mine, r)]
         top = ", ".join(f"{t['name']} {100 * t['share']:.0f}%" for t in profile["top"])
+        kinds = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(profile.get("kinds", {}).items()))
         notes.append(
             f"{family}: compiled bf16 ({best['format']}) {best['speedup']:.2f}x eager fp32 NCHW, "
             f"target 1.5x {verdict}; "
-            f"compiled slower than eager in: {', '.join(slower) or 'none'}; top self-time operators of one compiled "
-            f"bf16 NCHW step ({profile['total_self_ms']:.1f} ms): {top}."
+            f"compiled slower than eager in: {', '.join(slower) or 'none'}; top self-time operators of a compiled "
+            f"bf16 NCHW step ({profile['total_self_ms']:.1f} ms, {profile.get('steps', 1)} step(s) profiled): {top}"
+            + (f"; by kind: {kinds}." if kinds else ".")
         )
     return notes
 
@@ -314,6 +339,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=2, help="timed steps per variant and round (default 2)")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 2 with --quick, else 8)")
     parser.add_argument("--top", type=int, default=5, help="operators named per profile (default 5)")
+    parser.add_argument("--profile-steps", type=int, default=3, help="steps profiled per family (default 3)")
     args = harness.parse_args(parser, argv)
     families = [f for f in args.families.split(",") if f]
     unknown = [f for f in families if f not in FAMILIES]

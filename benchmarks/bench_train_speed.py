@@ -18,11 +18,13 @@ expensive operators by self time are named.
     python benchmarks/bench_train_speed.py --device cpu --quick        # tiny models, 3 rounds
     python benchmarks/bench_train_speed.py --device cpu --families stego,codec --rounds 5
 
-Writes ``<out>/train_speed_<device>[_quick].json`` and ``.md``.
+Writes ``<out>/train_speed_<device>[_quick].json`` and ``.md``. ``bench_train_speed.py merge NAME
+a.json b.json ...`` joins the results of several runs into ``benchmarks/results/NAME.json`` and ``.md``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import sys
@@ -321,6 +323,7 @@ def _target_notes(rows: list[dict], profiles: dict[str, dict]) -> list[str]:
         best = max((r for r in mine if r["mode"] == "compiled" and r["amp"] == "bf16"), key=lambda r: r["speedup"])
         verdict = "met" if best["speedup"] >= 1.5 else "NOT met"
         compiled = [r for r in mine if r["mode"] == "compiled"]
+        profiled = next(r for r in compiled if r["amp"] == "bf16")  # measure_family profiles the first such
         slower = [f"{r['amp']} {r['format']}" for r in compiled if r["speedup"] < _eager(mine, r)]
         top = ", ".join(f"{t['name']} {100 * t['share']:.0f}%" for t in profile["top"])
         kinds = ", ".join(f"{k} {100 * v:.0f}%" for k, v in sorted(profile.get("kinds", {}).items()))
@@ -328,8 +331,8 @@ def _target_notes(rows: list[dict], profiles: dict[str, dict]) -> list[str]:
             f"{family}: compiled bf16 ({best['format']}) {best['speedup']:.2f}x eager fp32 NCHW, "
             f"target 1.5x {verdict}; "
             f"compiled slower than eager in: {', '.join(slower) or 'none'}; top self-time operators of a compiled "
-            f"bf16 NCHW step ({profile['total_self_ms']:.1f} ms, {profile.get('steps', 1)} step(s) profiled): {top}"
-            + (f"; by kind: {kinds}." if kinds else ".")
+            f"bf16 {profiled['format']} step ({profile['total_self_ms']:.1f} ms, {profile.get('steps', 1)} step(s) "
+            f"profiled): {top}" + (f"; by kind: {kinds}." if kinds else ".")
         )
     return notes
 
@@ -343,7 +346,42 @@ def _eager(rows: list[dict], compiled: dict) -> float:
     )
 
 
+def merge(paths: list[Path], out: Path, name: str) -> int:
+    """One table (``<out>/<name>.json`` and ``.md``) from the JSON results of several runs (families
+    measured in separate invocations, say), each run's machine line, load and settings kept in the notes."""
+    runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    rows = [row for run in runs for row in run["rows"]]
+    profiles = {family: profile for run in runs for family, profile in run["profiles"].items()}
+    notes = [
+        f"Families {', '.join(sorted({r['family'] for r in run['rows']}))}: measured "
+        f"{harness.machine_line(run['machine'])}; "
+        f"batch {run['batch']}, {run['rounds']} rounds x {run['steps']} steps, load average at end "
+        f"{run['load_average_at_end'][0]:.2f}, wall {run['wall_s']:.0f} s."
+        for run in runs
+    ]
+    notes += _target_notes(rows, profiles)
+    harness.write_results(
+        name,
+        rows,
+        out,
+        machine=runs[-1]["machine"],
+        columns=COLUMNS,
+        title="stegafast training speed: eager vs compiled, fp32 vs bf16, NCHW vs channels-last (merged runs)",
+        notes=notes,
+        extra={
+            "merged_from": [str(p) for p in paths],
+            "runs": [{k: v for k, v in r.items() if k != "rows"} for r in runs],
+            "profiles": profiles,
+        },
+    )
+    return 0
+
+
 def main(argv=None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "merge":  # bench_train_speed.py merge OUT_NAME a.json b.json ...
+        return merge([Path(p) for p in argv[2:]], harness.DEFAULT_OUT, argv[1])
     parser = harness.make_parser(__doc__.splitlines()[0])
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated (default: all)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of timed steps (default 3)")

@@ -94,7 +94,7 @@ class TestAttentionKernel(KernelTester):
     the gradients of q, k, v and the bias, so the native backward is compared too."""
 
     kernel = "attention"
-    op_names = ("window_attention", "window_attention_backward")
+    op_names = ("window_attention",)  # the backward's policy: test_backward_keeps_its_inputs_dtypes_under_autocast
     autocast_policy = "lower"
     shapes = _battery_shapes()
     dtypes = (torch.float32, torch.float64)
@@ -515,3 +515,25 @@ def test_cuda_half_types_run_on_tensor_cores(dtype):
     names = {event.name for event in prof.events()}
     for kernel in ("tensor_core_forward_kernel", "tensor_core_grad_q_kernel", "tensor_core_grad_kv_kernel"):
         assert any(kernel in name for name in names), (kernel, sorted(names))
+
+
+@requires_native
+def test_backward_keeps_its_inputs_dtypes_under_autocast():
+    """The backward is declared "keep": its inputs are the forward's saved tensors, already in the lowered dtype,
+    and lse float32. ("lower" cast lse to bfloat16 where AOTAutograd traces the backward inside the forward's
+    autocast region: torch.compile with bf16 autocast failed in the attention families.)"""
+    from stegafast.ops import registration
+
+    assert {op.name: op for op in registration.declared()}["window_attention_backward"].autocast == "keep"
+    q, k, v = (torch.randn(4, 2, 16, 8, requires_grad=True) for _ in range(3))
+
+    def loss(q, k, v):
+        return ops.window_attention(q, k, v).float().sum()
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        compiled = torch.compile(loss, backend="aot_eager", fullgraph=True)(q, k, v)
+    grads = torch.autograd.grad(compiled, (q, k, v))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        eager = loss(q, k, v)
+    for got, want in zip(grads, torch.autograd.grad(eager, (q, k, v)), strict=True):
+        torch.testing.assert_close(got, want)

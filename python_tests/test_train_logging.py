@@ -6,10 +6,11 @@ import importlib.util
 import io
 import json
 import sys
+import time
 
 import pytest
 import torch
-from train_toys import RegressionTask
+from train_toys import NoisyPairs, RegressionTask
 
 from stegafast.train import TrainConfig, train
 from stegafast.train.metrics_log import MetricAccumulator
@@ -40,15 +41,15 @@ def test_metrics_go_to_jsonl_and_csv(tmp_path):
         (6, "train"),
         (6, "val"),
     ]
-    assert set(records[0]) == {"step", "split", "loss", "ema", "lr/main", "samples_per_s"}
+    assert set(records[0]) == {"step", "split", "loss", "ema", "lr/main", "samples_per_s", "data_wait_share"}
     assert set(records[1]) == {"step", "split", "loss", "mae"}
     assert records[-2] == {"step": 6, "split": "train", **result.train_metrics}
     assert records[-1] == {"step": 6, "split": "val", **result.val_metrics}
     rows = _csv(tmp_path)
-    assert list(rows[0]) == ["step", "split", "ema", "loss", "lr/main", "mae", "samples_per_s"]
+    assert list(rows[0]) == ["step", "split", "data_wait_share", "ema", "loss", "lr/main", "mae", "samples_per_s"]
     for row, record in zip(rows, records, strict=True):
         assert row["step"] == str(record["step"]) and row["split"] == record["split"]
-        for name in ("ema", "loss", "lr/main", "mae", "samples_per_s"):
+        for name in ("data_wait_share", "ema", "loss", "lr/main", "mae", "samples_per_s"):
             assert row[name] == ("" if name not in record else str(record[name]))
 
 
@@ -109,3 +110,46 @@ def test_tensorboard_only_where_installed(tmp_path):
     events = list((tmp_path / "tensorboard").glob("events.*")) if (tmp_path / "tensorboard").exists() else []
     installed = importlib.util.find_spec("tensorboard") is not None
     assert bool(events) == installed
+
+
+class _SlowPairs(torch.utils.data.Dataset):
+    """NoisyPairs that take ``delay`` seconds per item, as a slow disk or decoder would."""
+
+    def __init__(self, delay: float):
+        self.pairs, self.delay = NoisyPairs(16), delay
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __getitem__(self, i):
+        time.sleep(self.delay)
+        return self.pairs[i]
+
+
+class _Timed(RegressionTask):
+    """The regression toy with ``data_delay`` seconds per sample loaded and ``step_delay`` per training step."""
+
+    def __init__(self, data_delay: float, step_delay: float):
+        super().__init__(val=False)
+        self.data_delay, self.step_delay = data_delay, step_delay
+
+    def train_dataset(self):
+        return _SlowPairs(self.data_delay)
+
+    def training_step(self, batch, ctx):
+        time.sleep(self.step_delay)
+        return super().training_step(batch, ctx)
+
+
+@pytest.mark.parametrize("data_bound", [True, False], ids=["slow-data", "slow-step"])
+def test_the_share_of_time_spent_waiting_for_data_is_logged(tmp_path, data_bound):
+    """Loading in the main process (no workers): 20 ms per sample against an instant step, the step waits for its
+    data most of the time; instant data against an 80 ms step, hardly ever."""
+    task = _Timed(0.02, 0.0) if data_bound else _Timed(0.0, 0.08)
+    train(task, _config(tmp_path, steps=4, batch_size=4, log_every=2, workers=0))
+    shares = [r["data_wait_share"] for r in _jsonl(tmp_path) if r["split"] == "train"]
+    assert len(shares) == 2 and all(0 <= s <= 1 for s in shares)
+    if data_bound:
+        assert min(shares) > 0.6, shares
+    else:
+        assert max(shares) < 0.4, shares

@@ -34,9 +34,9 @@ def _config(out, **overrides) -> TrainConfig:
 
 
 def _records(run):
-    """The metric log without the wall-clock throughput."""
+    """The metric log without the wall-clock measurements (throughput, data-wait share)."""
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k != "samples_per_s"} for r in records]
+    return [{k: v for k, v in r.items() if k not in ("samples_per_s", "data_wait_share")} for r in records]
 
 
 def _disturb_global_streams():

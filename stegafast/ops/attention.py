@@ -169,5 +169,5 @@ FORWARD = declare(
     setup_context=_setup_forward,
 )
 BACKWARD = declare(
-    _OP + "_backward", kernel="attention", dtypes=DTYPES, autocast="lower", fake=_fake_backward, gradient_of=_OP
+    _OP + "_backward", kernel="attention", dtypes=DTYPES, autocast="keep", fake=_fake_backward, gradient_of=_OP
 )

@@ -85,7 +85,7 @@ processes: ``torchrun --nproc_per_node=N -m stegafast <family> train ...``.
 from ..errors import DivergenceError
 from .amp import AMP_MODES, AmpPolicy, resolve_amp
 from .checkpoint import CheckpointError, atomic_save, check_weights_only, load_checkpoint
-from .compiling import COMPILE_MODES, compile_models
+from .compiling import COMPILE_MODES, compile_models, compile_parts
 from .config import TrainConfig
 from .context import StepContext
 from .engine import Trainer, TrainResult, train
@@ -99,6 +99,7 @@ __all__ = [
     "AMP_MODES",
     "COMPILE_MODES",
     "compile_models",
+    "compile_parts",
     "AmpPolicy",
     "resolve_amp",
     "CheckpointError",

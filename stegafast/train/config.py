@@ -44,6 +44,8 @@ class TrainConfig(Config):
     compile:        torch.compile each model's training forward (``stegafast.train.compiling``;
                     checkpoints are those of the plain modules)
     compile_mode:   "default", "reduce-overhead" or "max-autotune" (with ``compile``)
+    channels_last:  models and floating 4-d batch tensors in the channels-last memory format
+                    (``stegafast.train.memory_format``)
     """
 
     out: str | Path
@@ -73,6 +75,7 @@ class TrainConfig(Config):
     deterministic: bool = False
     compile: bool = False
     compile_mode: str = "default"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)

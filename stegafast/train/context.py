@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
 
 from .amp import AmpPolicy
+from .compiling import compile_options
 
 __all__ = ["StepContext"]
 
@@ -27,6 +28,8 @@ class StepContext:
     modules:       name -> the plain modules (their other methods and parameters)
     device:        where batches and models live
     training:      False inside validation
+    compile_mode:  the ``torch.compile`` mode of a ``--compile`` run (None: eager); ``compiled(fn)``
+                   compiles a task's loss function with it
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class StepContext:
         grad_accum: int,
         total_steps: int,
         training: bool,
+        compile_mode: str | None = None,
     ):
         self.models = models
         self.modules = modules
@@ -54,6 +58,8 @@ class StepContext:
         self._optimizer_names = tuple(optimizer_names)
         self._amp = amp
         self._scaler = scaler
+        self._compile_mode = compile_mode
+        self._compiled: dict = {}  # fn -> its torch.compile wrapper, made once per run
         self.touched: set[str] = set()  # optimisers that received gradients in this update
         self._first_nonfinite: torch.Tensor | None = None  # on the device: no sync per step
 
@@ -74,6 +80,19 @@ class StepContext:
         """The run's autocast region. Steps already run inside it; ``enabled=False``
         opens a full-precision region for numerically delicate parts."""
         return self._amp.autocast(enabled)
+
+    def compiled(self, fn: Callable) -> Callable:
+        """``fn`` (a task's loss function: tensors in, tensors out) through ``torch.compile`` in a
+        ``--compile`` run, else ``fn`` itself. The models' forwards are compiled by the engine; the
+        loss, computed by the task between forward and backward, is compiled by asking for it here:
+        ``terms = ctx.compiled(my_loss)(prediction, target, weight)``. Python floats that change
+        from step to step (ramped weights) become graph inputs after one recompilation."""
+        if self._compile_mode is None:
+            return fn
+        wrapper = self._compiled.get(fn)
+        if wrapper is None:
+            wrapper = self._compiled[fn] = torch.compile(fn, **compile_options(self._compile_mode))
+        return wrapper
 
     def _names(self, optimizer: str | Sequence[str] | None) -> tuple[str, ...]:
         if optimizer is None:

@@ -20,7 +20,16 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from .seeding import SeededSamples, mix_seed, seed_worker
 
-__all__ = ["EpochSampler", "ShardSampler", "TrainStream", "make_loader", "to_device", "batch_size_of", "VAL_EPOCH"]
+__all__ = [
+    "EpochSampler",
+    "ShardSampler",
+    "TrainStream",
+    "make_loader",
+    "to_device",
+    "map_tensors",
+    "batch_size_of",
+    "VAL_EPOCH",
+]
 
 # The epoch number that validation items are seeded with: the same every time, and
 # never a training epoch, so validation sees identical random perturbations throughout.
@@ -151,17 +160,22 @@ class TrainStream:
         self._loader = None
 
 
+def map_tensors(batch: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``batch`` with ``fn`` applied to every tensor inside its tuples, lists, NamedTuples and dicts."""
+    if isinstance(batch, torch.Tensor):
+        return fn(batch)
+    if isinstance(batch, Mapping):
+        return type(batch)({k: map_tensors(v, fn) for k, v in batch.items()})
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a NamedTuple
+        return type(batch)(*(map_tensors(v, fn) for v in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(map_tensors(v, fn) for v in batch)
+    return batch
+
+
 def to_device(batch: Any, device: torch.device, non_blocking: bool = False) -> Any:
     """``batch`` with every tensor inside tuples, lists and dicts moved to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=non_blocking)
-    if isinstance(batch, Mapping):
-        return type(batch)({k: to_device(v, device, non_blocking) for k, v in batch.items()})
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a NamedTuple
-        return type(batch)(*(to_device(v, device, non_blocking) for v in batch))
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device, non_blocking) for v in batch)
-    return batch
+    return map_tensors(batch, lambda t: t.to(device, non_blocking=non_blocking))
 
 
 def batch_size_of(batch: Any) -> int:

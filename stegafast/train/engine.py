@@ -52,6 +52,7 @@ from .distributed import (
     sum_across_processes,
     wrap_models,
 )
+from .memory_format import batch_to_channels_last, models_to_channels_last
 from .metrics_log import MetricAccumulator, MetricLog
 from .progress import Progress, format_metrics
 from .rundir import RunDir
@@ -213,7 +214,13 @@ class Trainer:
                 raise TypeError(f"{type(self.task).__name__} has a validation set but no validation_step")
 
     def _build_models(self) -> dict[str, nn.Module]:
-        return {name: module.to(self.device) for name, module in built_models(self.task).items()}
+        models = {name: module.to(self.device) for name, module in built_models(self.task).items()}
+        return models_to_channels_last(models) if self.config.channels_last else models
+
+    def _on_device(self, batch: Any, non_blocking: bool = False) -> Any:
+        """A loaded batch on the run's device, channels-last with ``channels_last``."""
+        batch = to_device(batch, self.device, non_blocking)
+        return batch_to_channels_last(batch) if self.config.channels_last else batch
 
     def _build_optimizers(self) -> dict[str, _Optimizer]:
         built = self.task.build_optimizers(self.modules, self.config)
@@ -375,10 +382,12 @@ class Trainer:
             grad_accum=cfg.grad_accum,
             total_steps=cfg.steps,
             training=True,
+            compile_mode=cfg.compile_mode if cfg.compile else None,
         )
         metrics = MetricAccumulator()
         train_metrics: dict[str, float] = {}
         val_metrics: dict[str, float] = {}
+        self._data_wait_s = 0.0  # seconds spent in next(stream) since the last training log
         window = (time.perf_counter(), stream.consumed)
         for step in range(start, cfg.steps):
             ctx.step = step
@@ -456,7 +465,10 @@ class Trainer:
         non_blocking = self.device.type == "cuda"
         for micro in range(ctx.grad_accum):
             ctx.micro_batch = micro
-            batch = to_device(next(stream), self.device, non_blocking)
+            waited = time.perf_counter()
+            loaded = next(stream)  # blocks while the loader's workers are behind
+            self._data_wait_s += time.perf_counter() - waited
+            batch = self._on_device(loaded, non_blocking)
             with contextlib.ExitStack() as stack:
                 if micro < ctx.grad_accum - 1:  # gradients are averaged across processes once, at the end
                     for model in ddp:
@@ -509,7 +521,12 @@ class Trainer:
         values = metrics.reduce(self._sum)
         started, consumed = window
         samples = (stream.consumed - consumed) * self.config.batch_size * self.info.world_size
-        values["samples_per_s"] = samples / max(time.perf_counter() - started, 1e-9)
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        values["samples_per_s"] = samples / elapsed
+        # The share of the window this process spent waiting for the data loader (its own,
+        # not averaged over processes): near 0 when the workers keep up, near 1 when data-bound.
+        values["data_wait_share"] = min(self._data_wait_s / elapsed, 1.0)
+        self._data_wait_s = 0.0
         for opt in self.optimizers.values():
             values[f"lr/{opt.name}"] = float(opt.optimizer.param_groups[0]["lr"])  # the rate of the latest step
         if self.scaler.is_enabled():
@@ -546,7 +563,7 @@ class Trainer:
                             "(the engine weighs batch metrics by it)"
                         )
                     with self.amp.autocast():
-                        returned = self.task.validation_step(to_device(batch, self.device), ctx)
+                        returned = self.task.validation_step(self._on_device(batch), ctx)
                     self._accumulate(metrics, returned, "validation_step", weight=size)
         finally:
             for module, mode in modes.items():

@@ -98,6 +98,11 @@ class ImageFootprint:
             self._fit = max(p_small - per_pixel * small, 0), per_pixel
         return self._fit
 
+    def fit(self) -> None:
+        """Run the probes now (once). A command that compiles its model calls this first: the count
+        needs eager ops, and inductor's generated code allocates its buffers outside the dispatcher."""
+        self._fitted()
+
     def estimate(self, height: int, width: int) -> int | None:
         """Estimated peak bytes of processing a height x width image; None for images no larger than the probes."""
         pixels = height * width

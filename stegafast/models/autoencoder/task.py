@@ -94,7 +94,7 @@ class AutoencoderTask(Task):
     def _terms(self, batch, ctx):
         x_hat = ctx.model(batch)
         with ctx.autocast(enabled=False):
-            return reconstruction_loss(x_hat, batch, self.weights)
+            return ctx.compiled(reconstruction_loss)(x_hat, batch, self.weights)
 
     def training_step(self, batch, ctx) -> dict[str, torch.Tensor | float]:
         """One step on ``batch`` (float (B, 1, H, W) in [0, 1]): back-propagate the weighted reconstruction loss,

@@ -39,6 +39,7 @@ from ...cli.common import (
     check_output_folder,
     default_to_bundled,
 )
+from ...cli.compile_args import add_compile_args, check_compile_args, compile_from_args
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import find_images, load_image, save_image
 from ...device import DEVICE_CHOICES, resolve_device
@@ -50,7 +51,7 @@ from .config import DCAE_PRESETS, DEFAULT_LMBDA, MULTIPLE, CodecConfig, DcaeConf
 from .defaults import LR_DROP_AT, LR_DROP_GAMMA, PREFERRED_CROP, default_crop_size, default_lr_schedule
 from .evaluate import JPEG_QUALITIES, REPORT_FILES, WEBP_QUALITIES, evaluate, evaluation_images, write_report
 from .fileformat import read_sfc
-from .inference import load_codec
+from .inference import ImageCodec, load_codec
 from .task import CodecTask
 
 
@@ -172,11 +173,29 @@ def _input_file(path: str, what: str) -> Path:
 # ---- compress / decompress -----------------------------------------------------------------------
 
 
+# What --compile compiles: the transforms only one side runs. The hyper-synthesis and the
+# context networks stay eager: encoder and decoder must compute them bit for bit alike (their
+# outputs pick the CDFs the range coder uses), and inductor's fused kernels round differently
+# from eager ops; the range coder itself is no tensor code at all.
+ENCODER_PARTS = ("g_a", "h_a")
+DECODER_PARTS = ("g_s",)
+
+
+def _compiled(codec: ImageCodec, args: argparse.Namespace, parts: tuple[str, ...]) -> ImageCodec:
+    """``codec`` with its model's ``parts`` compiled when ``--compile`` was given (after its memory
+    footprint's probes, which must run eagerly)."""
+    if args.compile:
+        codec.footprint.fit()
+    compile_from_args(args, codec.model, parts)
+    return codec
+
+
 def _add_compress(verbs) -> None:
     p = verbs.add_parser("compress", help="compress an image into an .sfc file")
     p.add_argument("image", metavar="IMG", help="the image to compress (PNG or JPEG)")
     p.add_argument("-o", "--out", required=True, metavar="FILE.sfc", help="the compressed file to write")
     add_checkpoint_and_device(p, "codec", bundled="codec")
+    add_compile_args(p)
     p.set_defaults(run=run_compress)
 
 
@@ -185,9 +204,10 @@ def run_compress(args: argparse.Namespace) -> int:
 
     Returns 0; raises ``UserError`` for a missing input, a bad output path or an image the codec cannot encode.
     """
+    check_compile_args(args)
     out = check_output_file("-o", args.out, ".sfc", inputs=(args.image, args.checkpoint))
     image = load_image(_input_file(args.image, "image"), "RGB")
-    codec = load_codec(args.checkpoint, resolve_device(args.device))
+    codec = _compiled(load_codec(args.checkpoint, resolve_device(args.device)), args, ENCODER_PARTS)
     try:
         data = codec.compress(image)
     except ValueError as exc:
@@ -203,6 +223,7 @@ def _add_decompress(verbs) -> None:
     p.add_argument("file", metavar="FILE.sfc", help="the compressed file")
     p.add_argument("-o", "--out", required=True, metavar="IMG.png", help="the image to write (PNG)")
     add_checkpoint_and_device(p, "codec", bundled="codec")
+    add_compile_args(p)
     p.set_defaults(run=run_decompress)
 
 
@@ -211,10 +232,12 @@ def run_decompress(args: argparse.Namespace) -> int:
 
     The file's container is checked before the model loads, so a damaged file is a ``UserError`` naming it.
     """
+    check_compile_args(args)
     out = check_output_file("-o", args.out, ".png", inputs=(args.file, args.checkpoint))
     data = _input_file(args.file, "file").read_bytes()
     read_sfc(data, name=args.file)  # a damaged file is reported before the model loads
-    image = load_codec(args.checkpoint, resolve_device(args.device)).decompress(data, name=args.file)
+    codec = _compiled(load_codec(args.checkpoint, resolve_device(args.device)), args, DECODER_PARTS)
+    image = codec.decompress(data, name=args.file)
     save_image(image.cpu(), out)
     return 0
 

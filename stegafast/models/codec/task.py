@@ -124,7 +124,7 @@ class CodecTask(Task):
         """
         out = ctx.model(batch)
         with ctx.autocast(enabled=False):
-            terms = rate_distortion(batch, out, self.lmbda)
+            terms = ctx.compiled(rate_distortion)(batch, out, self.lmbda)
         ctx.backward(terms.loss, "main")
         aux = ctx.modules["model"].aux_loss()
         ctx.backward(aux, "aux")

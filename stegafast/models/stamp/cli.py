@@ -52,6 +52,7 @@ from ...cli.common import (
     check_seed_option,
     default_to_bundled,
 )
+from ...cli.compile_args import add_compile_args, check_compile_args, compile_from_args
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import find_images, image_size, load_image, save_image
 from ...device import resolve_device
@@ -247,6 +248,7 @@ def _add_encode(verbs) -> None:
         metavar="DIR",
         help="folder for <name>_hidden.png and <name>_residual.png (created if missing)",
     )
+    add_compile_args(p)
     p.set_defaults(run=run_encode)
 
 
@@ -256,6 +258,7 @@ def run_encode(args: argparse.Namespace) -> int:
     Writes ``<stem>_hidden.png`` and ``<stem>_residual.png`` (residual + 0.5) per input under ``--out`` and returns 0;
     raises ``UserError`` for a secret that does not fit, bad inputs or clashing outputs.
     """
+    check_compile_args(args)
     try:
         check_message(args.secret)
     except ValueError as exc:
@@ -266,6 +269,9 @@ def run_encode(args: argparse.Namespace) -> int:
     encoder, _ = load_stamp(args.checkpoint, device)
     bits = encode_message(args.secret).to(device).unsqueeze(0)
     footprint = ImageFootprint(lambda h, w: encode_images(encoder, torch.rand(1, 3, h, w, device=device), bits), 128)
+    if args.compile:
+        footprint.fit()  # its probes run eagerly, before the encoder is compiled
+    compile_from_args(args, encoder, ())
     for path, hidden, residual_path in plan:
         footprint.check(*image_size(path), f"image {path}")  # before its pixels are read
         with torch.no_grad():
@@ -281,15 +287,20 @@ def _add_decode(verbs) -> None:
     p = verbs.add_parser("decode", help="read the message of encoded images")
     add_checkpoint_and_device(p, "stamp", bundled="stamp")
     _add_inputs(p)
+    add_compile_args(p)
     p.set_defaults(run=run_decode)
 
 
 def run_decode(args: argparse.Namespace) -> int:
     """``stegafast stamp decode``: print the message (or a failure) found in each image; 0 if all decoded, else 1."""
+    check_compile_args(args)
     paths = _input_paths(args)
     device = resolve_device(args.device)
     _, decoder = load_stamp(args.checkpoint, device)
     footprint = ImageFootprint(lambda h, w: decode_logits(decoder, torch.rand(1, 3, h, w, device=device)), 128)
+    if args.compile:
+        footprint.fit()  # its probes run eagerly, before the decoder is compiled
+    compile_from_args(args, decoder, ())  # BCH decoding of the bits stays outside the graph
     failed = 0
     for path in paths:
         footprint.check(*image_size(path), f"image {path}")  # before its pixels are read

@@ -191,7 +191,7 @@ class StampTask(Task):
         seen = self.noise(encoded.clamp(0, 1), strengths_at(ctx.step, self.noise_config))
         logits = ctx.models["decoder"](seen)
         with ctx.autocast(enabled=False):
-            l2 = yuv_l2_loss(encoded, image, self.loss_config.yuv_scales, weights.edge_gain)
+            l2 = ctx.compiled(yuv_l2_loss)(encoded, image, self.loss_config.yuv_scales, weights.edge_gain)
             secret = secret_loss(logits, bits)
             total = weights.l2 * l2 + weights.secret * secret
             metrics: dict[str, torch.Tensor | float] = {}

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from ...cli.common import add_checkpoint_and_device, add_family, check_at_least, check_crop_size, check_output_file
+from ...cli.compile_args import add_compile_args, check_compile_args, compile_from_args
 from ...cli.train_args import add_train_parser, add_val_data_arg, check_image_folders, run_training
 from ...data import DataError, load_image, save_image
 from ...device import resolve_device
@@ -217,17 +218,20 @@ def _add_embed(verbs) -> None:
         help="the secret image (resized to the cover's size when it differs)",
     )
     p.add_argument("--out", required=True, metavar="stego.png", help="the stego image to write (PNG)")
+    add_compile_args(p)
     p.set_defaults(run=run_embed)
 
 
 def run_embed(args: argparse.Namespace) -> int:
     """``stegafast stego embed``: hide the secret image in the cover image and write the stego PNG; returns 0."""
+    check_compile_args(args)
     out = _png_output(args.out, (args.cover, args.secret, args.checkpoint))
     cover, secret = _read_image(args.cover, "cover"), _read_image(args.secret, "secret")
     model = load_stego(args.checkpoint, resolve_device(args.device))
     _footprint(lambda h, w: embed(model, _noise(model, h, w), _noise(model, h, w))).check(
         *cover.shape[-2:], f"cover image {args.cover}"
     )
+    compile_from_args(args, model, ("embed",))  # after the footprint's probes, which must run eagerly
     save_image(embed(model, cover, secret)[0].cpu(), out)
     return 0
 
@@ -237,15 +241,18 @@ def _add_extract(verbs) -> None:
     add_checkpoint_and_device(p, "stego", bundled="stego")
     p.add_argument("--stego", required=True, metavar="stego.png", help="the stego image")
     p.add_argument("--out", required=True, metavar="secret.png", help="the recovered secret to write (PNG)")
+    add_compile_args(p)
     p.set_defaults(run=run_extract)
 
 
 def run_extract(args: argparse.Namespace) -> int:
     """``stegafast stego extract``: recover the secret image from a stego image and write it as a PNG; returns 0."""
+    check_compile_args(args)
     out = _png_output(args.out, (args.stego, args.checkpoint))
     stego = _read_image(args.stego, "stego")
     model = load_stego(args.checkpoint, resolve_device(args.device))
     _footprint(lambda h, w: extract(model, _noise(model, h, w))).check(*stego.shape[-2:], f"stego image {args.stego}")
+    compile_from_args(args, model, ("extract",))
     save_image(extract(model, stego)[0].cpu(), out)
     return 0
 

@@ -104,7 +104,9 @@ class StegoTask(Task):
         stego, recovered = ctx.model(cover, secret, shake)
         alpha = self.alpha_hid(ctx.step, ctx.total_steps)
         with ctx.autocast(enabled=False):
-            terms = stego_loss(cover, secret, stego, recovered, self.loss_config, alpha, self.model_config.value_range)
+            terms = ctx.compiled(stego_loss)(
+                cover, secret, stego, recovered, self.loss_config, alpha, self.model_config.value_range
+            )
         ctx.backward(terms.total)
         return {
             "loss": terms.total,

@@ -104,24 +104,9 @@ def _diffusion(quick: bool):
 
 
 def _dcae(quick: bool):
-    from stegafast.models.codec import CodecTask, DcaeConfig
+    from stegafast.models.codec import DCAE_PRESETS, CodecTask
 
-    config = DcaeConfig(
-        N=16,
-        M=20,
-        z_channels=8,
-        slices=2,
-        widths=(8, 8, 16),
-        depths=(1, 1, 2),
-        head_dims=(8, 8, 8, 8, 8, 8),
-        window=4,
-        hyper_window=2,
-        hyper_head_dim=8,
-        dict_entries=8,
-        dict_heads=2,
-        dict_head_dim=8,
-        cc_hidden=(16, 16),
-    )
+    config = DCAE_PRESETS["tiny"]
     return CodecTask(config, image_size=64 if quick else 128, epoch_length=8)
 
 

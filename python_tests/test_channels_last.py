@@ -1,6 +1,6 @@
 """``--channels-last``: every native op gives the same values and gradients for a channels-last
 input as for its contiguous copy (forward and backward), and returns a contiguous (NCHW) result,
-which is the copy docs/README_train_speed.md documents; the engine trains with channels-last
+which is the copy the README (section "Training speed") documents; the engine trains with channels-last
 models and batches; the helpers leave non-image tensors alone."""
 
 import argparse

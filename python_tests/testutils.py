@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import stegafast
-from stegafast.models.codec.config import DcaeConfig
+from stegafast.models.codec.config import DCAE_PRESETS
 
 
 def on_native(fn, *args, **kwargs):
@@ -78,19 +78,4 @@ def single_error_line(capsys) -> str:
 def tiny_dcae_config():
     """A DCAE configuration of the paper's structure (Swin stages, slices, dictionary) small enough to train and
     code in a test within seconds."""
-    return DcaeConfig(
-        N=16,
-        M=20,
-        z_channels=8,
-        slices=2,
-        widths=(8, 8, 16),
-        depths=(1, 1, 2),
-        head_dims=(8, 8, 8, 8, 8, 8),
-        window=4,
-        hyper_window=2,
-        hyper_head_dim=8,
-        dict_entries=8,
-        dict_heads=2,
-        dict_head_dim=8,
-        cc_hidden=(16, 16),
-    )
+    return DCAE_PRESETS["tiny"]

@@ -19,17 +19,8 @@
 # (the log: benchmarks/results/codec_bundled/codec_sh.log). Result: stegafast/weights/codec.pt, 4.36 MB,
 # the step-4500 checkpoint (the best by validation loss); held out 0.169 bpp, 24.22 dB PSNR, MS-SSIM 0.904,
 # against JPEG's 23.59 dB at that bpp (benchmarks/results/codec_bundled/rd.json).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-python3}
+source "$(dirname "$0")/common.sh"
 RUN=${RUN:-runs/bundled-codec}
-export OMP_NUM_THREADS=1
-
-stage() {
-    local start=$SECONDS
-    "$@"
-    echo "[codec.sh] $((SECONDS - start)) s: $*" >&2
-}
 
 stage "$PYTHON" -m stegafast codec train --out "$RUN" --N 64 --M 96 --lmbda 0.0018 \
     --steps 4500 --batch-size 8 --image-size 128 --lr 5e-4 --workers 0 --seed 0 --no-progress

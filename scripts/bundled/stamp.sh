@@ -9,7 +9,7 @@
 # average 10-13 for most of the run): training 60 min wall (14:42-15:42 UTC), evaluate 6 s, export 2 s.
 # The export takes the run's best checkpoint by noised validation bit accuracy (step 6500).
 # Result (held-out, 32 crops of the 4 bundled validation photos): bit accuracy 0.810 clean and 0.812 after
-# JPEG q75, 0% BCH decodes, PSNR 14.3 dB: below issue 14's targets (see docs/README_stamp_update.md).
+# JPEG q75, 0% BCH decodes, PSNR 14.3 dB: below issue 14's targets (see the README (section `stamp`)).
 #
 # Commands (from the repository root):
 #   stegafast stamp train --out runs/bundled-stamp --image-size 64 --batch-size 4 --steps 7000 --no-gan \
@@ -17,14 +17,12 @@
 #   stegafast stamp evaluate --checkpoint runs/bundled-stamp --json runs/bundled-stamp/evaluate.json
 #   python3 scripts/export_bundled.py --family stamp --run runs/bundled-stamp --metrics runs/bundled-stamp/evaluate.json
 # (--no-image-loss-steps is scaled by --ramp-scale too: 6000 x 0.25 = 1500 secret-only steps.)
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-export OMP_NUM_THREADS=1
-RUN=runs/bundled-stamp
+source "$(dirname "$0")/common.sh"
+RUN=${RUN:-runs/bundled-stamp}
 STEPS=${STEPS:-7000}
 
-python3 -m stegafast stamp train --out "$RUN" --image-size 64 --batch-size 4 --steps "$STEPS" --no-gan \
+stage "$PYTHON" -m stegafast stamp train --out "$RUN" --image-size 64 --batch-size 4 --steps "$STEPS" --no-gan \
     --preset paper --ramp-scale 0.25 --no-image-loss-steps 6000 --val-every 500 --keep-best 3 --workers 0 \
     --no-progress ${RESUME:+--resume}
-python3 -m stegafast stamp evaluate --checkpoint "$RUN" --json "$RUN/evaluate.json"
-python3 scripts/export_bundled.py --family stamp --run "$RUN" --metrics "$RUN/evaluate.json"
+stage "$PYTHON" -m stegafast stamp evaluate --checkpoint "$RUN" --json "$RUN/evaluate.json"
+stage "$PYTHON" scripts/export_bundled.py --family stamp --run "$RUN" --metrics "$RUN/evaluate.json"

@@ -12,23 +12,14 @@
 # (OMP_NUM_THREADS=1), fp32, the learning rate 2e-4 of the README's short budget (the seed's 3e-5 barely moves
 # so short a run). The network: 8 StarINN blocks with Glow's 3x3-1x1-3x3 coupling subnets of 128 channels
 # (--preset small, 474,880 parameters) in the seed's [-1, 1] range, with the rebalanced recovery-SSIM weight 1.0
-# (docs/README_stego_update.md). Why not the seed's capacity (--preset paper, 3,884,800 parameters): a step of it
+# (the README (section `stego`)). Why not the seed's capacity (--preset paper, 3,884,800 parameters): a step of it
 # costs about 5x this one on this CPU (3.0 s against 0.62 s at batch 8, 64 px, unloaded), so a 45-minute budget
 # would give it under 200 steps on the shared machine. Evaluation: the 4 held-out bundled photographs
 # (astronaut, coffee, camera, page; 256x256 centre crops), through saved 8-bit PNGs.
 # Machine: the shared 2-core development machine (no GPU, load 5-10 from the other engineers), 2026-12-02;
-# the wall time of each stage is printed below and recorded in docs/README_stego_update.md.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-python3}
+# the wall time of each stage is printed below and recorded in the README (section `stego`).
+source "$(dirname "$0")/common.sh"
 RUN=${RUN:-runs/bundled-stego}
-export OMP_NUM_THREADS=1
-
-stage() {
-    local start=$SECONDS
-    "$@"
-    echo "[stego.sh] $((SECONDS - start)) s: $*" >&2
-}
 
 evaluate_heldout() {
     "$PYTHON" -m stegafast stego evaluate --checkpoint "$RUN" >"$RUN/heldout.json"

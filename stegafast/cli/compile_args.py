@@ -4,7 +4,7 @@ compress, decompress): the named parts of the loaded network through ``torch.com
 
 Compiling takes seconds to a minute per part on a CPU, and again for a second image size,
 while one image takes milliseconds: it pays only over many images of one size (the
-measurements are in docs/README_train_speed.md). Outputs stay valid for the eager commands (a
+measurements are in the README (section "Training speed")). Outputs stay valid for the eager commands (a
 file compressed compiled decompresses eagerly and the other way round), because the parts that
 both sides of a codec must compute identically are never compiled.
 """

@@ -9,7 +9,7 @@ strides), so tasks and losses need no change; ``Module.to(memory_format=...)`` c
 
 The native ops (ILWT, affine coupling, DiffJPEG, window attention) take channels-last input
 but read it as NCHW: their C++ makes one contiguous copy of such an input and writes NCHW
-outputs (docs/README_train_speed.md measures what that costs).
+outputs (the README (section "Training speed") measures what that costs).
 """
 
 from __future__ import annotations

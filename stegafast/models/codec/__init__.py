@@ -1,7 +1,7 @@
 """Learned image compression (the ``codec`` family): a mean-scale hyperprior and DCAE.
 
 * ``CodecConfig``: the hyperprior's architecture (N, M, training quantisation);
-  ``DcaeConfig`` (presets ``DCAE_PRESETS``: ``paper``, ``small``) DCAE's;
+  ``DcaeConfig`` (presets ``DCAE_PRESETS``: ``paper``, ``small``, ``tiny``) DCAE's;
 * ``HyperpriorCodec``: the network and its two entropy models
   (``stegafast.entropy``): forward for training, ``compress``/``decompress`` of
   real range-coded streams;

@@ -132,7 +132,8 @@ class DcaeConfig(Config):
         return self.dict_heads * self.dict_head_dim
 
 
-# the paper's network (the default: GPU training) and a CPU preset of the same structure
+# the paper's network (the default: GPU training), a CPU preset of the same structure, and a tiny one
+# (every part, 208,541 weights) for tests and smoke benchmarks
 DCAE_PRESETS = {
     "paper": DcaeConfig(),
     "small": DcaeConfig(
@@ -150,5 +151,21 @@ DCAE_PRESETS = {
         dict_heads=4,
         dict_head_dim=32,
         cc_hidden=(64, 48),
+    ),
+    "tiny": DcaeConfig(
+        N=16,
+        M=20,
+        z_channels=8,
+        slices=2,
+        widths=(8, 8, 16),
+        depths=(1, 1, 2),
+        head_dims=(8, 8, 8, 8, 8, 8),
+        window=4,
+        hyper_window=2,
+        hyper_head_dim=8,
+        dict_entries=8,
+        dict_heads=2,
+        dict_head_dim=8,
+        cc_hidden=(16, 16),
     ),
 }

@@ -27,7 +27,8 @@ each slice through the ``GaussianConditional`` with its own stream.
 
 Parameter counts (``DCAE_PRESETS``, ``sum(p.numel() for p in DcaeCodec(c).parameters())``):
 "paper" (N=192, M=320, the default) 122.8 M, of which the five dictionary
-cross-attentions 44.7 M and g_a / g_s 15.2 M each; "small" (the CPU preset) 6.7 M.
+cross-attentions 44.7 M and g_a / g_s 15.2 M each; "small" (the CPU preset) 6.7 M;
+"tiny" (tests and smoke benchmarks) 0.21 M.
 (Our Swin blocks use the plain MLP of ``stegafast.nn.SwinBlock`` where the public
 code has a convolutional GLU; the dictionary attention keeps the GLU.)
 

@@ -13,7 +13,7 @@ subband weights (LL 0.35, LH/HL 0.14, HH 0.06, level-2 LL 0.20), perturbations
 from 85% of training (quantisation and noise, each with probability 0.15, noise
 sigma 0.002-0.003) and Adam at 3e-5.
 
-Changed from the seed (issue 14, measured in docs/README_stego_update.md):
+Changed from the seed (issue 14, measured in the README (section `stego`)):
 
 * ``alpha_rec_ssim = 1.0`` (the seed's 5.0): recovery SSIM drowned the hiding
   term. Measured with ``benchmarks/stego_grad_balance.py`` (batch 8, 64 px) on

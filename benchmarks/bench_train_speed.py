@@ -366,6 +366,9 @@ def main(argv=None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if argv and argv[0] == "merge":  # bench_train_speed.py merge OUT_NAME a.json b.json ...
+        if len(argv) < 3:
+            print("usage: bench_train_speed.py merge OUT_NAME RESULT.json [RESULT.json ...]", file=sys.stderr)
+            return 2
         return merge([Path(p) for p in argv[2:]], harness.DEFAULT_OUT, argv[1])
     parser = harness.make_parser(__doc__.splitlines()[0])
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated (default: all)")

@@ -29,6 +29,7 @@ from ..device import DEVICE_CHOICES, device_type_of
 from ..errors import UserError
 from ..train import AMP_MODES, COMPILE_MODES, RunDir, Schedule, TrainConfig, Trainer, resolve_amp
 from .common import check_crop_size, check_output_folder
+from .compile_args import check_compile_args
 
 if TYPE_CHECKING:
     from ..train import Task, TrainResult
@@ -169,8 +170,7 @@ def config_from_args(args: argparse.Namespace, task: Task | None = None) -> Trai
         schedule = Schedule.parse(args.lr_schedule)
     except ValueError as exc:
         raise UserError(f"--lr-schedule: {exc}") from None
-    if args.compile_mode is not None and not args.compile:
-        raise UserError(f"--compile-mode {args.compile_mode} needs --compile")
+    check_compile_args(args)
     try:
         config = TrainConfig(
             out=args.out,

@@ -122,6 +122,7 @@ def test_export_onnx(trained, capsys, tmp_path):
         (["train", "--image-size", "40", "--out", "{tmp}/run"], "multiple of 16"),
         (["train", "--jpeg-quality-min", "0", "--out", "{tmp}/run"], "jpeg-quality-min"),
         (["train", "--ramp-scale", "-1", "--out", "{tmp}/run"], "ramp-scale"),
+        (["train", "--noise-delay", "-1", "--out", "{tmp}/run"], "noise-delay"),
     ],
 )
 def test_user_mistakes(trained, capsys, tmp_path, args, message):

@@ -47,6 +47,18 @@ def test_ramps():
     assert strengths_at(10**6, off)["jpeg"] == 0.0 and full_strength(off)["jpeg"] == 0.0
 
 
+def test_noise_delay_holds_every_term_off_then_ramps_it():
+    config = StampNoiseConfig(warp_ramp=100, noise_ramp=10, blur_ramp=0, noise_delay=40)
+    assert all(v == 0.0 for v in strengths_at(39, config).values())
+    assert strengths_at(45, config)["noise"] == pytest.approx(0.5)
+    assert strengths_at(90, config)["warp"] == pytest.approx(0.5)
+    assert strengths_at(39, config)["blur"] == 0.0 and strengths_at(40, config)["blur"] == 1.0
+    assert strengths_at(140, config)["warp"] == 1.0 and strengths_at(1040, config)["jpeg"] == 1.0
+    assert StampNoiseConfig(noise_delay=1000).scaled(0.25).noise_delay == 250
+    with pytest.raises(ValueError, match="noise_delay"):
+        StampNoiseConfig(noise_delay=-1)
+
+
 def test_bad_strengths():
     with pytest.raises(ValueError, match="unknown noise terms"):
         NoisePipeline()(_images(), {"rotate": 1.0})

@@ -95,6 +95,14 @@ def _add_train(verbs) -> None:
         help="multiply every loss and noise ramp and delay (in steps) by F, e.g. 0.02 to fit the "
         "original's 140k-step schedule into 2.8k steps (default: %(default)s)",
     )
+    g.add_argument(
+        "--noise-delay",
+        type=int,
+        default=noise.noise_delay,
+        metavar="N",
+        help="train on undistorted images for the first N steps, then ramp the distortions in: a curriculum for "
+        "short runs (scaled by --ramp-scale; default: %(default)s, the original's schedule)",
+    )
     g.add_argument("--no-jpeg", action="store_true", help="no differentiable JPEG in the noise")
     g.add_argument(
         "--jpeg-quality-min",
@@ -175,6 +183,7 @@ def _task_from_args(args: argparse.Namespace) -> StampTask:
             jpeg_rounding=args.jpeg_rounding,
             reference_size=args.reference_size,
             jpeg_scale=args.jpeg_scale,
+            noise_delay=args.noise_delay,
         )
     except ValueError as exc:
         raise UserError(f"--{str(exc).replace('_', '-')}") from None

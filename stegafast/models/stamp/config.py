@@ -259,6 +259,11 @@ class StampNoiseConfig(Config):
                  uniform in [100 - r (100 - jpeg_quality_min), 100], per image;
                  on the image itself (``jpeg_scale="native"``) or resampled to
                  ``reference_size`` (``"reference"``)
+
+    ``noise_delay``: every ramp starts that many steps late, so the first steps
+    train on clean images (0, the original's schedule: the ramps start at step 0).
+    A curriculum for short runs, where the secret's code has to be found before
+    the distortions make it hard to find.
     """
 
     warp: float = 0.1
@@ -282,6 +287,7 @@ class StampNoiseConfig(Config):
     jpeg_rounding: str = "round_only_at_0"
     reference_size: int = REFERENCE_SIZE
     jpeg_scale: str = "native"
+    noise_delay: int = 0
 
     def __post_init__(self) -> None:
         for name in ("warp", "noise", "brightness", "hue", "contrast_high", "contrast_low"):
@@ -296,7 +302,7 @@ class StampNoiseConfig(Config):
             raise ValueError(
                 f"contrast_low <= 1 <= contrast_high is needed, got {self.contrast_low!r} and {self.contrast_high!r}"
             )
-        for name in self.ramp_names():
+        for name in self.step_names():
             check_non_negative_int(name, getattr(self, name))
         if not is_int(self.jpeg_quality_min) or not 1 <= self.jpeg_quality_min <= 100:
             raise ValueError(f"jpeg_quality_min must be a whole number in 1..100, got {self.jpeg_quality_min!r}")
@@ -321,9 +327,14 @@ class StampNoiseConfig(Config):
         order."""
         return tuple(f.name for f in fields(cls) if f.name.endswith("_ramp"))
 
+    @classmethod
+    def step_names(cls) -> tuple[str, ...]:
+        """The fields counted in steps: every ramp and ``noise_delay``."""
+        return (*cls.ramp_names(), "noise_delay")
+
     def scaled(self, factor: float) -> StampNoiseConfig:
-        """The same distortions with every ramp multiplied by ``factor`` (rounded)."""
-        return replace(self, **_scaled_steps(self, factor, self.ramp_names()))
+        """The same distortions with every ramp and the delay multiplied by ``factor`` (rounded)."""
+        return replace(self, **_scaled_steps(self, factor, self.step_names()))
 
 
 def _scaled_steps(config, factor: float, names) -> dict[str, int]:

@@ -45,7 +45,7 @@ LUMA_WEIGHTS = (0.3, 0.6, 0.1)  # the original's desaturation weights
 
 
 def strengths_at(step: int, config: StampNoiseConfig) -> dict[str, float]:
-    """Each term's strength at ``step``: its ramp's progress, from 0 to 1."""
+    """Each term's strength at ``step``: its ramp's progress, from 0 to 1 (0 until ``noise_delay``)."""
     ramps = {
         "warp": config.warp_ramp,
         "blur": config.blur_ramp,
@@ -56,7 +56,8 @@ def strengths_at(step: int, config: StampNoiseConfig) -> dict[str, float]:
         "saturation": config.saturation_ramp,
         "jpeg": config.jpeg_ramp,
     }
-    values = {term: ramp(step, 0, ramps[term], 0.0, 1.0) for term in TERMS}
+    start = config.noise_delay
+    values = {term: ramp(step, start, start + ramps[term], 0.0, 1.0) for term in TERMS}
     if not config.jpeg:
         values["jpeg"] = 0.0
     return values

@@ -35,18 +35,19 @@ def _values_and_grads(fn, inputs, weights):
     return out, grads
 
 
-def _assert_same_for_channels_last(fn, inputs):
+def _assert_same_for_channels_last(fn, inputs, atol=0.0):
     """fn on channels-last copies of ``inputs`` equals fn on the contiguous inputs, bit for bit (the kernels
-    read a contiguous copy), forward and backward; and the output is contiguous NCHW."""
+    read a contiguous copy) unless ``atol`` allows more, forward and backward; and the output is contiguous
+    NCHW."""
     contiguous = [x.contiguous() for x in inputs]
     first = on_native(fn, *contiguous)
     weights = torch.randn_like(first[0] if isinstance(first, tuple) else first)
     expected, expected_grads = _values_and_grads(fn, contiguous, weights)
     out, grads = _values_and_grads(fn, [_channels_last(x) for x in inputs], weights)
     assert out.is_contiguous()
-    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    torch.testing.assert_close(out, expected, rtol=0, atol=atol)
     for grad, want in zip(grads, expected_grads, strict=True):
-        torch.testing.assert_close(grad, want, rtol=0, atol=0)
+        torch.testing.assert_close(grad, want, rtol=0, atol=atol)
 
 
 def _image(shape, seed=0):
@@ -81,10 +82,13 @@ def test_jpeg_quantize_blocks(rounding):
 
 @requires_native
 def test_diffjpeg_module():
-    """DiffJPEG as the stamp noise layers call it: on an NHWC image, the same images and gradients."""
+    """DiffJPEG as the stamp noise layers call it: on an NHWC image, the same images and gradients up to float32
+    rounding (its colour transforms and chroma resampling are PyTorch ops, whose CPU kernels may sum in another
+    order for another layout: images up to 1.2e-7 and gradients up to 3.6e-6 apart on an AMD EPYC, bit for bit
+    on an Intel Xeon)."""
     jpeg = DiffJPEG(quality=60, rounding="cubic")
     x = _image((2, 3, 20, 18)) / 255
-    _assert_same_for_channels_last(jpeg, [x])
+    _assert_same_for_channels_last(jpeg, [x], atol=1e-5)
 
 
 @requires_native

@@ -6,7 +6,7 @@
 # 2000 secret-only steps (--no-image-loss-steps 8000), the L2 then ramped in over 3750 steps; no
 # distortions for the first 4000 steps (--noise-delay 16000), then the original's, scaled to 64 px, ramped
 # in (JPEG q50-100 with round_only_at_0 on the 64 px image itself, warp over 2500 steps). One thread.
-# Run on: the project's shared 2-core CPU machine (no GPU), 2026-12-03 08:50-10:08 UTC, 78 min wall for
+# Run on: the project's shared 2-core CPU machine (AMD EPYC, no GPU), 2026-12-03 08:50-10:08 UTC, 78 min wall for
 # the 20000 steps beside one or two other one-thread trainings; evaluate 20 s, export 2 s.
 # The export takes the run's best checkpoint by noised validation bit accuracy (step 19000).
 # Result (held-out, 32 crops of the 4 bundled validation photos): bit accuracy 0.932 clean and 0.933 after
